@@ -1,0 +1,514 @@
+#!/usr/bin/env python
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""
+Train a Joint Diffusion model (one UNet that denoises and classifies) with Accelerate.
+
+    accelerate launch examples/train_joint.py                      # embedded demo: scikit-learn's 8x8 digits
+    accelerate launch examples/train_joint.py --npz_path pneumonia.npz --num_labeled 50 --output_dir joint-pneumonia
+
+Modelled on diffusers' examples/unconditional_image_generation/train_unconditional.py; the logic lives in
+`diffusers_joint.data`, `diffusers_joint.training` and `diffusers_joint.evaluation`.
+"""
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import ProjectConfiguration, set_seed
+from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
+from diffusers.utils import make_image_grid
+from tqdm.auto import tqdm
+
+from diffusers_joint import JointDiffusionPipeline, JointUNet2DModel
+from diffusers_joint.data import (
+    ImagePreprocessor,
+    JointCollator,
+    MixedBatchSampler,
+    load_joint_dataset,
+    mask_labels,
+)
+from diffusers_joint.evaluation import evaluate_classifier
+from diffusers_joint.training import (
+    HubUploadError,
+    JointDiffusionObjective,
+    build_model_card,
+    finalize_checkpoint,
+    joint_diffusion_loss,
+    push_output_to_hub,
+    resolve_checkpoint,
+    save_model_card,
+    temporary_checkpoint_dir,
+    unet_kwargs,
+)
+
+logger = get_logger(__name__, log_level="INFO")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="Train a Joint Diffusion model (diffusion + classification).")
+    data = parser.add_argument_group("data (default: scikit-learn's 8x8 digits, embedded)")
+    data.add_argument("--dataset_name", type=str, default=None, help="Hub dataset name or local dataset folder.")
+    data.add_argument("--dataset_config_name", type=str, default=None)
+    data.add_argument("--train_data_dir", type=str, default=None, help="An imagefolder tree (class = folder name).")
+    data.add_argument("--npz_path", type=str, default=None, help="A MedMNIST-style .npz file.")
+    data.add_argument("--npz_split", type=str, default="train", help="Split of the .npz used for training.")
+    data.add_argument("--eval_split", type=str, default=None, help="Evaluation split (default: test, else val).")
+    data.add_argument("--image_column", type=str, default="image")
+    data.add_argument("--label_column", type=str, default="label")
+    data.add_argument("--cache_dir", type=str, default=None)
+    data.add_argument("--resolution", type=int, default=None, help="Default: the images' size, rounded to fit.")
+    data.add_argument("--random_flip", action="store_true", help="Flip horizontally (not for lateralised images).")
+    data.add_argument("--dataloader_num_workers", type=int, default=0)
+
+    labels = parser.add_argument_group("label budget and mixed batches")
+    budget = labels.add_mutually_exclusive_group()
+    budget.add_argument("--num_labeled", type=int, default=None, help="Keep N labels (stratified), mask the rest.")
+    budget.add_argument("--labeled_per_class", type=int, default=None, help="Keep K labels per class.")
+    budget.add_argument("--labeled_fraction", type=float, default=None, help="Keep this fraction of labels.")
+    labels.add_argument(
+        "--labeled_batch_fraction",
+        type=float,
+        default=0.5,
+        help="Share of every batch drawn from the labeled images when some images are unlabeled.",
+    )
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--pretrained_unet", type=str, default=None, help="Start from a UNet2DModel (folder or id).")
+    model.add_argument("--block_out_channels", type=int, nargs="+", default=None)
+    model.add_argument("--layers_per_block", type=int, default=1)
+    model.add_argument("--attention_levels", type=int, nargs="*", default=None, help="Levels with attention.")
+    model.add_argument("--classifier_hidden_dims", type=int, nargs="*", default=[256])
+    model.add_argument("--classifier_dropout", type=float, default=0.1)
+    model.add_argument("--ddpm_num_steps", type=int, default=1000)
+    model.add_argument("--ddpm_beta_schedule", type=str, default="squaredcos_cap_v2")
+
+    loss = parser.add_argument_group("loss")
+    loss.add_argument("--classifier_loss_weight", type=float, default=0.1, help="Weight of the classifier loss.")
+    loss.add_argument("--fixmatch", action="store_true", help="Add FixMatch pseudo-labels on unlabeled images.")
+    loss.add_argument("--fixmatch_threshold", type=float, default=0.95)
+    loss.add_argument("--fixmatch_weight", type=float, default=1.0)
+
+    train = parser.add_argument_group("training")
+    train.add_argument("--output_dir", type=str, default="joint-diffusion-model")
+    train.add_argument("--overwrite_output_dir", action="store_true")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--train_batch_size", type=int, default=64)
+    train.add_argument("--eval_batch_size", type=int, default=256)
+    train.add_argument("--num_epochs", type=int, default=None)
+    train.add_argument("--max_train_steps", type=int, default=None, help="Overrides --num_epochs (default 3000).")
+    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    train.add_argument("--learning_rate", type=float, default=1e-3)
+    train.add_argument("--lr_scheduler", type=str, default="cosine")
+    train.add_argument("--lr_warmup_steps", type=int, default=100)
+    train.add_argument("--adam_beta1", type=float, default=0.9)
+    train.add_argument("--adam_beta2", type=float, default=0.999)
+    train.add_argument("--adam_weight_decay", type=float, default=1e-4)
+    train.add_argument("--adam_epsilon", type=float, default=1e-8)
+    train.add_argument("--max_grad_norm", type=float, default=1.0)
+    train.add_argument("--use_ema", action=argparse.BooleanOptionalAction, default=True)
+    train.add_argument("--ema_max_decay", type=float, default=0.999)
+    train.add_argument("--ema_inv_gamma", type=float, default=1.0)
+    train.add_argument("--ema_power", type=float, default=3 / 4)
+    train.add_argument("--mixed_precision", type=str, default=None, choices=["no", "fp16", "bf16"])
+    train.add_argument("--on_nonfinite_loss", choices=["stop", "skip"], default="stop")
+
+    ckpt = parser.add_argument_group("checkpoints, validation, logging, Hub")
+    ckpt.add_argument("--checkpointing_steps", type=int, default=500)
+    ckpt.add_argument("--checkpoints_total_limit", type=int, default=2)
+    ckpt.add_argument("--resume_from_checkpoint", type=str, default=None, help="A checkpoint folder or 'latest'.")
+    ckpt.add_argument("--validation_steps", type=int, default=1000)
+    ckpt.add_argument("--num_validation_samples_per_class", type=int, default=8)
+    ckpt.add_argument("--validation_inference_steps", type=int, default=50, help="DDIM steps for sample grids.")
+    ckpt.add_argument(
+        "--guidance_scale", type=float, default=None, help="Guidance for sample grids (default: pipeline's)."
+    )
+    ckpt.add_argument("--report_to", type=str, default="tensorboard", help="tensorboard, wandb, all or none.")
+    ckpt.add_argument("--logging_dir", type=str, default="logs")
+    ckpt.add_argument("--push_to_hub", action="store_true")
+    ckpt.add_argument("--hub_model_id", type=str, default=None)
+    ckpt.add_argument("--hub_token", type=str, default=None, help="Default: HF_TOKEN or the cached login.")
+    ckpt.add_argument("--hub_private_repo", action="store_true")
+    args = parser.parse_args(argv)
+
+    if args.max_train_steps is None and args.num_epochs is None:
+        args.max_train_steps = 3000
+    if not 0.0 <= args.labeled_batch_fraction <= 1.0:
+        parser.error(f"--labeled_batch_fraction must be in [0, 1], got {args.labeled_batch_fraction}.")
+    if args.push_to_hub and not args.hub_model_id:
+        args.hub_model_id = Path(args.output_dir).name
+    return args
+
+
+def pick_resolution(image_size, requested, levels):
+    factor = 2 ** (levels - 1)
+    size = requested or max(image_size)
+    return size if size % factor == 0 else factor * math.ceil(size / factor)
+
+
+def check_output_dir(args):
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK):
+        raise PermissionError(f"--output_dir {out} is not writable: choose another folder.")
+    if shutil.disk_usage(out).free < 100 * 2**20:
+        raise OSError(f"Less than 100 MiB free in {out}: free some space or choose another --output_dir.")
+    has_model = (out / "model_index.json").exists()
+    if has_model and not args.overwrite_output_dir and args.resume_from_checkpoint is None:
+        raise FileExistsError(
+            f"{out} already holds a trained pipeline. Pass --overwrite_output_dir to replace it, "
+            "--resume_from_checkpoint latest to continue, or another --output_dir."
+        )
+
+
+def main(args):
+    logging_dir = os.path.join(args.output_dir, args.logging_dir)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=logging_dir),
+    )
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
+    logger.info(accelerator.state, main_process_only=False)
+    if accelerator.is_main_process:
+        check_output_dir(args)
+    set_seed(args.seed)
+
+    # ---------------------------------------------------------------- data
+    dataset = load_joint_dataset(
+        dataset_name=args.dataset_name,
+        dataset_config_name=args.dataset_config_name,
+        train_data_dir=args.train_data_dir,
+        npz_path=args.npz_path,
+        npz_split=args.npz_split,
+        eval_split=args.eval_split,
+        image_column=args.image_column,
+        label_column=args.label_column,
+        cache_dir=args.cache_dir,
+        seed=args.seed,
+    )
+    train_dataset = dataset.train
+    if args.num_labeled is not None or args.labeled_per_class is not None or args.labeled_fraction is not None:
+        train_dataset = mask_labels(
+            train_dataset,
+            num_labeled=args.num_labeled,
+            labeled_per_class=args.labeled_per_class,
+            labeled_fraction=args.labeled_fraction,
+            seed=args.seed,
+        )
+    train_labels = np.asarray(train_dataset["label"])
+    is_labeled = train_labels >= 0 if train_labels.ndim == 1 else (train_labels >= 0).all(axis=1)
+    num_labeled = int(is_labeled.sum())
+    logger.info(f"Data: {dataset.source}; {len(train_dataset)} training images, {num_labeled} labeled.")
+
+    # ---------------------------------------------------------------- model
+    if args.pretrained_unet:
+        unet = JointUNet2DModel.from_unet(
+            args.pretrained_unet,
+            num_classes=dataset.num_classes,
+            classifier_hidden_dims=tuple(args.classifier_hidden_dims),
+            classifier_dropout=args.classifier_dropout,
+            problem_type=dataset.problem_type,
+            label_names=dataset.label_names,
+        )
+        resolution = unet.config.sample_size
+    else:
+        levels = len(args.block_out_channels) if args.block_out_channels else None
+        resolution = pick_resolution(dataset.image_size, args.resolution, levels or 2)
+        if levels is None:
+            levels = len(unet_kwargs(resolution, dataset.num_channels)["block_out_channels"])
+            resolution = pick_resolution(dataset.image_size, args.resolution, levels)
+        unet = JointUNet2DModel(
+            **unet_kwargs(
+                resolution,
+                dataset.num_channels,
+                block_out_channels=args.block_out_channels,
+                layers_per_block=args.layers_per_block,
+                attention_levels=args.attention_levels,
+            ),
+            num_classes=dataset.num_classes,
+            classifier_hidden_dims=tuple(args.classifier_hidden_dims),
+            classifier_dropout=args.classifier_dropout,
+            problem_type=dataset.problem_type,
+            label_names=dataset.label_names,
+        )
+    if unet.config.num_classes != dataset.num_classes:
+        raise ValueError(f"The model has {unet.config.num_classes} classes but the data has {dataset.num_classes}.")
+    noise_scheduler = DDPMScheduler(num_train_timesteps=args.ddpm_num_steps, beta_schedule=args.ddpm_beta_schedule)
+    ema_model = None
+    if args.use_ema:
+        ema_model = EMAModel(
+            unet.parameters(),
+            decay=args.ema_max_decay,
+            use_ema_warmup=True,
+            inv_gamma=args.ema_inv_gamma,
+            power=args.ema_power,
+            model_cls=JointUNet2DModel,
+            model_config=unet.config,
+        )
+
+    def save_ema_hook(models, weights, output_dir):
+        if accelerator.is_main_process and ema_model is not None:
+            ema_model.save_pretrained(os.path.join(output_dir, "unet_ema"))
+
+    def load_ema_hook(models, input_dir):
+        if ema_model is not None:
+            loaded = EMAModel.from_pretrained(os.path.join(input_dir, "unet_ema"), JointUNet2DModel)
+            ema_model.load_state_dict(loaded.state_dict())
+            ema_model.to(accelerator.device)
+
+    accelerator.register_save_state_pre_hook(save_ema_hook)
+    accelerator.register_load_state_pre_hook(load_ema_hook)
+
+    # ---------------------------------------------------------------- loader, optimizer, schedule
+    preprocessor = ImagePreprocessor(resolution, dataset.num_channels, random_flip=args.random_flip)
+    collator = JointCollator(preprocessor, dataset.problem_type, dataset.num_classes, fixmatch=args.fixmatch)
+    batches_per_epoch = math.ceil(len(train_dataset) / args.train_batch_size)
+    some_unlabeled = num_labeled < len(train_dataset)
+    sampler = MixedBatchSampler(
+        is_labeled,
+        batch_size=args.train_batch_size,
+        labeled_batch_fraction=args.labeled_batch_fraction if some_unlabeled and num_labeled else 0.0,
+        seed=args.seed,
+        num_batches=batches_per_epoch,
+    )
+    train_dataloader = torch.utils.data.DataLoader(
+        train_dataset, batch_sampler=sampler, collate_fn=collator, num_workers=args.dataloader_num_workers
+    )
+    updates_per_epoch = math.ceil(batches_per_epoch / accelerator.num_processes / args.gradient_accumulation_steps)
+    if args.max_train_steps is None:
+        args.max_train_steps = args.num_epochs * updates_per_epoch
+    num_epochs = math.ceil(args.max_train_steps / updates_per_epoch)
+
+    objective = JointDiffusionObjective(unet)
+    optimizer = torch.optim.AdamW(
+        objective.parameters(),
+        lr=args.learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2),
+        weight_decay=args.adam_weight_decay,
+        eps=args.adam_epsilon,
+    )
+    lr_scheduler = get_scheduler(
+        args.lr_scheduler,
+        optimizer=optimizer,
+        num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
+        num_training_steps=args.max_train_steps * accelerator.num_processes,
+    )
+    objective, optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
+        objective, optimizer, train_dataloader, lr_scheduler
+    )
+    if ema_model is not None:
+        ema_model.to(accelerator.device)
+    if accelerator.is_main_process:
+        accelerator.init_trackers("train_joint", config={k: str(v) for k, v in vars(args).items()})
+
+    # ---------------------------------------------------------------- resume
+    global_step, first_epoch, resume_batches = 0, 0, 0
+    if args.resume_from_checkpoint:
+        path = resolve_checkpoint(args.output_dir, args.resume_from_checkpoint)
+        if path is None:
+            logger.info("No checkpoint to resume from: starting a new run.")
+        else:
+            logger.info(f"Resuming from {path}")
+            accelerator.load_state(str(path))
+            global_step = int(path.name.split("-")[1])
+            first_epoch = global_step // updates_per_epoch
+            resume_batches = (global_step % updates_per_epoch) * args.gradient_accumulation_steps
+
+    def unwrapped_unet() -> JointUNet2DModel:
+        return accelerator.unwrap_model(objective).unet
+
+    def save_checkpoint(step):
+        tmp_dir = Path(args.output_dir) / f"checkpoint-{step}.tmp"
+        if accelerator.is_main_process:
+            temporary_checkpoint_dir(args.output_dir, step)  # clears what a crash may have left there
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(tmp_dir))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            final = finalize_checkpoint(tmp_dir, args.checkpoints_total_limit)
+            logger.info(f"Saved {final}")
+        accelerator.wait_for_everyone()
+
+    def validate(step, final=False):
+        unet = unwrapped_unet()
+        if ema_model is not None:
+            ema_model.store(unet.parameters())
+            ema_model.copy_to(unet.parameters())
+        results = {}
+        if dataset.eval is not None:
+            results = evaluate_classifier(unet, dataset.eval, ImagePreprocessor(resolution, dataset.num_channels))
+        grid = sample_grid(unet, args, dataset.num_classes)
+        if ema_model is not None and not final:
+            ema_model.restore(unet.parameters())
+        scalars = {f"eval/{k}": v for k, v in results.items() if isinstance(v, float)}
+        accelerator.log(scalars, step=step)
+        logger.info(f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in scalars.items()))
+        return results, grid
+
+    # ---------------------------------------------------------------- train
+    logger.info(
+        f"Training {args.max_train_steps} steps ({num_epochs} epochs of {updates_per_epoch} updates), batch "
+        f"{args.train_batch_size} x {accelerator.num_processes} processes x {args.gradient_accumulation_steps} "
+        f"accumulation, resolution {resolution}, {sum(p.numel() for p in unet.parameters()) / 1e6:.2f}M parameters"
+    )
+    progress_bar = tqdm(
+        total=args.max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process, desc="Steps"
+    )
+    done = global_step >= args.max_train_steps
+    for epoch in range(first_epoch, num_epochs):
+        if done:
+            break
+        sampler.set_epoch(epoch)
+        objective.train()
+        loader = train_dataloader
+        if epoch == first_epoch and resume_batches:
+            loader = accelerator.skip_first_batches(train_dataloader, resume_batches)
+        for batch in loader:
+            with accelerator.accumulate(objective):
+                out = joint_diffusion_loss(
+                    objective,
+                    noise_scheduler,
+                    batch["pixel_values"],
+                    batch["labels"],
+                    classifier_loss_weight=args.classifier_loss_weight,
+                    weak_images=batch.get("weak_pixel_values"),
+                    strong_images=batch.get("strong_pixel_values"),
+                    fixmatch_threshold=args.fixmatch_threshold,
+                    fixmatch_weight=args.fixmatch_weight,
+                )
+                finite = torch.isfinite(out.loss.detach())
+                finite = bool(accelerator.gather(finite[None]).all())
+                if not finite:
+                    message = (
+                        f"Non-finite loss at step {global_step}: loss={out.loss.item()}, diffusion="
+                        f"{out.loss_diffusion.item()}, classifier={out.loss_classifier.item()}, "
+                        f"fixmatch={out.loss_fixmatch.item()}."
+                    )
+                    if args.on_nonfinite_loss == "stop":
+                        raise FloatingPointError(
+                            message + " The last good checkpoint is kept; lower --learning_rate or pass "
+                            "--on_nonfinite_loss skip to skip such steps."
+                        )
+                    logger.warning(message + " Skipping the step.")
+                    optimizer.zero_grad()
+                    continue
+                accelerator.backward(out.loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(objective.parameters(), args.max_grad_norm)
+                optimizer.step()
+                lr_scheduler.step()
+                optimizer.zero_grad()
+
+            if accelerator.sync_gradients:
+                if ema_model is not None:
+                    ema_model.step(unwrapped_unet().parameters())
+                global_step += 1
+                progress_bar.update(1)
+                logs = {**out.logs(), "lr": lr_scheduler.get_last_lr()[0], "step": global_step}
+                if ema_model is not None:
+                    logs["ema_decay"] = ema_model.cur_decay_value
+                progress_bar.set_postfix(
+                    loss=f"{logs['loss']:.4f}",
+                    diff=f"{logs['loss_diffusion']:.4f}",
+                    cls=f"{logs['loss_classifier']:.3f}",
+                )
+                accelerator.log(logs, step=global_step)
+                if args.checkpointing_steps and global_step % args.checkpointing_steps == 0:
+                    save_checkpoint(global_step)
+                if (
+                    accelerator.is_main_process
+                    and args.validation_steps
+                    and global_step % args.validation_steps == 0
+                    and global_step < args.max_train_steps
+                ):
+                    _, grid = validate(global_step)
+                    grid.save(os.path.join(args.output_dir, f"samples-{global_step:06d}.png"))
+                if global_step >= args.max_train_steps:
+                    done = True
+                    break
+    progress_bar.close()
+
+    # ---------------------------------------------------------------- save, evaluate, card, push
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        results, grid = validate(global_step, final=True)  # leaves the EMA weights in the model
+        unet = unwrapped_unet()
+        pipeline = JointDiffusionPipeline(unet=unet, scheduler=noise_scheduler)
+        pipeline.save_pretrained(args.output_dir)
+        grid.save(os.path.join(args.output_dir, "samples.png"))
+        with open(os.path.join(args.output_dir, "eval_results.json"), "w") as f:
+            json.dump({"step": global_step, "eval_split": dataset.eval is not None, **results}, f, indent=2)
+        card = build_model_card(
+            model_name=Path(args.output_dir).name,
+            label_names=dataset.label_names,
+            dataset_description=dataset.source,
+            num_labeled=num_labeled,
+            num_train_examples=len(train_dataset),
+            resolution=resolution,
+            channels=dataset.num_channels,
+            metrics=results,
+            training_settings=training_settings(args, resolution, global_step),
+            dataset_id=args.dataset_name if args.dataset_name and not os.path.isdir(args.dataset_name) else None,
+            repo_id=args.hub_model_id,
+            sample_grid_file="samples.png",
+            medical=args.npz_path is not None,
+        )
+        save_model_card(card, args.output_dir)
+        logger.info(f"Saved the pipeline, samples.png, eval_results.json and README.md to {args.output_dir}")
+        if args.push_to_hub:
+            token = args.hub_token or os.environ.get("HF_TOKEN")
+            try:
+                url = push_output_to_hub(args.output_dir, args.hub_model_id, token, private=args.hub_private_repo)
+                logger.info(f"Pushed to {url}")
+            except HubUploadError as error:
+                accelerator.end_training()
+                raise SystemExit(f"error: {error}") from error
+    accelerator.end_training()
+
+
+@torch.no_grad()
+def sample_grid(unet, args, num_classes):
+    """One row of class-guided samples per class (DDIM, seeded)."""
+    scheduler = DDIMScheduler(num_train_timesteps=args.ddpm_num_steps, beta_schedule=args.ddpm_beta_schedule)
+    pipeline = JointDiffusionPipeline(unet=unet, scheduler=scheduler)
+    pipeline.set_progress_bar_config(disable=True)
+    per_class = args.num_validation_samples_per_class
+    class_labels = [c for c in range(num_classes) for _ in range(per_class)] if not unet.is_multi_label else None
+    kwargs = {} if args.guidance_scale is None else {"guidance_scale": args.guidance_scale}
+    was_training = unet.training
+    unet.eval()
+    images = pipeline(
+        batch_size=num_classes * per_class,
+        class_labels=class_labels,
+        num_inference_steps=args.validation_inference_steps,
+        generator=torch.Generator(device="cpu").manual_seed(args.seed),
+        output_type="pil",
+        **kwargs,
+    ).images
+    unet.train(was_training)
+    return make_image_grid(images, rows=num_classes, cols=per_class)
+
+
+def training_settings(args, resolution, steps):
+    keys = [
+        "num_labeled", "labeled_per_class", "labeled_fraction", "labeled_batch_fraction", "classifier_loss_weight",
+        "fixmatch", "train_batch_size", "gradient_accumulation_steps", "learning_rate", "lr_scheduler", "use_ema",
+        "ema_max_decay", "ddpm_num_steps", "ddpm_beta_schedule", "mixed_precision", "seed",
+    ]  # fmt: skip
+    return {"resolution": resolution, "steps": steps, **{k: getattr(args, k) for k in keys}}
+
+
+if __name__ == "__main__":
+    main(parse_args(sys.argv[1:]))

@@ -1,0 +1,22 @@
+"""diffusers-joint: Joint Diffusion (one UNet that generates, classifies and explains) for Hugging Face diffusers."""
+
+__version__ = "0.1.0"
+
+from .models import JointUNet2DModel
+from .pipelines import (
+    CounterfactualPipeline,
+    CounterfactualPipelineOutput,
+    JointClassificationOutput,
+    JointDiffusionPipeline,
+    JointDiffusionPipelineOutput,
+)
+
+__all__ = [
+    "CounterfactualPipeline",
+    "CounterfactualPipelineOutput",
+    "JointClassificationOutput",
+    "JointDiffusionPipeline",
+    "JointDiffusionPipelineOutput",
+    "JointUNet2DModel",
+    "__version__",
+]

@@ -1,0 +1,35 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""Data loading, label scarcity, mixed labeled / unlabeled batching and augmentations for Joint Diffusion."""
+
+from .augmentations import strong_augment, weak_augment
+from .collate import JointCollator, build_collate_fn
+from .csv_images import load_csv_dataset
+from .digits import load_digits_dataset
+from .joint_dataset import MULTI_LABEL, SINGLE_LABEL, JointDataset
+from .label_masking import is_labeled, mask_labels, select_labeled_indices
+from .npz import load_npz_dataset
+from .samplers import MixedBatchSampler
+from .sources import load_joint_dataset
+from .transforms import ImagePreprocessor, image_to_tensor, resize, tensor_to_pil
+
+__all__ = [
+    "MULTI_LABEL",
+    "SINGLE_LABEL",
+    "ImagePreprocessor",
+    "JointCollator",
+    "JointDataset",
+    "MixedBatchSampler",
+    "build_collate_fn",
+    "image_to_tensor",
+    "is_labeled",
+    "load_csv_dataset",
+    "load_digits_dataset",
+    "load_joint_dataset",
+    "load_npz_dataset",
+    "mask_labels",
+    "resize",
+    "select_labeled_indices",
+    "strong_augment",
+    "tensor_to_pil",
+    "weak_augment",
+]

@@ -1,0 +1,136 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""`JointDataset`: the normalised train / eval splits every data source is turned into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import datasets
+import numpy as np
+import PIL.Image
+from diffusers.utils import logging
+from sklearn.model_selection import train_test_split
+
+from .label_masking import is_labeled
+
+logger = logging.get_logger(__name__)
+
+SINGLE_LABEL = "single_label_classification"
+MULTI_LABEL = "multi_label_classification"
+PROBLEM_TYPES = (SINGLE_LABEL, MULTI_LABEL)
+GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+
+@dataclass
+class JointDataset:
+    """
+    Train and evaluation splits normalised for Joint Diffusion training.
+
+    Both splits have exactly two columns: `"image"` (decoded to PIL images) and `"label"`. For single-label data a
+    label is a class index (a `ClassLabel` feature), -1 meaning unlabeled; for multi-label data it is a list of `L`
+    ints 0/1, a list of all -1 meaning unlabeled.
+
+    Args:
+        train (`datasets.Dataset`):
+            The training split.
+        eval (`datasets.Dataset`, *optional*):
+            The evaluation split (`None` if there is none).
+        label_names (`list[str]`):
+            One name per class.
+        problem_type (`str`):
+            `"single_label_classification"` or `"multi_label_classification"`.
+        num_channels (`int`):
+            1 for grayscale images, 3 for colour, inferred from the first training image.
+        image_size (`tuple[int, int]`):
+            `(height, width)` of the first training image.
+        source (`str`):
+            Human-readable description of where the data came from (for model cards and logs).
+    """
+
+    train: datasets.Dataset
+    eval: datasets.Dataset | None
+    label_names: list[str]
+    problem_type: str
+    num_channels: int
+    image_size: tuple[int, int]
+    source: str
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.label_names)
+
+    def labeled_mask(self, split: str = "train") -> np.ndarray:
+        """Boolean array telling which examples of `split` (`"train"` or `"eval"`) carry a label."""
+        dataset = getattr(self, split, None) if split in ("train", "eval") else None
+        if dataset is None:
+            raise ValueError(f"Expected `split` to be 'train' or 'eval' (and that split to exist), got {split!r}.")
+        return is_labeled(np.asarray(dataset["label"]))
+
+
+def label_feature(label_names: list[str], problem_type: str) -> datasets.features.features.FeatureType:
+    """The `datasets` feature of the `"label"` column for a problem type."""
+    if problem_type == SINGLE_LABEL:
+        return datasets.ClassLabel(names=list(label_names))
+    return datasets.List(datasets.Value("int64"))
+
+
+def image_info(dataset: datasets.Dataset) -> tuple[int, tuple[int, int]]:
+    """The number of channels and the `(height, width)` of the first image of `dataset`."""
+    if len(dataset) == 0:
+        raise ValueError("Expected a non-empty training split, got a split with 0 examples.")
+    image = dataset[0]["image"]
+    if not isinstance(image, PIL.Image.Image):
+        raise ValueError(f"Expected the 'image' column to decode to PIL images, got {type(image).__name__}.")
+    num_channels = 1 if image.mode in GRAYSCALE_MODES else 3
+    return num_channels, (image.height, image.width)
+
+
+def array_to_pil(image: np.ndarray) -> PIL.Image.Image:
+    """Convert one `uint8` array `(H, W)`, `(H, W, 1)` or `(H, W, 3)` to a PIL image."""
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    return PIL.Image.fromarray(np.ascontiguousarray(image))
+
+
+def dataset_from_arrays(
+    images: np.ndarray, labels: np.ndarray, label_names: list[str], problem_type: str
+) -> datasets.Dataset:
+    """
+    Build an in-memory split from `uint8` images `(N, H, W)` / `(N, H, W, 3)` and labels `(N,)` or `(N, L)`.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    column = labels.reshape(-1).tolist() if problem_type == SINGLE_LABEL else labels.tolist()
+    features = datasets.Features({"image": datasets.Image(), "label": label_feature(label_names, problem_type)})
+    return datasets.Dataset.from_dict({"image": [array_to_pil(img) for img in images], "label": column}, features)
+
+
+def holdout_split(
+    dataset: datasets.Dataset, fraction: float, seed: int
+) -> tuple[datasets.Dataset, datasets.Dataset | None]:
+    """
+    Split off a seeded hold-out of `fraction` of `dataset`, stratified by label when possible (single-label data whose
+    every class has at least two examples). Returns `(train, eval)`; `eval` is `None` when `fraction` is 0.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(
+            f"Expected `eval_holdout_fraction` in [0, 1), got {fraction!r}. Use 0 to train without an evaluation "
+            "split, or pass a dataset that has its own test split."
+        )
+    if fraction == 0.0:
+        return dataset, None
+    if len(dataset) < 2:
+        raise ValueError(f"Cannot hold out an evaluation split from {len(dataset)} example(s): pass more data.")
+    labels = np.asarray(dataset["label"])
+    indices = np.arange(len(dataset))
+    stratify = None
+    if labels.ndim == 1:
+        _, counts = np.unique(labels, return_counts=True)
+        if counts.min() >= 2:
+            stratify = labels
+    try:
+        train_idx, eval_idx = train_test_split(indices, test_size=fraction, random_state=seed, stratify=stratify)
+    except ValueError:
+        # Too few examples per class for a stratified split of this size.
+        train_idx, eval_idx = train_test_split(indices, test_size=fraction, random_state=seed)
+    logger.info(f"Holding out {len(eval_idx)} of {len(dataset)} training examples for evaluation (seed {seed}).")
+    return dataset.select(np.sort(train_idx)), dataset.select(np.sort(eval_idx))

@@ -1,0 +1,270 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""`load_joint_dataset`: one entry point for every data source (Hub / local datasets, image folders, npz, CSV)."""
+
+from __future__ import annotations
+
+import os
+
+import datasets
+import numpy as np
+import PIL.Image
+from diffusers.utils import logging
+
+from .csv_images import load_csv_dataset
+from .digits import load_digits_dataset
+from .joint_dataset import (
+    MULTI_LABEL,
+    SINGLE_LABEL,
+    JointDataset,
+    array_to_pil,
+    holdout_split,
+    image_info,
+    label_feature,
+)
+from .label_masking import replace_column
+from .npz import load_npz_dataset
+
+logger = logging.get_logger(__name__)
+
+EVAL_SPLIT_CANDIDATES = ("test", "validation", "val", "valid")
+SAVED_DATASET_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")
+
+
+def _is_saved_to_disk(path: str) -> bool:
+    return os.path.isdir(path) and any(os.path.isfile(os.path.join(path, f)) for f in SAVED_DATASET_FILES)
+
+
+def _pick_splits(
+    loaded: datasets.Dataset | datasets.DatasetDict, eval_split: str | None
+) -> tuple[datasets.Dataset, datasets.Dataset | None]:
+    if isinstance(loaded, datasets.Dataset):
+        if eval_split is not None:
+            raise ValueError(
+                f"Got `eval_split={eval_split!r}` but the dataset has a single split. Drop `eval_split` to hold out "
+                "part of the training data instead."
+            )
+        return loaded, None
+    names = list(loaded.keys())
+    if "train" in loaded:
+        train_name = "train"
+    elif len(names) == 1:
+        train_name = names[0]
+    else:
+        raise ValueError(f"Expected a 'train' split, got splits {names}. Rename the training split to 'train'.")
+    if eval_split is not None:
+        if eval_split not in loaded:
+            raise ValueError(f"Expected the evaluation split {eval_split!r}, but the dataset has splits {names}.")
+        return loaded[train_name], loaded[eval_split]
+    eval_name = next((s for s in EVAL_SPLIT_CANDIDATES if s in loaded and s != train_name), None)
+    return loaded[train_name], (loaded[eval_name] if eval_name is not None else None)
+
+
+def _check_columns(dataset: datasets.Dataset, image_column: str, label_column: str, split: str) -> None:
+    for kind, column in (("image", image_column), ("label", label_column)):
+        if column not in dataset.column_names:
+            raise ValueError(
+                f"Expected a {kind} column {column!r} in the {split} split, but the dataset has columns "
+                f"{dataset.column_names}. Pass `{kind}_column` with the right name."
+            )
+
+
+def _select_columns(dataset: datasets.Dataset, image_column: str, label_column: str) -> datasets.Dataset:
+    dataset = dataset.select_columns([image_column, label_column])
+    # Two steps through temporary names, so that swapped or clashing column names are handled.
+    dataset = dataset.rename_columns({image_column: "__joint_image__", label_column: "__joint_label__"})
+    return dataset.rename_columns({"__joint_image__": "image", "__joint_label__": "label"})
+
+
+def _normalise_images(dataset: datasets.Dataset) -> datasets.Dataset:
+    feature = dataset.features["image"]
+    if isinstance(feature, datasets.Image):
+        return dataset if feature.decode else dataset.cast_column("image", datasets.Image())
+    if isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string", "binary"):
+        # File paths or encoded bytes.
+        return dataset.cast_column("image", datasets.Image())
+
+    def to_pil(batch):
+        images = []
+        for image in batch["image"]:
+            if not isinstance(image, PIL.Image.Image):
+                array = np.asarray(image)
+                if array.dtype != np.uint8:
+                    array = (array * 255).round() if array.size and array.max() <= 1.0 else array
+                    array = array.clip(0, 255).astype(np.uint8)
+                image = array_to_pil(array)
+            images.append(image)
+        return {"image": images}
+
+    features = datasets.Features({"image": datasets.Image(), "label": dataset.features["label"]})
+    return dataset.map(to_pil, batched=True, features=features, desc="Converting images to PIL")
+
+
+def _replace_labels(dataset: datasets.Dataset, labels: list, feature) -> datasets.Dataset:
+    return replace_column(dataset, "label", labels, feature)
+
+
+def _normalise_labels(
+    train: datasets.Dataset, eval_dataset: datasets.Dataset | None
+) -> tuple[datasets.Dataset, datasets.Dataset | None, list[str], str]:
+    feature = train.features["label"]
+    splits = [train] if eval_dataset is None else [train, eval_dataset]
+
+    if isinstance(feature, datasets.ClassLabel):
+        return train, eval_dataset, list(feature.names), SINGLE_LABEL
+
+    if isinstance(feature, (datasets.List, datasets.LargeList)):
+        rows = [np.asarray(split["label"]) for split in splits]
+        lengths = {r.shape[1] if r.ndim == 2 else -1 for r in rows}
+        if len(lengths) != 1 or -1 in lengths:
+            raise ValueError("Expected multi-label rows of one fixed length L in every split, got ragged rows.")
+        num_labels = lengths.pop()
+        if not all(np.isin(r, (-1, 0, 1)).all() for r in rows):
+            raise ValueError("Expected multi-label rows of 0/1 values (or rows of -1 for unlabeled).")
+        names = [str(i) for i in range(num_labels)]
+        new_feature = label_feature(names, MULTI_LABEL)
+        out = [_replace_labels(split, r.astype(np.int64).tolist(), new_feature) for split, r in zip(splits, rows)]
+        return out[0], (out[1] if eval_dataset is not None else None), names, MULTI_LABEL
+
+    if not isinstance(feature, datasets.Value):
+        raise ValueError(
+            f"Expected the label column to hold class labels (ClassLabel, int or string) or multi-label lists, got "
+            f"{feature}. Convert it first or pick another `label_column`."
+        )
+    # Plain ints or strings: classes are the sorted unique values (ints -1 / None mean unlabeled).
+    columns = [list(split["label"]) for split in splits]
+    values = {v for column in columns for v in column if v is not None and not (isinstance(v, int) and v == -1)}
+    try:
+        classes = sorted(values)
+    except TypeError as error:
+        raise ValueError(f"Expected labels of a single type, got a mix: {sorted(map(repr, values))[:10]}.") from error
+    index = {value: i for i, value in enumerate(classes)}
+    names = [str(v) for v in classes]
+    new_feature = label_feature(names, SINGLE_LABEL)
+    out = [
+        _replace_labels(split, [index.get(v, -1) if v is not None else -1 for v in column], new_feature)
+        for split, column in zip(splits, columns)
+    ]
+    return out[0], (out[1] if eval_dataset is not None else None), names, SINGLE_LABEL
+
+
+def _from_datasets(
+    loaded: datasets.Dataset | datasets.DatasetDict,
+    source: str,
+    eval_split: str | None,
+    image_column: str,
+    label_column: str,
+    eval_holdout_fraction: float,
+    seed: int,
+) -> JointDataset:
+    train, eval_dataset = _pick_splits(loaded, eval_split)
+    _check_columns(train, image_column, label_column, "train")
+    train = _select_columns(train, image_column, label_column)
+    if eval_dataset is not None:
+        _check_columns(eval_dataset, image_column, label_column, "evaluation")
+        eval_dataset = _select_columns(eval_dataset, image_column, label_column)
+    train, eval_dataset, label_names, problem_type = _normalise_labels(train, eval_dataset)
+    train = _normalise_images(train)
+    if eval_dataset is not None:
+        eval_dataset = _normalise_images(eval_dataset)
+    else:
+        train, eval_dataset = holdout_split(train, eval_holdout_fraction, seed)
+    num_channels, image_size = image_info(train)
+    return JointDataset(
+        train=train,
+        eval=eval_dataset,
+        label_names=label_names,
+        problem_type=problem_type,
+        num_channels=num_channels,
+        image_size=image_size,
+        source=source,
+    )
+
+
+def load_joint_dataset(
+    dataset_name: str | None = None,
+    dataset_config_name: str | None = None,
+    train_data_dir: str | None = None,
+    npz_path: str | None = None,
+    npz_split: str = "train",
+    eval_split: str | None = None,
+    image_column: str = "image",
+    label_column: str = "label",
+    cache_dir: str | None = None,
+    eval_holdout_fraction: float = 0.1,
+    seed: int = 0,
+    csv_path: str | None = None,
+) -> JointDataset:
+    """
+    Load a classification data set from any supported source and normalise it to a [`JointDataset`].
+
+    Give at most one source. With none, scikit-learn's embedded 8x8 digits are used (see [`load_digits_dataset`]).
+    The evaluation split is the source's `test` split, else its `validation` / `val` split, else a seeded stratified
+    hold-out of `eval_holdout_fraction` of the training split.
+
+    Args:
+        dataset_name (`str`, *optional*):
+            A Hugging Face Hub data set name, or a local folder (one written by `save_to_disk` is read with
+            `datasets.load_from_disk`; any other with `datasets.load_dataset`).
+        dataset_config_name (`str`, *optional*):
+            The configuration of `dataset_name`.
+        train_data_dir (`str`, *optional*):
+            An `imagefolder` tree (`<dir>/<class_name>/<image>`, optionally under `train/` and `test/`); class names
+            are the folder names.
+        npz_path (`str`, *optional*):
+            A MedMNIST-style `.npz` file (see [`load_npz_dataset`]).
+        npz_split (`str`, *optional*, defaults to `"train"`):
+            The training split of the `.npz` file.
+        eval_split (`str`, *optional*):
+            Name of the evaluation split, to override the default choice (e.g. `"val"`).
+        image_column (`str`, *optional*, defaults to `"image"`):
+            The column holding the images (for `dataset_name`).
+        label_column (`str`, *optional*, defaults to `"label"`):
+            The column holding the labels (for `dataset_name`): a `ClassLabel`, plain ints or strings (remapped to
+            `0..K-1` in sorted order, names are the original values), or lists of 0/1 (multi-label).
+        cache_dir (`str`, *optional*):
+            Cache folder for `datasets.load_dataset`.
+        eval_holdout_fraction (`float`, *optional*, defaults to 0.1):
+            Fraction of the training split held out for evaluation when the source has no evaluation split.
+        seed (`int`, *optional*, defaults to 0):
+            Seed of the hold-out split (not used by the embedded digits, whose split is fixed).
+        csv_path (`str`, *optional*):
+            A CSV / `.csv.gz` file with one image per row, label last (see [`load_csv_dataset`]).
+
+    Returns:
+        [`JointDataset`]: splits with columns `"image"` (PIL) and `"label"`.
+    """
+    given = [
+        name
+        for name, value in (
+            ("dataset_name", dataset_name),
+            ("train_data_dir", train_data_dir),
+            ("npz_path", npz_path),
+            ("csv_path", csv_path),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise ValueError(f"Expected at most one data source, got {', '.join(given)}. Keep only one of them.")
+
+    if npz_path is not None:
+        return load_npz_dataset(
+            npz_path, split=npz_split, eval_split=eval_split, eval_holdout_fraction=eval_holdout_fraction, seed=seed
+        )
+    if csv_path is not None:
+        return load_csv_dataset(csv_path)
+    if train_data_dir is not None:
+        if not os.path.isdir(train_data_dir):
+            raise ValueError(f"Expected `train_data_dir` to be an existing folder, got {train_data_dir!r}.")
+        loaded = datasets.load_dataset("imagefolder", data_dir=train_data_dir, cache_dir=cache_dir)
+        return _from_datasets(
+            loaded, f"imagefolder {train_data_dir}", eval_split, "image", "label", eval_holdout_fraction, seed
+        )
+    if dataset_name is not None:
+        if _is_saved_to_disk(dataset_name):
+            loaded = datasets.load_from_disk(dataset_name)
+        else:
+            loaded = datasets.load_dataset(dataset_name, dataset_config_name, cache_dir=cache_dir)
+        source = dataset_name if dataset_config_name is None else f"{dataset_name} ({dataset_config_name})"
+        return _from_datasets(loaded, source, eval_split, image_column, label_column, eval_holdout_fraction, seed)
+    logger.info("No data source given: using scikit-learn's embedded 8x8 digits.")
+    return load_digits_dataset()

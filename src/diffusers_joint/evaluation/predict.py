@@ -1,0 +1,54 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""Run a joint model's classifier over a dataset and score it."""
+
+from __future__ import annotations
+
+import datasets
+import numpy as np
+import torch
+
+from ..data.transforms import ImagePreprocessor
+from ..models.unet_2d_joint import JointUNet2DModel
+from .classification import compute_classification_metrics
+
+
+@torch.no_grad()
+def predict_probabilities(unet: JointUNet2DModel, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Class probabilities `(N, num_classes)` (softmax, or sigmoid for multi-label) of images in [-1, 1]."""
+    was_training = unet.training
+    unet.eval()
+    probs = []
+    try:
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size].to(device=unet.device, dtype=unet.dtype)
+            logits = unet.classify(batch).float()
+            probs.append((logits.sigmoid() if unet.is_multi_label else logits.softmax(dim=1)).cpu())
+    finally:
+        unet.train(was_training)
+    return torch.cat(probs)
+
+
+def dataset_to_tensors(
+    dataset: datasets.Dataset, preprocessor: ImagePreprocessor, labeled_only: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Preprocess every image of a normalised (`image`, `label`) dataset; keep only labeled rows by default."""
+    labels = np.asarray(dataset["label"])
+    keep = labels >= 0 if labels.ndim == 1 else (labels >= 0).all(axis=1)
+    if labeled_only:
+        dataset = dataset.select(np.flatnonzero(keep))
+        labels = labels[keep]
+    if len(dataset) == 0:
+        raise ValueError("The evaluation dataset holds no labeled image.")
+    images = torch.stack([preprocessor(image) for image in dataset["image"]])
+    return images, torch.as_tensor(labels)
+
+
+def evaluate_classifier(
+    unet: JointUNet2DModel, dataset: datasets.Dataset, preprocessor: ImagePreprocessor, batch_size: int = 256
+) -> dict:
+    """Classification metrics of `unet` on the labeled rows of `dataset` (see `compute_classification_metrics`)."""
+    images, labels = dataset_to_tensors(dataset, preprocessor)
+    probs = predict_probabilities(unet, images, batch_size=batch_size)
+    return compute_classification_metrics(
+        labels, probs, problem_type=unet.config.problem_type, label_names=list(unet.id2label.values())
+    )

@@ -1,0 +1,23 @@
+from .checkpointing import finalize_checkpoint, list_checkpoints, resolve_checkpoint, temporary_checkpoint_dir
+from .hub import HubUploadError, push_output_to_hub
+from .losses import JointDiffusionObjective, JointLossOutput, classification_loss, joint_diffusion_loss, labeled_mask
+from .model_card import build_model_card, save_model_card
+from .unet_config import default_block_out_channels, unet_kwargs
+
+__all__ = [
+    "HubUploadError",
+    "JointDiffusionObjective",
+    "JointLossOutput",
+    "build_model_card",
+    "classification_loss",
+    "default_block_out_channels",
+    "finalize_checkpoint",
+    "joint_diffusion_loss",
+    "labeled_mask",
+    "list_checkpoints",
+    "push_output_to_hub",
+    "resolve_checkpoint",
+    "save_model_card",
+    "temporary_checkpoint_dir",
+    "unet_kwargs",
+]

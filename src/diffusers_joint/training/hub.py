@@ -1,0 +1,54 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""Upload a trained output folder to the Hugging Face Hub."""
+
+from __future__ import annotations
+
+import os
+
+from diffusers.utils import logging
+from huggingface_hub import create_repo, upload_folder
+
+logger = logging.get_logger(__name__)
+
+# Checkpoints and logs are for resuming, not for users of the model.
+HUB_IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "logs/**", "*.tmp", "*.tmp/**"]
+
+
+class HubUploadError(RuntimeError):
+    """Raised when the upload fails; the local output folder is complete and untouched."""
+
+
+def push_output_to_hub(
+    output_dir: str | os.PathLike,
+    repo_id: str,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str = "Upload Joint Diffusion pipeline",
+) -> str:
+    """
+    Create (if needed) the model repository `repo_id` and upload `output_dir` without its checkpoints and logs.
+
+    The token comes from `token`, else from `HF_TOKEN` / the cached login; it is never logged. Returns the URL of the
+    commit. Raises [`HubUploadError`] with the reason (offline mode, no network, missing permission, ...) and how to
+    upload later by hand.
+    """
+    try:
+        repo_url = create_repo(repo_id, token=token, private=private, exist_ok=True, repo_type="model")
+        commit = upload_folder(
+            repo_id=repo_url.repo_id,
+            folder_path=str(output_dir),
+            token=token,
+            commit_message=commit_message,
+            ignore_patterns=HUB_IGNORE_PATTERNS,
+        )
+    except Exception as error:  # network, offline mode, auth: all end the same way for the user
+        reason = f"{type(error).__name__}: {error}"
+        if token:
+            reason = reason.replace(token, "***")
+        raise HubUploadError(
+            f"Could not push {output_dir} to the Hub repository {repo_id!r} ({reason}). The trained pipeline and its "
+            f"model card are saved locally in {output_dir}; upload them later with "
+            f"`huggingface-cli upload {repo_id} {output_dir} --exclude 'checkpoint-*'` once online and logged in."
+        ) from error
+    logger.info(f"Pushed {output_dir} to {repo_url}")
+    return str(getattr(commit, "commit_url", commit))

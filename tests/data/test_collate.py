@@ -1,0 +1,108 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+import PIL.Image
+import pytest
+import torch
+
+from diffusers_joint.data import (
+    MULTI_LABEL,
+    SINGLE_LABEL,
+    ImagePreprocessor,
+    JointCollator,
+    strong_augment,
+    weak_augment,
+)
+
+
+@pytest.fixture
+def rows(digits):
+    images, targets = digits
+    labels = [int(t) for t in targets[:6]]
+    labels[1] = labels[4] = -1
+    return [{"image": PIL.Image.fromarray(images[i]), "label": labels[i]} for i in range(6)]
+
+
+def test_single_label_batch(rows):
+    collate = JointCollator(ImagePreprocessor(16, 1), SINGLE_LABEL, num_classes=10)
+    batch = collate(rows)
+    assert set(batch) == {"pixel_values", "labels", "labeled_mask"}
+    assert batch["pixel_values"].shape == (6, 1, 16, 16) and batch["pixel_values"].dtype == torch.float32
+    assert batch["pixel_values"].min() >= -1 and batch["pixel_values"].max() <= 1
+    assert batch["pixel_values"].min() < -0.9 and batch["pixel_values"].max() > 0.5
+    assert batch["labels"].dtype == torch.long
+    assert batch["labels"].tolist() == [row["label"] for row in rows]
+    assert batch["labeled_mask"].dtype == torch.bool
+    assert batch["labeled_mask"].tolist() == [True, False, True, True, False, True]
+
+
+def test_multi_label_batch(rows):
+    multi_rows = [{"image": r["image"], "label": [1, 0, 1] if i % 2 else [-1, -1, -1]} for i, r in enumerate(rows)]
+    batch = JointCollator(ImagePreprocessor(8, 3), MULTI_LABEL, num_classes=3)(multi_rows)
+    assert batch["pixel_values"].shape == (6, 3, 8, 8)
+    assert batch["labels"].dtype == torch.float32 and batch["labels"].shape == (6, 3)
+    assert batch["labeled_mask"].tolist() == [False, True] * 3
+    with pytest.raises(ValueError, match="length 4"):
+        JointCollator(ImagePreprocessor(8, 1), MULTI_LABEL, num_classes=4)(multi_rows)
+
+
+def test_bad_labels_and_problem_type(rows):
+    with pytest.raises(ValueError, match="problem_type"):
+        JointCollator(ImagePreprocessor(8, 1), "regression", num_classes=10)
+    with pytest.raises(ValueError, match=r"\[0, 5\)"):
+        JointCollator(ImagePreprocessor(8, 1), SINGLE_LABEL, num_classes=5)(rows)
+
+
+def test_fixmatch_views_are_deterministic_and_differ(rows):
+    def collate(seed):
+        generator = torch.Generator().manual_seed(seed)
+        return JointCollator(ImagePreprocessor(16, 1), SINGLE_LABEL, 10, fixmatch=True, generator=generator)(rows)
+
+    batch = collate(0)
+    for key in ("weak_pixel_values", "strong_pixel_values"):
+        assert batch[key].shape == batch["pixel_values"].shape
+        assert batch[key].min() >= -1 and batch[key].max() <= 1
+    assert not torch.equal(batch["weak_pixel_values"], batch["strong_pixel_values"])
+    again = collate(0)
+    for key in ("pixel_values", "weak_pixel_values", "strong_pixel_values"):
+        assert torch.equal(batch[key], again[key])
+    assert not torch.equal(batch["strong_pixel_values"], collate(1)["strong_pixel_values"])
+
+
+def test_augmentations_on_single_images_and_batches(rows):
+    images = ImagePreprocessor(16, 3).batch([row["image"] for row in rows])
+    weak = weak_augment(images, generator=torch.Generator().manual_seed(0), random_flip=False)
+    assert weak.shape == images.shape
+    # A translation by at most 2 pixels keeps most of the image close to the original.
+    assert (weak - images).abs().mean() < (images - images.roll(8, dims=-1)).abs().mean()
+    strong = strong_augment(images[0], generator=torch.Generator().manual_seed(0), num_ops=3)
+    assert strong.shape == images[0].shape and strong.min() >= -1 and strong.max() <= 1
+    with pytest.raises(ValueError, match="shape"):
+        weak_augment(images[0, 0])
+
+
+def test_end_to_end_with_masked_labels_and_mixed_sampler():
+    from diffusers_joint.data import MixedBatchSampler, is_labeled, load_joint_dataset, mask_labels
+
+    data = load_joint_dataset()
+    train = mask_labels(data.train, labeled_per_class=1, seed=0)
+    known = is_labeled(train["label"])
+    assert known.sum() == 10
+    sampler = MixedBatchSampler(known, batch_size=8, labeled_batch_fraction=0.25, num_batches=3)
+    collate = JointCollator(ImagePreprocessor(8, 1), SINGLE_LABEL, data.num_classes)
+    loader = torch.utils.data.DataLoader(train, batch_sampler=sampler, collate_fn=collate)
+    batches = list(loader)
+    assert len(batches) == 3
+    for batch in batches:
+        assert batch["pixel_values"].shape == (8, 1, 8, 8)
+        assert batch["labeled_mask"].tolist() == [True] * 2 + [False] * 6
+        assert (batch["labels"][:2] >= 0).all() and (batch["labels"][2:] == -1).all()
+
+
+def test_strong_view_is_the_weak_view_plus_random_ops(rows):
+    images = ImagePreprocessor(16, 1).batch([row["image"] for row in rows])
+    weak = weak_augment(images, generator=torch.Generator().manual_seed(3))
+    # Same seed: the weak part of the strong view draws the same flips and shifts, the rest must change the images.
+    strong = strong_augment(images, generator=torch.Generator().manual_seed(3), cutout_fraction=0.0)
+    changed = [(s - w).abs().max().item() > 1e-3 for s, w in zip(strong, weak)]
+    assert sum(changed) >= len(rows) - 1
+    no_ops = strong_augment(images, generator=torch.Generator().manual_seed(3), num_ops=0, cutout_fraction=0.0)
+    assert torch.allclose(no_ops, weak)

@@ -1,0 +1,104 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+import os
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from diffusers_joint.data import MULTI_LABEL, SINGLE_LABEL, load_joint_dataset, load_npz_dataset
+
+
+def write_npz(path: os.PathLike, **arrays: np.ndarray) -> str:
+    np.savez(path, **arrays)
+    return os.fspath(path)
+
+
+def _medmnist_arrays(images, labels):
+    return {
+        "train_images": images[:60],
+        "train_labels": labels[:60],
+        "val_images": images[60:70],
+        "val_labels": labels[60:70],
+        "test_images": images[70:90],
+        "test_labels": labels[70:90],
+    }
+
+
+def test_grayscale_single_label(tmp_path, digits):
+    images, targets = digits
+    path = write_npz(tmp_path / "gray.npz", **_medmnist_arrays(images, targets[:, None]))
+    data = load_joint_dataset(npz_path=path)
+    assert data.problem_type == SINGLE_LABEL
+    assert (len(data.train), len(data.eval)) == (60, 20)
+    assert data.train.column_names == ["image", "label"]
+    assert data.num_channels == 1 and data.image_size == (8, 8)
+    assert data.label_names == [str(i) for i in range(10)]
+    assert data.source == path
+    row = data.train[5]
+    assert isinstance(row["image"], PIL.Image.Image) and row["image"].mode == "L"
+    np.testing.assert_array_equal(np.asarray(row["image"]), images[5])
+    assert row["label"] == targets[5]
+    assert np.asarray(data.eval["label"]).tolist() == targets[70:90].tolist()
+    val = load_joint_dataset(npz_path=path, eval_split="val")
+    assert len(val.eval) == 10
+
+
+def test_colour_images(tmp_path, digits):
+    images, targets = digits
+    colour = np.stack([images, 255 - images, images // 2], axis=-1)
+    path = write_npz(tmp_path / "colour.npz", **_medmnist_arrays(colour, targets[:, None]))
+    data = load_npz_dataset(path)
+    assert data.num_channels == 3
+    image = data.train[0]["image"]
+    assert image.mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(image), colour[0])
+
+
+def test_multi_label(tmp_path, digits):
+    images, targets = digits
+    # Three binary attributes per real digit: even, greater than 4, a multiple of 3.
+    multi = np.stack([targets % 2 == 0, targets > 4, targets % 3 == 0], axis=1).astype(np.uint8)
+    path = write_npz(tmp_path / "multi.npz", **_medmnist_arrays(images, multi))
+    data = load_npz_dataset(path)
+    assert data.problem_type == MULTI_LABEL
+    assert data.label_names == ["0", "1", "2"]
+    assert data.train[3]["label"] == multi[3].tolist()
+
+
+def test_no_eval_split_holds_out(tmp_path, digits):
+    images, targets = digits
+    path = write_npz(tmp_path / "train_only.npz", train_images=images[:100], train_labels=targets[:100, None])
+    data = load_npz_dataset(path, eval_holdout_fraction=0.2, seed=0)
+    assert (len(data.train), len(data.eval)) == (80, 20)
+
+
+def test_missing_key_names_the_key(tmp_path, digits):
+    images, targets = digits
+    path = write_npz(tmp_path / "missing.npz", train_images=images[:10], test_images=images[10:20])
+    with pytest.raises(ValueError, match="train_labels"):
+        load_npz_dataset(path)
+    with pytest.raises(ValueError, match="val_images"):
+        load_npz_dataset(write_npz(tmp_path / "m2.npz", **_medmnist_arrays(images, targets)), split="val2")
+
+
+def test_mismatched_counts_name_the_keys(tmp_path, digits):
+    images, targets = digits
+    path = write_npz(tmp_path / "bad.npz", train_images=images[:10], train_labels=targets[:9, None])
+    with pytest.raises(ValueError, match=r"train_images has 10 and train_labels has 9"):
+        load_npz_dataset(path)
+
+
+def test_empty_split_and_missing_file(tmp_path, digits):
+    images, targets = digits
+    path = write_npz(tmp_path / "empty.npz", train_images=images[:0], train_labels=targets[:0, None])
+    with pytest.raises(ValueError, match="empty"):
+        load_npz_dataset(path)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_npz_dataset(tmp_path / "nope.npz")
+
+
+def test_pickled_object_arrays_are_refused(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, train_images=np.array([object()], dtype=object), train_labels=np.zeros((1, 1)))
+    with pytest.raises(ValueError):
+        load_npz_dataset(path)

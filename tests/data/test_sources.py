@@ -1,0 +1,79 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+import datasets
+import numpy as np
+import PIL.Image
+import pytest
+
+from diffusers_joint.data import SINGLE_LABEL, load_joint_dataset
+
+
+def _digit_dataset(images, labels, label_name="digit", names=None):
+    feature = datasets.ClassLabel(names=names) if names else datasets.Value("int64")
+    features = datasets.Features({"picture": datasets.Image(), label_name: feature, "extra": datasets.Value("int64")})
+    return datasets.Dataset.from_dict(
+        {
+            "picture": [PIL.Image.fromarray(img) for img in images],
+            label_name: [int(x) for x in labels],
+            "extra": list(range(len(labels))),
+        },
+        features,
+    )
+
+
+def test_save_to_disk_with_custom_columns(tmp_path, digits):
+    images, targets = digits
+    names = [f"digit_{i}" for i in range(10)]
+    splits = datasets.DatasetDict(
+        train=_digit_dataset(images[:50], targets[:50], names=names),
+        test=_digit_dataset(images[50:70], targets[50:70], names=names),
+    )
+    splits.save_to_disk(tmp_path / "saved")
+    data = load_joint_dataset(dataset_name=str(tmp_path / "saved"), image_column="picture", label_column="digit")
+    assert data.train.column_names == ["image", "label"]
+    assert (len(data.train), len(data.eval)) == (50, 20)
+    assert data.label_names == names
+    assert data.train[4]["label"] == targets[4]
+    np.testing.assert_array_equal(np.asarray(data.train[4]["image"]), images[4])
+
+
+def test_plain_int_labels_are_remapped_and_held_out(tmp_path, digits):
+    images, targets = digits
+    keep = np.isin(targets, [3, 7])
+    original = targets[keep][:40] * 10  # labels 30 and 70
+    _digit_dataset(images[keep][:40], original).save_to_disk(tmp_path / "single")
+    data = load_joint_dataset(
+        dataset_name=str(tmp_path / "single"), image_column="picture", label_column="digit", eval_holdout_fraction=0.25
+    )
+    assert data.problem_type == SINGLE_LABEL
+    assert data.label_names == ["30", "70"]
+    assert (len(data.train), len(data.eval)) == (30, 10)
+    all_labels = np.concatenate([np.asarray(data.train["label"]), np.asarray(data.eval["label"])])
+    assert sorted(set(all_labels.tolist())) == [0, 1]
+    assert np.bincount(np.asarray(data.eval["label"])).tolist() == [5, 5]
+
+
+def test_missing_label_column_lists_the_columns(tmp_path, digits):
+    images, targets = digits
+    _digit_dataset(images[:10], targets[:10]).save_to_disk(tmp_path / "d")
+    with pytest.raises(ValueError, match=r"'label'.*\['picture', 'digit', 'extra'\]"):
+        load_joint_dataset(dataset_name=str(tmp_path / "d"), image_column="picture")
+
+
+def test_imagefolder_class_names_from_folders(tmp_path, digits):
+    images, targets = digits
+    root = tmp_path / "folder"
+    for name, digit in (("cat_zero", 0), ("cat_one", 1)):
+        (root / name).mkdir(parents=True)
+        for i, index in enumerate(np.flatnonzero(targets == digit)[:6]):
+            PIL.Image.fromarray(images[index]).save(root / name / f"{i}.png")
+    data = load_joint_dataset(train_data_dir=str(root), cache_dir=str(tmp_path / "cache"), eval_holdout_fraction=1 / 3)
+    assert data.label_names == ["cat_one", "cat_zero"]
+    assert (len(data.train), len(data.eval)) == (8, 4)
+    assert data.num_channels == 1 and data.image_size == (8, 8)
+    assert data.source.startswith("imagefolder")
+    assert np.bincount(np.asarray(data.train["label"])).tolist() == [4, 4]
+
+
+def test_more_than_one_source_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="at most one data source"):
+        load_joint_dataset(dataset_name="x", npz_path="y.npz")

@@ -1,0 +1,77 @@
+"""End-to-end runs of examples/train_joint.py through `accelerate launch` (tiny model, a few steps)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from diffusers_joint import JointDiffusionPipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "examples" / "train_joint.py"
+TINY = [
+    "--block_out_channels", "8", "16",
+    "--attention_levels",
+    "--classifier_hidden_dims", "16",
+    "--train_batch_size", "16",
+    "--ddpm_num_steps", "20",
+    "--validation_steps", "0",
+    "--num_validation_samples_per_class", "1",
+    "--validation_inference_steps", "2",
+    "--lr_warmup_steps", "0",
+    "--report_to", "none",
+]  # fmt: skip
+
+
+def launch(*args, check=True):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--cpu", str(SCRIPT)]
+    result = subprocess.run(cmd + TINY + list(args), env=env, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"train_joint.py failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "joint-digits"
+    result = launch("--output_dir", str(out), "--max_train_steps", "4", "--checkpointing_steps", "2",
+                    "--num_labeled", "30")  # fmt: skip
+    return out, result
+
+
+def test_output_folder_is_a_loadable_pipeline_with_card_and_results(trained):
+    out, _ = trained
+    for name in ("model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+                 "scheduler/scheduler_config.json", "samples.png", "README.md", "eval_results.json"):  # fmt: skip
+        assert (out / name).exists(), name
+    assert not list(out.rglob("*.bin")) or all("checkpoint-" in str(p) for p in out.rglob("*.bin"))
+    pipe = JointDiffusionPipeline.from_pretrained(out)
+    assert pipe.unet.config.num_classes == 10
+    assert pipe.unet.config.label_names == [str(i) for i in range(10)]
+    results = json.loads((out / "eval_results.json").read_text())
+    assert results["step"] == 4 and results["num_examples"] == 360
+    assert "30 labeled of 1437" in (out / "README.md").read_text()
+    images = pipe(batch_size=2, num_inference_steps=2, output_type="pt").images
+    assert images.shape == (2, 1, 8, 8) and torch.isfinite(images).all()
+    assert [p.name for p in sorted(out.glob("checkpoint-*"))] == ["checkpoint-2", "checkpoint-4"]
+
+
+def test_resume_continues_at_the_right_step(trained):
+    out, _ = trained
+    result = launch("--output_dir", str(out), "--max_train_steps", "6", "--checkpointing_steps", "2",
+                    "--num_labeled", "30", "--resume_from_checkpoint", "latest")  # fmt: skip
+    assert "Resuming from" in result.stderr and "checkpoint-4" in result.stderr
+    assert json.loads((out / "eval_results.json").read_text())["step"] == 6
+    assert [p.name for p in sorted(out.glob("checkpoint-*"))] == ["checkpoint-4", "checkpoint-6"]
+
+
+def test_existing_output_is_not_overwritten_by_accident(trained):
+    out, _ = trained
+    result = launch("--output_dir", str(out), "--max_train_steps", "1", check=False)
+    assert result.returncode != 0
+    assert "already holds a trained pipeline" in result.stderr

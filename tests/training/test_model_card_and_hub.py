@@ -1,0 +1,67 @@
+import math
+
+import pytest
+from huggingface_hub import ModelCard
+
+from diffusers_joint.training import HubUploadError, build_model_card, push_output_to_hub, save_model_card
+from diffusers_joint.training import hub as hub_module
+
+
+def make_card(**overrides):
+    kwargs = dict(
+        model_name="joint-pneumonia",
+        label_names=["normal", "pneumonia"],
+        dataset_description="PneumoniaMNIST (balanced)",
+        num_labeled=50,
+        num_train_examples=2428,
+        resolution=28,
+        channels=1,
+        metrics={"accuracy": 0.91, "balanced_accuracy": 0.9, "roc_auc": 0.96, "ece": math.nan, "num_examples": 468},
+        eval_split_name="test split",
+        training_settings={"classifier_loss_weight": 0.1, "steps": 100},
+        sample_grid_file="samples.png",
+        medical=True,
+    )
+    return build_model_card(**{**kwargs, **overrides})
+
+
+def test_model_card_metadata_and_body(tmp_path):
+    card = make_card()
+    path = save_model_card(card, tmp_path)
+    loaded = ModelCard.load(path)  # parses and validates the YAML header
+    data = loaded.data.to_dict()
+    assert data["library_name"] == "diffusers"
+    assert "medical-imaging" in data["tags"]
+    results = {m["type"]: m["value"] for m in data["model-index"][0]["results"][0]["metrics"]}
+    assert results == {"accuracy": 0.91, "balanced_accuracy": 0.9, "roc_auc": 0.96}  # NaN left out
+    text = loaded.text
+    assert "50 labeled of 2428" in text
+    assert "must not be used for clinical decisions" in text
+    assert "![samples](samples.png)" in text
+    assert "Learning Data Representations with Joint Diffusion Models" in text
+    assert "| Balanced accuracy | 0.9000 |" in text
+
+
+def test_push_uploads_without_checkpoints(monkeypatch, tmp_path):
+    calls = {}
+
+    class Url(str):
+        repo_id = "user/joint"
+
+    monkeypatch.setattr(
+        hub_module, "create_repo", lambda repo_id, **kw: calls.setdefault("create", (repo_id, kw)) and Url("u")
+    )
+    monkeypatch.setattr(hub_module, "upload_folder", lambda **kw: calls.setdefault("upload", kw) and "commit-url")
+    push_output_to_hub(tmp_path, "user/joint", token="hf_secret", private=True)
+    assert calls["create"][0] == "user/joint" and calls["create"][1]["private"] is True
+    assert calls["upload"]["folder_path"] == str(tmp_path)
+    assert "checkpoint-*" in calls["upload"]["ignore_patterns"]
+
+
+def test_push_offline_fails_clearly_without_leaking_the_token(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(HubUploadError) as info:
+        push_output_to_hub(tmp_path, "user/joint", token="hf_supersecrettoken")
+    message = str(info.value)
+    assert "saved locally" in message and str(tmp_path) in message
+    assert "hf_supersecrettoken" not in message
