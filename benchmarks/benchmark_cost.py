@@ -153,12 +153,17 @@ def main():
         "joint_step_25pct / plain_step": median["train_step_joint_25pct_labeled"] / median["train_step_plain_unet"],
         "joint_step_100pct / plain_step": median["train_step_joint_100pct_labeled"] / median["train_step_plain_unet"],
         "guided_x0_step / unguided_step": median["sample_step_guided_x0"] / median["sample_step_unguided"],
-        "guided_features_step / unguided_step": median["sample_step_guided_features"]
-        / median["sample_step_unguided"],
+        "guided_features_step / unguided_step": median["sample_step_guided_features"] / median["sample_step_unguided"],
     }
     report = {
-        "config": {**vars(args), "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                   "machine": platform.processor() or platform.machine(), "unet": config},  # fmt: skip
+        "config": {
+            **vars(args),
+            "device": str(device),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "machine": platform.processor() or platform.machine(),
+            "unet": config,
+        },  # fmt: skip
         "median_seconds": median,
         "classify_images_per_second": b / median["classify"],
         "full_forward_images_per_second": b / median["forward_full"],

@@ -17,13 +17,14 @@ import math
 import os
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import ProjectConfiguration, is_tensorboard_available, set_seed
 from diffusers import DDIMScheduler, DDPMScheduler
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
@@ -62,6 +63,7 @@ def parse_args(argv=None):
     data.add_argument("--dataset_config_name", type=str, default=None)
     data.add_argument("--train_data_dir", type=str, default=None, help="An imagefolder tree (class = folder name).")
     data.add_argument("--npz_path", type=str, default=None, help="A MedMNIST-style .npz file.")
+    data.add_argument("--csv_path", type=str, default=None, help="Images as CSV rows (e.g. MNIST-5k .csv.gz).")
     data.add_argument("--npz_split", type=str, default="train", help="Split of the .npz used for training.")
     data.add_argument("--eval_split", type=str, default=None, help="Evaluation split (default: test, else val).")
     data.add_argument("--image_column", type=str, default="image")
@@ -173,10 +175,14 @@ def check_output_dir(args):
 
 def main(args):
     logging_dir = os.path.join(args.output_dir, args.logging_dir)
+    report_to = None if args.report_to == "none" else args.report_to
+    if report_to == "tensorboard" and not is_tensorboard_available():
+        warnings.warn("tensorboard is not installed (pip install tensorboard): no metric logs.", stacklevel=1)
+        report_to = None
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
-        log_with=None if args.report_to == "none" else args.report_to,
+        log_with=report_to,
         project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=logging_dir),
     )
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
@@ -192,6 +198,7 @@ def main(args):
         train_data_dir=args.train_data_dir,
         npz_path=args.npz_path,
         npz_split=args.npz_split,
+        csv_path=args.csv_path,
         eval_split=args.eval_split,
         image_column=args.image_column,
         label_column=args.label_column,

@@ -197,3 +197,22 @@ def test_invalid_joint_config_raises():
         make_model(problem_type="regression")
     with pytest.raises(ValueError, match="expected 3 names, got 2"):
         make_model(label_names=["a", "b"])
+
+
+def test_loading_refuses_pickled_weights_unless_allowed(tmp_path):
+    model = make_model()
+    model.save_pretrained(tmp_path, safe_serialization=False)
+    assert (tmp_path / "diffusion_pytorch_model.bin").exists()
+    with pytest.raises(EnvironmentError, match="safetensors"):
+        JointUNet2DModel.from_pretrained(tmp_path)
+    loaded = JointUNet2DModel.from_pretrained(tmp_path, use_safetensors=False)
+    assert torch.equal(loaded.classifier.layers[0].weight, model.classifier.layers[0].weight)
+
+
+def test_truncated_safetensors_file_gives_a_clear_error(tmp_path):
+    model = make_model()
+    model.save_pretrained(tmp_path)
+    weights = tmp_path / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(OSError, match=r"diffusion_pytorch_model.safetensors is truncated or corrupted"):
+        JointUNet2DModel.from_pretrained(tmp_path)

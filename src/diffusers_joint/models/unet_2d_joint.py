@@ -16,6 +16,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401
 from diffusers.models.unets.unet_2d import UNet2DModel, UNet2DOutput
 from diffusers.utils import BaseOutput, logging
+from safetensors import safe_open
 
 logger = logging.get_logger(__name__)
 
@@ -39,6 +40,24 @@ class JointUNet2DEncoderOutput(BaseOutput):
 
     hidden_states: list[torch.Tensor]
     features: torch.Tensor
+
+
+def _raise_if_corrupted(path: str | os.PathLike, subfolder: str | None, error: Exception) -> None:
+    # diffusers reports a damaged weights file as a bare "Unable to load weights": name the file and the cause.
+    folder = os.path.join(path, subfolder) if subfolder else path
+    if not os.path.isdir(folder):
+        return
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".safetensors"):
+            try:
+                with safe_open(os.path.join(folder, name), framework="pt") as f:
+                    for key in f.keys():
+                        f.get_tensor(key)
+            except Exception as cause:
+                raise OSError(
+                    f"The weights file {os.path.join(folder, name)} is truncated or corrupted ({cause}). Re-download "
+                    "it, or re-save the model with `save_pretrained`."
+                ) from error
 
 
 class ClassifierHead(nn.Module):
@@ -390,6 +409,26 @@ class JointUNet2DModel(UNet2DModel):
     # ------------------------------------------------------------------ construction
 
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> "JointUNet2DModel":
+        """
+        Load a saved model, as [`~diffusers.ModelMixin.from_pretrained`], but from safetensors only by default: a
+        folder holding only pickled weights (`.bin`) raises instead of being unpickled. Pass `use_safetensors=False`
+        to allow unpickling weights you trust.
+        """
+        if kwargs.get("use_safetensors") is None:
+            kwargs["use_safetensors"] = True
+        elif kwargs["use_safetensors"] is False:
+            logger.warning(
+                "use_safetensors=False: pickled weights may be loaded, which can run arbitrary code. Only do this "
+                "for files you trust."
+            )
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        except OSError as error:
+            _raise_if_corrupted(pretrained_model_name_or_path, kwargs.get("subfolder"), error)
+            raise
+
+    @classmethod
     def from_unet(
         cls,
         unet: UNet2DModel | str | os.PathLike,
@@ -408,6 +447,7 @@ class JointUNet2DModel(UNet2DModel):
         `subfolder="unet"`) when `unet` is a path.
         """
         if not isinstance(unet, UNet2DModel):
+            kwargs.setdefault("use_safetensors", True)
             unet = UNet2DModel.from_pretrained(unet, **kwargs)
         config = {k: v for k, v in unet.config.items() if not k.startswith("_")}
         model = cls(
