@@ -51,7 +51,7 @@ def test_degenerate_single_class_batch_gives_nan_auc_not_an_error():
 def test_multi_label_metrics():
     labels = np.array([[1, 0], [1, 1], [0, 0], [0, 1]])
     probs = np.array([[0.9, 0.2], [0.7, 0.4], [0.3, 0.1], [0.6, 0.9]])
-    m = compute_classification_metrics(labels, probs, problem_type="multi_label_classification", label_names=["a", "b"])
+    m = compute_classification_metrics(labels, probs, "multi_label_classification", label_names=["a", "b"])
     # predictions: [1,0], [1,0], [0,0], [1,1] -> rows 0 and 2 exact
     assert m["subset_accuracy"] == pytest.approx(0.5)
     assert m["hamming_accuracy"] == pytest.approx(6 / 8)

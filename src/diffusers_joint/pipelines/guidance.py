@@ -1,0 +1,240 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""
+Classifier guidance with the classifier of a [`JointUNet2DModel`], shared by the Joint Diffusion pipelines.
+
+Two methods are implemented, one function per concept:
+
+- `"x0"` (default), classifier guidance on the predicted clean image (Dhariwal & Nichol, 2021, with the classifier
+  read at the denoised estimate as in "universal guidance"): the joint classifier is trained on clean images at
+  timestep 0, so at every step the noisy sample `x_t` is mapped to its denoised estimate
+  `x0_hat = (x_t - sqrt(1 - abar_t) * eps) / sqrt(abar_t)`, the classifier scores `x0_hat`, and the gradient of the
+  target log-probability with respect to `x_t` shifts the noise prediction:
+  `eps_guided = eps - scale * sqrt(1 - abar_t) * grad`.
+- `"features"`, the Joint Diffusion variant (Deja et al., 2023) that edits the UNet's own representations: the
+  pooled encoder features of `x_t` are moved along the gradient of the target log-probability, and the decoder
+  denoises with the shifted representations (see [`JointUNet2DModel.shift_encoder_features`]).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+import torch.nn.functional as F
+from diffusers.utils import logging
+
+from ..models import JointUNet2DModel
+
+logger = logging.get_logger(__name__)
+
+GUIDANCE_METHODS = ("x0", "features")
+
+# Default guidance scales per method, chosen empirically with a small joint model trained on sklearn's 8x8 digits
+# (DDPM, 100 steps; share of samples that an independent logistic regression assigns to the requested class, 150
+# samples; unguided: 0.11). "x0": 0.79 at scale 1, 0.87 at 5, 0.92 at 50, with the distance to the nearest real digit
+# unchanged; 5 also flips 77% (strength 0.5) / 97% (strength 0.7) of DDIM counterfactuals. "features" is much weaker
+# and peaks early: 0.23 at 2, 0.31 at 5, 0.29 at 10, 0.21 at 50, samples degrading as the scale grows; 10 is also
+# the best scale for a smaller model with DDPM sampling.
+DEFAULT_GUIDANCE_SCALES = {"x0": 5.0, "features": 10.0}
+
+
+def check_guidance_method(guidance_method: str) -> None:
+    """Raise a `ValueError` when `guidance_method` is not one of [`GUIDANCE_METHODS`]."""
+    if guidance_method not in GUIDANCE_METHODS:
+        raise ValueError(f"`guidance_method` must be one of {GUIDANCE_METHODS}, got {guidance_method!r}.")
+
+
+def resolve_guidance_scale(guidance_scale: float | None, guidance_method: str) -> float:
+    """
+    Return the guidance scale to use: `guidance_scale`, or the method's default when it is `None`. Raises a
+    `ValueError` for an unknown method or a negative scale.
+    """
+    check_guidance_method(guidance_method)
+    if guidance_scale is None:
+        return DEFAULT_GUIDANCE_SCALES[guidance_method]
+    if not isinstance(guidance_scale, (int, float)) or isinstance(guidance_scale, bool):
+        raise ValueError(f"`guidance_scale` must be a non-negative number, got {guidance_scale!r}.")
+    if guidance_scale < 0:
+        raise ValueError(f"`guidance_scale` must be >= 0 (0 disables guidance), got {guidance_scale}.")
+    return float(guidance_scale)
+
+
+def alpha_prod_at(scheduler, timestep: torch.Tensor | int | float, sample: torch.Tensor) -> torch.Tensor:
+    """
+    The cumulative product `abar_t` of the scheduler's noise schedule at `timestep`, as a scalar tensor on the device
+    and dtype of `sample`.
+
+    Works for every scheduler that exposes `alphas_cumprod` indexed by training timestep (DDPM, DDIM, PNDM, DPM-Solver,
+    Euler, ...). Non-integer timesteps are rounded to the nearest training timestep.
+    """
+    alphas_cumprod = getattr(scheduler, "alphas_cumprod", None)
+    if alphas_cumprod is None:
+        raise ValueError(
+            "Classifier guidance needs a scheduler with `alphas_cumprod` (for example DDPMScheduler or "
+            f"DDIMScheduler), got {type(scheduler).__name__}."
+        )
+    index = int(torch.as_tensor(timestep).float().round().item())
+    index = min(max(index, 0), len(alphas_cumprod) - 1)
+    return torch.as_tensor(alphas_cumprod[index]).to(device=sample.device, dtype=sample.dtype)
+
+
+def predicted_original_sample(
+    sample: torch.Tensor, noise_pred: torch.Tensor, alpha_prod: torch.Tensor, clip_sample: bool = False
+) -> torch.Tensor:
+    """
+    The denoised estimate `x0_hat = (x_t - sqrt(1 - abar_t) * eps) / sqrt(abar_t)`, optionally clamped to [-1, 1].
+
+    Clamping stops the gradient for pixels outside [-1, 1], which early in sampling is most of them, so guidance leaves
+    it off by default.
+    """
+    x0 = (sample - (1 - alpha_prod).sqrt() * noise_pred) / alpha_prod.sqrt()
+    return x0.clamp(-1, 1) if clip_sample else x0
+
+
+def class_log_prob(logits: torch.Tensor, targets: torch.Tensor, is_multi_label: bool) -> torch.Tensor:
+    """
+    Log-probability of the target of each sample under the classifier, shape `(batch,)`.
+
+    Args:
+        logits (`torch.Tensor` of shape `(batch, num_classes)`):
+            Classifier logits.
+        targets (`torch.Tensor`):
+            Single-label: class indices of shape `(batch,)`; the result is `log_softmax(logits)[target]`.
+            Multi-label: a target set of shape `(batch, num_classes)` with 1 (label wanted), 0 (label not wanted) or
+            -1 (either is fine); the result is the sum of `log sigmoid` over the wanted labels and of
+            `log (1 - sigmoid)` over the unwanted ones, i.e. the log-probability of the exact set when no entry is -1.
+        is_multi_label (`bool`):
+            Whether the classifier is a multi-label (sigmoid) classifier.
+    """
+    logits = logits.float()
+    if is_multi_label:
+        targets = targets.to(logits)
+        mask = (targets >= 0).to(logits)
+        log_probs = -F.binary_cross_entropy_with_logits(logits, targets.clamp(min=0), reduction="none")
+        return (log_probs * mask).sum(dim=1)
+    return logits.log_softmax(dim=1).gather(1, targets.long().view(-1, 1)).squeeze(1)
+
+
+def x0_guidance_gradient(
+    unet: JointUNet2DModel,
+    sample: torch.Tensor,
+    noise_pred: torch.Tensor,
+    alpha_prod: torch.Tensor,
+    targets: torch.Tensor,
+    clip_sample: bool = False,
+) -> torch.Tensor:
+    """
+    Gradient of `log p(target | x0_hat)` with respect to the noisy sample `x_t`, shape of `sample`.
+
+    The classifier reads the denoised estimate `x0_hat` at timestep 0, as it was trained. The noise prediction is
+    treated as a constant (the gradient does not go back through the UNet's noise prediction), so
+    `grad_x_t = grad_x0_hat / sqrt(abar_t)`: one backward pass through the encoder only, instead of through the whole
+    UNet twice.
+    """
+    with torch.enable_grad():
+        x0 = predicted_original_sample(sample.detach(), noise_pred.detach(), alpha_prod, clip_sample)
+        x0 = x0.detach().requires_grad_(True)
+        log_prob = class_log_prob(unet.classify(x0, 0), targets, unet.is_multi_label)
+        (grad,) = torch.autograd.grad(log_prob.sum(), x0)
+    return (grad / alpha_prod.sqrt()).to(sample.dtype)
+
+
+def apply_classifier_guidance(
+    noise_pred: torch.Tensor, grad: torch.Tensor, alpha_prod: torch.Tensor, guidance_scale: float
+) -> torch.Tensor:
+    """
+    The classifier-guided noise prediction `eps - scale * sqrt(1 - abar_t) * grad_x_t log p(y | x_t)`
+    (Dhariwal & Nichol, 2021, eq. 14): the score moves towards higher class probability.
+    """
+    return noise_pred - guidance_scale * (1 - alpha_prod).sqrt() * grad
+
+
+def feature_guidance_shifts(
+    unet: JointUNet2DModel,
+    sample: torch.Tensor,
+    timestep: torch.Tensor | int,
+    targets: torch.Tensor,
+    guidance_scale: float,
+) -> list[torch.Tensor]:
+    """
+    Per-stage shifts of the encoder representations towards the target, for
+    [`JointUNet2DModel.shift_encoder_features`].
+
+    The encoder runs once on `x_t` at `timestep` (without gradient), the pooled features are fed to the classifier
+    head, and the gradient of the target log-probability with respect to the pooled features is split by
+    [`JointUNet2DModel.feature_channels`]. Shift `i` is `guidance_scale * grad_i`, of shape `(batch, channels_i)`.
+    """
+    with torch.no_grad():
+        features = unet.extract_features(sample, timestep)
+    with torch.enable_grad():
+        features = features.detach().float().requires_grad_(True)
+        log_prob = class_log_prob(unet.classifier(features.to(unet.dtype)), targets, unet.is_multi_label)
+        (grad,) = torch.autograd.grad(log_prob.sum(), features)
+    return [guidance_scale * g.to(sample.dtype) for g in grad.split(unet.feature_channels, dim=1)]
+
+
+def scheduler_step_kwargs(scheduler, guided: bool) -> dict:
+    """
+    Extra keyword arguments for `scheduler.step` in a guided step.
+
+    Schedulers that clip the predicted clean sample but keep the unclipped noise prediction for the direction term
+    (DDIM with `clip_sample=True`) would clip away the guidance's move of `x0` and keep only its opposite move in the
+    noise term, pushing samples *away* from the target. When guiding, such schedulers are asked to recompute the noise
+    from the clipped sample (`use_clipped_model_output=True`), as in Dhariwal & Nichol's DDIM sampler.
+    """
+    if guided and "use_clipped_model_output" in inspect.signature(scheduler.step).parameters:
+        return {"use_clipped_model_output": True}
+    return {}
+
+
+def guided_noise_prediction(
+    unet: JointUNet2DModel,
+    scheduler,
+    sample: torch.Tensor,
+    timestep: torch.Tensor | int,
+    targets: torch.Tensor | None,
+    guidance_scale: float,
+    guidance_method: str = "x0",
+) -> torch.Tensor:
+    """
+    The noise prediction for one denoising step, guided towards `targets` with `guidance_method`.
+
+    With `targets=None` or `guidance_scale == 0` this is exactly `unet(sample, timestep).sample`, and no gradient is
+    computed.
+
+    Args:
+        unet ([`JointUNet2DModel`]):
+            The joint model: denoiser and classifier.
+        scheduler ([`~diffusers.SchedulerMixin`]):
+            The scheduler; `"x0"` guidance reads `abar_t` from its `alphas_cumprod`.
+        sample (`torch.Tensor` of shape `(batch, channels, height, width)`):
+            The noisy sample `x_t` (after `scheduler.scale_model_input`).
+        timestep (`torch.Tensor` or `int`):
+            The current timestep.
+        targets (`torch.Tensor`, *optional*):
+            Targets as in [`class_log_prob`].
+        guidance_scale (`float`):
+            Strength of the guidance; 0 disables it.
+        guidance_method (`str`, *optional*, defaults to `"x0"`):
+            `"x0"` (classifier guidance on the denoised estimate) or `"features"` (shift the encoder representations).
+    """
+    check_guidance_method(guidance_method)
+    if targets is None or guidance_scale == 0:
+        return unet(sample, timestep).sample
+    if guidance_method == "features":
+        shifts = feature_guidance_shifts(unet, sample, timestep, targets, guidance_scale)
+        with unet.shift_encoder_features(shifts):
+            return unet(sample, timestep).sample
+    prediction_type = getattr(scheduler.config, "prediction_type", "epsilon")
+    if prediction_type != "epsilon":
+        raise ValueError(
+            f'`guidance_method="x0"` needs a scheduler with prediction_type="epsilon", got {prediction_type!r}; use '
+            f'`guidance_method="features"` instead.'
+        )
+    model_output = unet(sample, timestep).sample
+    # Models with a learned variance predict (eps, variance) stacked on the channel axis; only eps is guided.
+    noise_pred, variance = model_output[:, : sample.shape[1]], model_output[:, sample.shape[1] :]
+    alpha_prod = alpha_prod_at(scheduler, timestep, sample)
+    grad = x0_guidance_gradient(unet, sample, noise_pred, alpha_prod, targets)
+    noise_pred = apply_classifier_guidance(noise_pred, grad, alpha_prod, guidance_scale)
+    return torch.cat([noise_pred, variance], dim=1) if variance.shape[1] else noise_pred

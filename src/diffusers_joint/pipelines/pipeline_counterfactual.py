@@ -1,0 +1,399 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""`CounterfactualPipeline`: visual counterfactual explanations with a [`JointUNet2DModel`]."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import PIL.Image
+import torch
+from diffusers import DiffusionPipeline, ImagePipelineOutput
+from diffusers.utils import logging, replace_example_docstring
+from diffusers.utils.torch_utils import randn_tensor
+
+from ..models import JointUNet2DModel
+from .guidance import guided_noise_prediction, resolve_guidance_scale, scheduler_step_kwargs
+from .pipeline_utils import (
+    ClassLabels,
+    ImageInput,
+    JointClassifierMixin,
+    check_output_type,
+    labels_from_probs,
+    postprocess_images,
+    prepare_class_targets,
+    preprocess_images,
+    probs_from_logits,
+)
+
+logger = logging.get_logger(__name__)
+
+EXAMPLE_DOC_STRING = """
+    Examples:
+        ```py
+        >>> import torch
+        >>> from diffusers import DDIMScheduler
+        >>> from diffusers_joint import JointUNet2DModel
+        >>> from diffusers_joint.pipelines import CounterfactualPipeline
+
+        >>> unet = JointUNet2DModel(
+        ...     sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16), layers_per_block=1,
+        ...     norm_num_groups=4, down_block_types=("DownBlock2D", "DownBlock2D"),
+        ...     up_block_types=("UpBlock2D", "UpBlock2D"), num_classes=3, label_names=["cat", "dog", "bird"],
+        ... )  # or JointUNet2DModel.from_pretrained(...) for a trained model
+        >>> pipe = CounterfactualPipeline(unet=unet, scheduler=DDIMScheduler(num_train_timesteps=100))
+
+        >>> images = torch.rand(2, 1, 8, 8) * 2 - 1  # or PIL images / numpy arrays
+        >>> output = pipe(images, target_class="dog", strength=0.5, num_inference_steps=20,
+        ...               search_strengths=True, generator=torch.Generator().manual_seed(0))
+        >>> output.difference.shape  # counterfactual - input, in [-1, 1] pixel units
+        (2, 1, 8, 8)
+        >>> output.difference_heatmaps[0].mode
+        'RGB'
+        >>> output.counterfactual_probs.shape, output.flipped.shape, output.strengths.shape
+        ((2, 3), (2,), (2,))
+        ```
+"""
+
+
+@dataclass
+class CounterfactualPipelineOutput(ImagePipelineOutput):
+    """
+    Output of [`CounterfactualPipeline`]. Array fields are `torch.Tensor` for `output_type="pt"` and `np.ndarray`
+    otherwise; `batch` is the number of input images and `K` the number of classes.
+
+    Args:
+        images (`list[PIL.Image.Image]`, `np.ndarray` or `torch.Tensor`):
+            The counterfactuals, in `output_type` (arrays and tensors in [0, 1]).
+        difference (`np.ndarray` or `torch.Tensor` of shape `(batch, channels, height, width)`):
+            Signed change, counterfactual minus input, both in the model's [-1, 1] pixel range at the model's
+            resolution (the input after preprocessing).
+        abs_difference (`np.ndarray` or `torch.Tensor` of shape `(batch, channels, height, width)`):
+            `abs(difference)`.
+        difference_heatmaps (`list[PIL.Image.Image]`):
+            RGB heat maps of `abs_difference` (averaged over channels, each scaled to its own maximum, "hot" colormap:
+            black = unchanged, white = largest change), at the model's resolution; see [`difference_heatmap`].
+        original_probs (`np.ndarray` or `torch.Tensor` of shape `(batch, K)`):
+            Classifier probabilities of the inputs (softmax, or sigmoid for multi-label models).
+        counterfactual_probs (`np.ndarray` or `torch.Tensor` of shape `(batch, K)`):
+            Classifier probabilities of the counterfactuals.
+        original_labels (`np.ndarray` or `torch.Tensor`):
+            Predicted classes of the inputs: `(batch,)` indices, or `(batch, K)` multi-hot decisions at 0.5.
+        counterfactual_labels (`np.ndarray` or `torch.Tensor`):
+            Predicted classes of the counterfactuals, as `original_labels`.
+        target_classes (`np.ndarray` or `torch.Tensor`):
+            The requested classes: `(batch,)` indices, or `(batch, K)` multi-hot targets (1 wanted, 0 unwanted,
+            -1 either).
+        flipped (`np.ndarray` or `torch.Tensor` of shape `(batch,)`, `bool`):
+            Whether the counterfactual is predicted as the target while the input was not: single-label,
+            `counterfactual_label == target != original_label`; multi-label, the counterfactual's decisions match the
+            target on every specified label (entries not -1) and the input's did not. An input already predicted as
+            the target is never "flipped".
+        l1 (`np.ndarray` or `torch.Tensor` of shape `(batch,)`):
+            Mean absolute difference per image, `abs_difference.mean()` over channels and pixels, in [-1, 1] units
+            (so at most 2).
+        l2 (`np.ndarray` or `torch.Tensor` of shape `(batch,)`):
+            Root-mean-square difference per image, `sqrt((difference ** 2).mean())` over channels and pixels, in
+            [-1, 1] units.
+        strengths (`np.ndarray` or `torch.Tensor` of shape `(batch,)`):
+            The strength that produced each counterfactual (with `search_strengths`, the first that flipped the image,
+            or the last one tried; `strength` for inputs already predicted as the target).
+    """
+
+    images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
+    difference: np.ndarray | torch.Tensor
+    abs_difference: np.ndarray | torch.Tensor
+    difference_heatmaps: list[PIL.Image.Image]
+    original_probs: np.ndarray | torch.Tensor
+    counterfactual_probs: np.ndarray | torch.Tensor
+    original_labels: np.ndarray | torch.Tensor
+    counterfactual_labels: np.ndarray | torch.Tensor
+    target_classes: np.ndarray | torch.Tensor
+    flipped: np.ndarray | torch.Tensor
+    l1: np.ndarray | torch.Tensor
+    l2: np.ndarray | torch.Tensor
+    strengths: np.ndarray | torch.Tensor
+
+
+def difference_heatmap(abs_difference: torch.Tensor | np.ndarray, normalize: bool = True) -> list[PIL.Image.Image]:
+    """
+    Render absolute differences as RGB heat maps with a "hot" colormap (black, red, yellow, white), in numpy.
+
+    Args:
+        abs_difference (`torch.Tensor` or `np.ndarray` of shape `(batch, channels, height, width)`):
+            Absolute differences in [-1, 1] pixel units (values in [0, 2]); channels are averaged.
+        normalize (`bool`, *optional*, defaults to `True`):
+            Scale each map to its own maximum, so that the largest change is white. Otherwise the full range 2 maps to
+            white, which keeps maps comparable across images.
+
+    Returns:
+        `list[PIL.Image.Image]`: one RGB image per input, at the input's height and width; blend it with the image
+        (e.g. `PIL.Image.blend(image.convert("RGB"), heatmap, 0.5)`) to overlay.
+    """
+    values = abs_difference.detach().float().cpu().numpy() if torch.is_tensor(abs_difference) else abs_difference
+    values = np.abs(np.asarray(values, dtype=np.float32)).mean(axis=1)
+    if normalize:
+        peak = values.reshape(len(values), -1).max(axis=1).reshape(-1, 1, 1)
+        values = np.divide(values, peak, out=np.zeros_like(values), where=peak > 0)
+    else:
+        values = values / 2.0
+    values = np.clip(values, 0.0, 1.0)
+    rgb = np.stack([np.clip(3 * values - k, 0.0, 1.0) for k in range(3)], axis=-1)
+    rgb = (rgb * 255).round().astype(np.uint8)
+    return [PIL.Image.fromarray(m, mode="RGB") for m in rgb]
+
+
+class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
+    r"""
+    Pipeline for visual counterfactual explanations with a Joint Diffusion model: "what would this image look like if
+    the model classified it as `target_class`?".
+
+    Each image is noised part of the way, as in diffusers' image-to-image pipelines (`strength`), and denoised with
+    classifier guidance from the joint model's own classifier towards the target class (see
+    [`JointDiffusionPipeline`] for the guidance methods). The output holds the counterfactuals, the signed and absolute
+    differences to the input, heat maps of the changes, the classifier's probabilities before and after, whether the
+    decision flipped, distances, and the strength used. With `search_strengths`, images that did not flip are retried
+    with larger strengths.
+
+    This model inherits from [`~diffusers.DiffusionPipeline`]. Check the superclass documentation for the generic
+    methods implemented for all pipelines (downloading, saving, running on a particular device, etc.).
+
+    Parameters:
+        unet ([`JointUNet2DModel`]):
+            The joint model: a `UNet2DModel` that predicts noise, with a classifier head on its encoder.
+        scheduler ([`~diffusers.SchedulerMixin`]):
+            A scheduler used with `unet` to denoise, for example [`~diffusers.DDIMScheduler`] or
+            [`~diffusers.DDPMScheduler`].
+    """
+
+    model_cpu_offload_seq = "unet"
+
+    def __init__(self, unet: JointUNet2DModel, scheduler):
+        super().__init__()
+        self.register_modules(unet=unet, scheduler=scheduler)
+
+    def get_timesteps(self, num_inference_steps: int, strength: float) -> tuple[torch.Tensor, int]:
+        """The last `int(num_inference_steps * strength)` timesteps, as in diffusers' image-to-image pipelines."""
+        init_timestep = min(int(num_inference_steps * strength), num_inference_steps)
+        t_start = max(num_inference_steps - init_timestep, 0)
+        timesteps = self.scheduler.timesteps[t_start * self.scheduler.order :]
+        if hasattr(self.scheduler, "set_begin_index"):
+            self.scheduler.set_begin_index(t_start * self.scheduler.order)
+        return timesteps, num_inference_steps - t_start
+
+    @staticmethod
+    def _check_strength(strength: float, name: str) -> float:
+        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 < strength <= 1:
+            raise ValueError(f"`{name}` must be a number in (0, 1], got {strength!r}.")
+        return float(strength)
+
+    def strength_schedule(
+        self, strength: float, search_strengths: bool | Sequence[float], max_strength: float, num_inference_steps: int
+    ) -> list[float]:
+        """
+        The strengths to try, in order: `strength`, then (with `search_strengths`) either steps of 0.1 up to
+        `max_strength` (`search_strengths=True`, `max_strength` itself included) or the given values greater than
+        `strength` and at most `max_strength`, in increasing order.
+        """
+        strength = self._check_strength(strength, "strength")
+        max_strength = self._check_strength(max_strength, "max_strength")
+        if int(num_inference_steps * strength) < 1:
+            raise ValueError(
+                f"`strength` * `num_inference_steps` must be at least 1 to run a denoising step, got "
+                f"{strength} * {num_inference_steps}; raise one of them."
+            )
+        schedule = [strength]
+        if search_strengths is False or search_strengths is None:
+            return schedule
+        if max_strength < strength:
+            raise ValueError(f"`max_strength` ({max_strength}) must be >= `strength` ({strength}) to search.")
+        if search_strengths is True:
+            steps = int(np.floor((max_strength - strength) / 0.1 + 1e-6))
+            candidates = [round(strength + 0.1 * (i + 1), 6) for i in range(steps)] + [max_strength]
+        elif isinstance(search_strengths, (list, tuple, np.ndarray)):
+            candidates = [self._check_strength(s, "search_strengths") for s in search_strengths]
+        else:
+            raise ValueError(
+                f"`search_strengths` must be a bool or a sequence of strengths in (0, 1], got {search_strengths!r}."
+            )
+        schedule += sorted({s for s in candidates if strength < s <= max_strength})
+        return schedule
+
+    def _denoise(
+        self,
+        image: torch.Tensor,
+        targets: torch.Tensor,
+        strength: float,
+        num_inference_steps: int,
+        guidance_scale: float,
+        guidance_method: str,
+        generator: torch.Generator | list[torch.Generator] | None,
+    ) -> torch.Tensor:
+        """Noise `image` (in [-1, 1]) to `strength` and denoise it with guidance; returns the result in [-1, 1]."""
+        device = image.device
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        timesteps, _ = self.get_timesteps(num_inference_steps, strength)
+        noise = randn_tensor(image.shape, generator=generator, device=device, dtype=image.dtype)
+        sample = self.scheduler.add_noise(image, noise, timesteps[:1].repeat(len(image)))
+        step_kwargs = scheduler_step_kwargs(self.scheduler, guided=guidance_scale > 0)
+        for t in self.progress_bar(timesteps):
+            model_input = self.scheduler.scale_model_input(sample, t)
+            noise_pred = guided_noise_prediction(
+                self.unet, self.scheduler, model_input, t, targets, guidance_scale, guidance_method
+            )
+            sample = self.scheduler.step(noise_pred, t, sample, generator=generator, **step_kwargs).prev_sample
+        return sample.clamp(-1, 1)
+
+    def _probs(self, images: torch.Tensor) -> torch.Tensor:
+        return probs_from_logits(self.unet, self.unet.classify(images, 0)).cpu()
+
+    def _matches_target(self, labels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Whether predicted labels equal the targets (multi-label: on every label whose target is not -1)."""
+        if self.unet.is_multi_label:
+            return ((labels == targets) | (targets < 0)).all(dim=1)
+        return labels == targets
+
+    @torch.no_grad()
+    @replace_example_docstring(EXAMPLE_DOC_STRING)
+    def __call__(
+        self,
+        image: ImageInput,
+        target_class: ClassLabels,
+        strength: float = 0.5,
+        guidance_scale: float | None = None,
+        guidance_method: str = "x0",
+        num_inference_steps: int = 50,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        search_strengths: bool | Sequence[float] = False,
+        max_strength: float = 1.0,
+    ) -> CounterfactualPipelineOutput | tuple:
+        r"""
+        The call function to the pipeline for counterfactual generation.
+
+        Args:
+            image (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor` or a list of them):
+                The image(s) to explain. PIL images and numpy arrays (`(H, W)`, `(H, W, C)` or `(B, H, W, C)`, `uint8`
+                or float in [0, 1]) are converted to the model's channels; all inputs are resized to
+                `unet.config.sample_size` with the training preprocessing. Tensors (`(C, H, W)` or `(B, C, H, W)`, in
+                [-1, 1]; a 4-D tensor without negative values is read as [0, 1]) must have the model's channels.
+            target_class (`int`, `str`, `list`, `torch.Tensor` or `np.ndarray`):
+                The class to move each image towards: an index or a name (see `unet.label2id`) for all images, or a
+                list with one per image. Multi-label models: a class, a list / set of classes (the target set), or
+                `(batch, num_classes)` multi-hot targets (1 wanted, 0 unwanted, -1 either).
+            strength (`float`, *optional*, defaults to 0.5):
+                How far the image is noised before guided denoising, in (0, 1]: the last
+                `int(num_inference_steps * strength)` of `num_inference_steps` timesteps are run. Larger values allow
+                larger changes; 1 ignores the image.
+            guidance_scale (`float`, *optional*):
+                Strength of the classifier guidance towards `target_class` (>= 0; 0 gives a plain reconstruction).
+                Defaults to the method's value in `guidance.DEFAULT_GUIDANCE_SCALES`.
+            guidance_method (`str`, *optional*, defaults to `"x0"`):
+                `"x0"` (classifier guidance on the denoised estimate) or `"features"` (shift the encoder
+                representations); see [`JointDiffusionPipeline`].
+            num_inference_steps (`int`, *optional*, defaults to 50):
+                Number of timesteps of the full schedule, of which `strength` are run.
+            generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
+                A [`torch.Generator`](https://pytorch.org/docs/stable/generated/torch.Generator.html) to make the
+                result deterministic.
+            output_type (`str`, *optional*, defaults to `"pil"`):
+                Format of `images`: `"pil"`, `"np"` or `"pt"`. Array fields of the output are tensors for `"pt"` and
+                numpy arrays otherwise.
+            return_dict (`bool`, *optional*, defaults to `True`):
+                Whether to return a [`CounterfactualPipelineOutput`] instead of a tuple of its fields.
+            search_strengths (`bool` or `Sequence[float]`, *optional*, defaults to `False`):
+                Retry the images that did not flip with increasing strengths: `True` tries steps of 0.1 above
+                `strength` up to `max_strength`; a sequence gives the strengths to try (those above `strength` and at
+                most `max_strength`, in increasing order). Each image keeps the first counterfactual that flipped, or
+                the one from the largest strength tried; inputs already predicted as the target are not retried.
+            max_strength (`float`, *optional*, defaults to 1.0):
+                Largest strength tried by the search.
+
+        Examples:
+
+        Returns:
+            [`CounterfactualPipelineOutput`] or `tuple`: the counterfactuals and their diagnostics; a tuple of the
+            output's fields, in order, when `return_dict` is `False`.
+        """
+        guidance_scale = resolve_guidance_scale(guidance_scale, guidance_method)
+        check_output_type(output_type)
+        if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+            raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}.")
+        schedule = self.strength_schedule(strength, search_strengths, max_strength, num_inference_steps)
+
+        device = self._execution_device
+        original = preprocess_images(self.unet, image, name="image").to(device=device, dtype=self.unet.dtype)
+        batch_size = len(original)
+        targets = prepare_class_targets(self.unet, target_class, name="target_class", num_images=batch_size)
+        targets = targets.to(device)
+        if isinstance(generator, list) and len(generator) != batch_size:
+            raise ValueError(
+                f"Got a list of {len(generator)} generators, but {batch_size} images: pass one generator per image."
+            )
+
+        original_probs = self._probs(original)
+        original_labels = labels_from_probs(self.unet, original_probs)
+        already_target = self._matches_target(original_labels, targets.cpu())
+        counterfactuals = original.clone()
+        counterfactual_probs = original_probs.clone()
+        flipped = torch.zeros(batch_size, dtype=torch.bool)
+        strengths = torch.zeros(batch_size)
+        pending = torch.arange(batch_size)
+        for current_strength in schedule:
+            subset_generator = [generator[i] for i in pending.tolist()] if isinstance(generator, list) else generator
+            result = self._denoise(
+                original[pending],
+                targets[pending],
+                current_strength,
+                num_inference_steps,
+                guidance_scale,
+                guidance_method,
+                subset_generator,
+            )
+            counterfactuals[pending] = result
+            counterfactual_probs[pending] = self._probs(result)
+            strengths[pending] = current_strength
+            counterfactual_labels = labels_from_probs(self.unet, counterfactual_probs)
+            flipped = self._matches_target(counterfactual_labels, targets.cpu()) & ~already_target
+            # Inputs already predicted as the target cannot flip: they are not retried.
+            pending = (~flipped & ~already_target).nonzero().flatten()
+            if len(pending) == 0:
+                break
+            if current_strength != schedule[-1]:
+                logger.info(
+                    f"{len(pending)} of {batch_size} counterfactuals did not flip; retrying with more strength."
+                )
+
+        difference = (counterfactuals - original).float()
+        abs_difference = difference.abs()
+        l1 = abs_difference.mean(dim=(1, 2, 3))
+        l2 = difference.pow(2).mean(dim=(1, 2, 3)).sqrt()
+        heatmaps = difference_heatmap(abs_difference)
+        images = postprocess_images(counterfactuals, output_type)
+
+        def convert(value: torch.Tensor) -> torch.Tensor | np.ndarray:
+            value = value.detach().cpu()
+            return value if output_type == "pt" else value.numpy()
+
+        self.maybe_free_model_hooks()
+
+        output = CounterfactualPipelineOutput(
+            images=images,
+            difference=convert(difference),
+            abs_difference=convert(abs_difference),
+            difference_heatmaps=heatmaps,
+            original_probs=convert(original_probs),
+            counterfactual_probs=convert(counterfactual_probs),
+            original_labels=convert(original_labels),
+            counterfactual_labels=convert(labels_from_probs(self.unet, counterfactual_probs)),
+            target_classes=convert(targets),
+            flipped=convert(flipped),
+            l1=convert(l1),
+            l2=convert(l2),
+            strengths=convert(strengths),
+        )
+        if not return_dict:
+            return output.to_tuple()
+        return output

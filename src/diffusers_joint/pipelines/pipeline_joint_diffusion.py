@@ -1,0 +1,202 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""`JointDiffusionPipeline`: unconditional or classifier-guided sampling from a [`JointUNet2DModel`]."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import PIL.Image
+import torch
+from diffusers import DiffusionPipeline, ImagePipelineOutput
+from diffusers.utils import logging, replace_example_docstring
+from diffusers.utils.torch_utils import randn_tensor
+
+from ..models import JointUNet2DModel
+from .guidance import guided_noise_prediction, resolve_guidance_scale, scheduler_step_kwargs
+from .pipeline_utils import (
+    ClassLabels,
+    JointClassifierMixin,
+    check_output_type,
+    postprocess_images,
+    prepare_class_targets,
+)
+
+logger = logging.get_logger(__name__)
+
+EXAMPLE_DOC_STRING = """
+    Examples:
+        ```py
+        >>> import torch
+        >>> from diffusers import DDIMScheduler
+        >>> from diffusers_joint import JointUNet2DModel
+        >>> from diffusers_joint.pipelines import JointDiffusionPipeline
+
+        >>> unet = JointUNet2DModel(
+        ...     sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16), layers_per_block=1,
+        ...     norm_num_groups=4, down_block_types=("DownBlock2D", "DownBlock2D"),
+        ...     up_block_types=("UpBlock2D", "UpBlock2D"), num_classes=3, label_names=["cat", "dog", "bird"],
+        ... )  # or JointUNet2DModel.from_pretrained(...) for a trained model
+        >>> pipe = JointDiffusionPipeline(unet=unet, scheduler=DDIMScheduler(num_train_timesteps=100))
+
+        >>> # two guided samples per class, given by index or by name
+        >>> output = pipe(class_labels=[0, 0, "dog", "dog", 2, 2], num_inference_steps=10,
+        ...               generator=torch.Generator().manual_seed(0))
+        >>> len(output.images), output.class_labels.tolist()
+        (6, [0, 0, 1, 1, 2, 2])
+
+        >>> # the joint model also classifies
+        >>> pipe.classify(output.images).probs.shape
+        torch.Size([6, 3])
+        ```
+"""
+
+
+@dataclass
+class JointDiffusionPipelineOutput(ImagePipelineOutput):
+    """
+    Output of [`JointDiffusionPipeline`].
+
+    Args:
+        images (`list[PIL.Image.Image]`, `np.ndarray` or `torch.Tensor`):
+            The samples: PIL images, a float array `(batch, height, width, channels)` in [0, 1], or a tensor
+            `(batch, channels, height, width)` in [0, 1].
+        class_labels (`torch.Tensor`, *optional*):
+            The requested classes: indices of shape `(batch,)` (single-label models) or multi-hot targets of shape
+            `(batch, num_classes)` (multi-label models); `None` for unconditional sampling.
+    """
+
+    images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
+    class_labels: torch.Tensor | None = None
+
+
+class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
+    r"""
+    Pipeline for unconditional and classifier-guided image generation with a Joint Diffusion model (Deja et al.,
+    2023): the UNet's own classifier steers the samples towards requested classes, with no separate noisy classifier.
+
+    This model inherits from [`~diffusers.DiffusionPipeline`]. Check the superclass documentation for the generic
+    methods implemented for all pipelines (downloading, saving, running on a particular device, etc.).
+
+    Two guidance methods are available (see [`~pipelines.guidance`]):
+
+    - `"x0"` (default): classifier guidance on the denoised estimate. At each step the classifier scores
+      `x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)` at timestep 0 (as it was trained) and the noise
+      prediction becomes `eps - scale * sqrt(1 - abar_t) * grad_{x_t} log p(y | x0_hat)`, the gradient taken with the
+      noise prediction held fixed (one extra backward pass through the encoder per step).
+    - `"features"`: the Joint Diffusion paper's variant. The pooled encoder representations of `x_t` are moved by
+      `scale * grad log p(y | features)` and the decoder denoises with the shifted representations (one extra encoder
+      pass per step, no backward pass through the UNet).
+
+    Parameters:
+        unet ([`JointUNet2DModel`]):
+            The joint model: a `UNet2DModel` that predicts noise, with a classifier head on its encoder.
+        scheduler ([`~diffusers.SchedulerMixin`]):
+            A scheduler used with `unet` to denoise, for example [`~diffusers.DDPMScheduler`] or
+            [`~diffusers.DDIMScheduler`]. `"x0"` guidance needs a scheduler with `alphas_cumprod` and
+            `prediction_type="epsilon"`.
+    """
+
+    model_cpu_offload_seq = "unet"
+
+    def __init__(self, unet: JointUNet2DModel, scheduler):
+        super().__init__()
+        self.register_modules(unet=unet, scheduler=scheduler)
+
+    def check_inputs(self, batch_size: int, num_inference_steps: int, output_type: str) -> None:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+            raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}.")
+        check_output_type(output_type)
+
+    @torch.no_grad()
+    @replace_example_docstring(EXAMPLE_DOC_STRING)
+    def __call__(
+        self,
+        batch_size: int = 1,
+        class_labels: ClassLabels | None = None,
+        guidance_scale: float | None = None,
+        guidance_method: str = "x0",
+        num_inference_steps: int = 1000,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+    ) -> JointDiffusionPipelineOutput | tuple:
+        r"""
+        The call function to the pipeline for generation.
+
+        Args:
+            batch_size (`int`, *optional*, defaults to 1):
+                The number of images to generate. Ignored when `class_labels` is given (one image per label).
+            class_labels (`int`, `str`, `list`, `torch.Tensor` or `np.ndarray`, *optional*):
+                Classes to guide the samples towards, one image per entry: class indices or class names (see
+                `unet.label2id`). For multi-label models each entry is a class or a list of classes (the target set:
+                listed labels pulled towards present, the others towards absent), or pass a `(batch, num_classes)`
+                multi-hot tensor (1 present, 0 absent, -1 either). `None` samples unconditionally.
+            guidance_scale (`float`, *optional*):
+                Strength of classifier guidance; 0 gives plain sampling (no gradient computed, identical to unguided
+                sampling with the same generator). Defaults to the method's value in
+                `guidance.DEFAULT_GUIDANCE_SCALES` (5.0 for `"x0"`, 10.0 for `"features"`).
+            guidance_method (`str`, *optional*, defaults to `"x0"`):
+                `"x0"` (classifier guidance on the denoised estimate) or `"features"` (shift the encoder
+                representations, as in the Joint Diffusion paper).
+            num_inference_steps (`int`, *optional*, defaults to 1000):
+                The number of denoising steps, as for [`~diffusers.DDPMPipeline`] (use e.g. 50 with a DDIM scheduler).
+            generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
+                A [`torch.Generator`](https://pytorch.org/docs/stable/generated/torch.Generator.html) to make
+                generation deterministic.
+            output_type (`str`, *optional*, defaults to `"pil"`):
+                `"pil"` (`PIL.Image`), `"np"` (`np.ndarray` `(batch, height, width, channels)`) or `"pt"`
+                (`torch.Tensor` `(batch, channels, height, width)`), all in [0, 1].
+            return_dict (`bool`, *optional*, defaults to `True`):
+                Whether to return a [`JointDiffusionPipelineOutput`] instead of a tuple `(images, class_labels)`.
+
+        Examples:
+
+        Returns:
+            [`JointDiffusionPipelineOutput`] or `tuple`: the images and the requested class labels.
+        """
+        guidance_scale = resolve_guidance_scale(guidance_scale, guidance_method)
+        targets = None
+        if class_labels is not None:
+            targets = prepare_class_targets(self.unet, class_labels, name="class_labels")
+            batch_size = len(targets)
+        self.check_inputs(batch_size, num_inference_steps, output_type)
+
+        sample_size = self.unet.config.sample_size
+        if isinstance(sample_size, int):
+            image_shape = (batch_size, self.unet.config.in_channels, sample_size, sample_size)
+        else:
+            image_shape = (batch_size, self.unet.config.in_channels, *sample_size)
+
+        device = self._execution_device
+        if device.type == "mps":
+            # randn does not work reproducibly on mps
+            image = randn_tensor(image_shape, generator=generator, dtype=self.unet.dtype).to(device)
+        else:
+            image = randn_tensor(image_shape, generator=generator, device=device, dtype=self.unet.dtype)
+        image = image * self.scheduler.init_noise_sigma
+        if targets is not None:
+            targets = targets.to(device)
+
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        step_kwargs = scheduler_step_kwargs(self.scheduler, guided=targets is not None and guidance_scale > 0)
+        for t in self.progress_bar(self.scheduler.timesteps):
+            # 1. predict noise, guided towards the targets
+            model_input = self.scheduler.scale_model_input(image, t)
+            noise_pred = guided_noise_prediction(
+                self.unet, self.scheduler, model_input, t, targets, guidance_scale, guidance_method
+            )
+            # 2. compute previous image: x_t -> x_t-1
+            image = self.scheduler.step(noise_pred, t, image, generator=generator, **step_kwargs).prev_sample
+
+        image = postprocess_images(image, output_type)
+        class_labels = targets.cpu() if targets is not None else None
+
+        # Offload all models
+        self.maybe_free_model_hooks()
+
+        if not return_dict:
+            return (image, class_labels)
+        return JointDiffusionPipelineOutput(images=image, class_labels=class_labels)

@@ -1,0 +1,258 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""Helpers shared by the Joint Diffusion pipelines: class targets, image pre/post-processing and classification."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import PIL.Image
+import torch
+from diffusers.utils import BaseOutput, logging
+
+from ..data.transforms import ImagePreprocessor
+from ..models import JointUNet2DModel
+
+logger = logging.get_logger(__name__)
+
+OUTPUT_TYPES = ("pil", "np", "pt")
+
+ImageInput = (
+    PIL.Image.Image | np.ndarray | torch.Tensor | list[PIL.Image.Image] | list[np.ndarray] | list[torch.Tensor]
+)
+ClassLabel = int | str
+ClassLabels = int | str | Sequence[Any] | torch.Tensor | np.ndarray
+
+
+def check_output_type(output_type: str) -> None:
+    """Raise a `ValueError` when `output_type` is not `"pil"`, `"np"` or `"pt"`."""
+    if output_type not in OUTPUT_TYPES:
+        raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}.")
+
+
+def _valid_classes(unet: JointUNet2DModel) -> str:
+    return ", ".join(f"{index}: {name!r}" for index, name in unet.id2label.items())
+
+
+def _class_index(unet: JointUNet2DModel, label: Any, name: str) -> int:
+    """One class given as an index or a name, checked against the model's classes."""
+    num_classes = unet.config.num_classes
+    if isinstance(label, str):
+        label2id = unet.label2id
+        if label not in label2id:
+            raise ValueError(
+                f"Unknown class name {label!r} in `{name}`; valid classes are {{{_valid_classes(unet)}}}."
+            )
+        return label2id[label]
+    if torch.is_tensor(label) and label.ndim == 0:
+        label = label.item()
+    if isinstance(label, np.generic):
+        label = label.item()
+    if isinstance(label, bool) or not isinstance(label, int):
+        raise ValueError(
+            f"`{name}` must hold class indices (int) or class names (str), got {label!r} "
+            f"of type {type(label).__name__}."
+        )
+    if not 0 <= label < num_classes:
+        raise ValueError(
+            f"Class index {label} in `{name}` is out of range: expected an index in [0, {num_classes}) or a class "
+            f"name; valid classes are {{{_valid_classes(unet)}}}."
+        )
+    return label
+
+
+def prepare_class_targets(
+    unet: JointUNet2DModel, class_labels: ClassLabels, name: str = "class_labels", num_images: int | None = None
+) -> torch.Tensor:
+    """
+    Turn user-facing class labels into the targets that guidance reads (see [`~guidance.class_log_prob`]).
+
+    Args:
+        unet ([`JointUNet2DModel`]):
+            The model whose classes the labels refer to.
+        class_labels (`int`, `str`, `list`, `torch.Tensor` or `np.ndarray`):
+            Single-label models: one class (index or name, see [`JointUNet2DModel.label2id`]) or a sequence with one
+            class per image. Multi-label models: per image, a class (index or name, meaning the set holding only that
+            label) or a list / tuple / set of classes (the target set); or a `(batch, num_classes)` tensor / array of
+            multi-hot targets (1 wanted, 0 unwanted, -1 either).
+        name (`str`, *optional*, defaults to `"class_labels"`):
+            Argument name used in error messages.
+        num_images (`int`, *optional*):
+            When given, a single label (or a sequence of length one) is repeated for `num_images` images, and any other
+            number of labels raises a `ValueError`.
+
+    Returns:
+        `torch.Tensor`: class indices of shape `(batch,)` (`long`) for single-label models, multi-hot targets of shape
+        `(batch, num_classes)` (`float`) for multi-label models.
+    """
+    num_classes = unet.config.num_classes
+    if unet.is_multi_label and isinstance(class_labels, (torch.Tensor, np.ndarray)) and class_labels.ndim >= 1:
+        targets = torch.as_tensor(np.asarray(class_labels) if isinstance(class_labels, np.ndarray) else class_labels)
+        targets = targets.float().reshape(-1, targets.shape[-1]) if targets.ndim == 1 else targets.float()
+        if targets.ndim != 2 or targets.shape[1] != num_classes:
+            raise ValueError(
+                f"Multi-hot `{name}` must have shape (batch, {num_classes}), got {tuple(class_labels.shape)}."
+            )
+        if not bool(((targets == 0) | (targets == 1) | (targets == -1)).all()):
+            raise ValueError(f"Multi-hot `{name}` must hold 1 (wanted), 0 (unwanted) or -1 (either).")
+    else:
+        if isinstance(class_labels, (torch.Tensor, np.ndarray)):
+            class_labels = class_labels.tolist()
+        if isinstance(class_labels, (str, int, np.integer)) or (unet.is_multi_label and isinstance(class_labels, set)):
+            class_labels = [class_labels]
+        if not isinstance(class_labels, (list, tuple)):
+            raise ValueError(
+                f"`{name}` must be a class index, a class name or a list of them, got {type(class_labels).__name__}."
+            )
+        if len(class_labels) == 0:
+            raise ValueError(f"`{name}` must not be empty.")
+        if unet.is_multi_label:
+            targets = torch.zeros(len(class_labels), num_classes)
+            for row, label_set in enumerate(class_labels):
+                if not isinstance(label_set, (list, tuple, set)):
+                    label_set = [label_set]
+                for label in label_set:
+                    targets[row, _class_index(unet, label, name)] = 1.0
+        else:
+            targets = torch.tensor([_class_index(unet, label, name) for label in class_labels], dtype=torch.long)
+    if num_images is not None and len(targets) != num_images:
+        if len(targets) != 1:
+            raise ValueError(
+                f"`{name}` must give one class for all images or one per image: expected 1 or {num_images} entries, "
+                f"got {len(targets)}."
+            )
+        targets = targets.expand(num_images, *targets.shape[1:]).clone()
+    return targets
+
+
+def preprocess_images(unet: JointUNet2DModel, images: ImageInput, name: str = "image") -> torch.Tensor:
+    """
+    Convert images to model inputs: a `(batch, in_channels, sample_size, sample_size)` float tensor in [-1, 1], with
+    the preprocessing used for training ([`~data.transforms.ImagePreprocessor`]).
+
+    PIL images (any mode) and numpy arrays (`(H, W)`, `(H, W, C)` or a batch `(B, H, W, C)`; `uint8` 0-255 or float in
+    [0, 1]) are converted to the model's channels and resized to `unet.config.sample_size`. Tensors (`(C, H, W)` or
+    `(B, C, H, W)`) are resized too but must already have the model's channels; a 4-D tensor with negative values is
+    read as [-1, 1], otherwise as [0, 1].
+    """
+    in_channels = unet.config.in_channels
+    sample_size = unet.config.sample_size
+    if sample_size is None:
+        raise ValueError("The UNet's config has no `sample_size`, so images cannot be resized to the model's input.")
+    tensors = [images] if torch.is_tensor(images) else images if isinstance(images, (list, tuple)) else []
+    for tensor in tensors:
+        if torch.is_tensor(tensor):
+            if tensor.ndim not in (3, 4):
+                raise ValueError(
+                    f"`{name}` tensors must have shape (channels, height, width) or (batch, channels, height, width), "
+                    f"got {tuple(tensor.shape)}."
+                )
+            channels = tensor.shape[-3]
+            if channels != in_channels:
+                raise ValueError(
+                    f"`{name}` has {channels} channels but the model expects in_channels={in_channels} (tensors are "
+                    f"not converted; pass PIL images or numpy arrays to convert)."
+                )
+    if torch.is_tensor(images) and images.ndim == 3:
+        images = images[None]
+    if isinstance(images, (list, tuple)) and len(images) == 0:
+        raise ValueError(f"`{name}` must not be an empty list.")
+    try:
+        batch = ImagePreprocessor(sample_size, in_channels).batch(images)
+    except ValueError as error:
+        raise ValueError(
+            f"Cannot turn `{name}` into model inputs (expected {in_channels} channels at {sample_size}px): {error}"
+        ) from error
+    return batch
+
+
+def postprocess_images(images: torch.Tensor, output_type: str) -> torch.Tensor | np.ndarray | list[PIL.Image.Image]:
+    """
+    Convert `(batch, channels, height, width)` images in [-1, 1] to the pipeline output: a tensor in [0, 1] of the same
+    shape (`"pt"`), a float array `(batch, height, width, channels)` in [0, 1] (`"np"`) or PIL images (`"pil"`).
+    """
+    images = (images / 2 + 0.5).clamp(0, 1)
+    if output_type == "pt":
+        return images
+    array = images.detach().cpu().float().permute(0, 2, 3, 1).numpy()
+    if output_type == "np":
+        return array
+    array = (array * 255).round().astype("uint8")
+    if array.shape[-1] == 1:
+        return [PIL.Image.fromarray(a[..., 0], mode="L") for a in array]
+    return [PIL.Image.fromarray(a) for a in array]
+
+
+@dataclass
+class JointClassificationOutput(BaseOutput):
+    """
+    Output of the pipelines' `classify` method.
+
+    Args:
+        labels (`torch.LongTensor`):
+            Predicted classes: indices of shape `(batch,)` for single-label models, multi-hot decisions at probability
+            0.5 of shape `(batch, num_classes)` for multi-label models.
+        probs (`torch.Tensor` of shape `(batch, num_classes)`):
+            Class probabilities: softmax (rows sum to 1) for single-label models, per-label sigmoid for multi-label
+            models.
+        label_names (`list[str]` or `list[list[str]]`):
+            Names of the predicted classes: one per image, or the list of predicted labels per image (multi-label).
+    """
+
+    labels: torch.Tensor
+    probs: torch.Tensor
+    label_names: list[str] | list[list[str]]
+
+
+def probs_from_logits(unet: JointUNet2DModel, logits: torch.Tensor) -> torch.Tensor:
+    """Softmax (single-label) or sigmoid (multi-label) of classifier logits, in float32."""
+    logits = logits.float()
+    return logits.sigmoid() if unet.is_multi_label else logits.softmax(dim=1)
+
+
+def labels_from_probs(unet: JointUNet2DModel, probs: torch.Tensor) -> torch.Tensor:
+    """Arg-max class (single-label) or multi-hot decisions at 0.5 (multi-label), as a `long` tensor."""
+    return (probs >= 0.5).long() if unet.is_multi_label else probs.argmax(dim=1)
+
+
+def label_names_of(unet: JointUNet2DModel, labels: torch.Tensor) -> list[str] | list[list[str]]:
+    """Class names of predicted labels (see [`labels_from_probs`])."""
+    id2label = unet.id2label
+    if unet.is_multi_label:
+        return [[id2label[i] for i in row.nonzero().flatten().tolist()] for row in labels]
+    return [id2label[i] for i in labels.tolist()]
+
+
+class JointClassifierMixin:
+    """Adds `classify` to a pipeline with a [`JointUNet2DModel`] registered as `unet`."""
+
+    @torch.no_grad()
+    def classify(self, images: ImageInput, batch_size: int = 64) -> JointClassificationOutput:
+        r"""
+        Classify images with the joint model's classifier (clean images, timestep 0).
+
+        Args:
+            images (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor` or a list of them):
+                The images. PIL images and numpy arrays are converted to the model's channels; everything is resized to
+                `unet.config.sample_size` with the preprocessing used for training. Tensors are in [-1, 1] (a 4-D
+                tensor without negative values is read as [0, 1]) and must have the model's channels.
+            batch_size (`int`, *optional*, defaults to 64):
+                How many images go through the model at once.
+
+        Returns:
+            [`JointClassificationOutput`]: predicted `labels`, `probs` and `label_names` (on the CPU).
+        """
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        pixels = preprocess_images(self.unet, images, name="images")
+        device = self._execution_device
+        logits = [
+            self.unet.classify(chunk.to(device=device, dtype=self.unet.dtype), 0).float().cpu()
+            for chunk in pixels.split(batch_size)
+        ]
+        probs = probs_from_logits(self.unet, torch.cat(logits))
+        labels = labels_from_probs(self.unet, probs)
+        self.maybe_free_model_hooks()
+        return JointClassificationOutput(labels=labels, probs=probs, label_names=label_names_of(self.unet, labels))

@@ -1,0 +1,148 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""Unit tests of the classifier-guidance math."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler
+from pipeline_test_utils import make_scheduler, make_unet
+
+from diffusers_joint.pipelines import guidance
+
+
+def test_alpha_prod_matches_scheduler_schedule():
+    for cls in (DDPMScheduler, DDIMScheduler):
+        scheduler = make_scheduler(cls)
+        scheduler.set_timesteps(10)
+        sample = torch.zeros(1, dtype=torch.float64)
+        for t in scheduler.timesteps:
+            value = guidance.alpha_prod_at(scheduler, t, sample)
+            assert value.dtype == torch.float64
+            assert value.item() == pytest.approx(scheduler.alphas_cumprod[int(t)].item())
+
+
+def test_alpha_prod_needs_alphas_cumprod():
+    with pytest.raises(ValueError, match="alphas_cumprod"):
+        guidance.alpha_prod_at(object(), 3, torch.zeros(1))
+
+
+def test_predicted_original_sample_inverts_add_noise():
+    scheduler = make_scheduler()
+    x0 = torch.rand(2, 1, 8, 8) * 2 - 1
+    noise = torch.randn(2, 1, 8, 8)
+    t = torch.tensor([30, 30])
+    noisy = scheduler.add_noise(x0, noise, t)
+    alpha_prod = guidance.alpha_prod_at(scheduler, 30, noisy)
+    assert torch.allclose(guidance.predicted_original_sample(noisy, noise, alpha_prod), x0, atol=1e-4)
+    clipped = guidance.predicted_original_sample(noisy, -3 * noise, alpha_prod, clip_sample=True)
+    assert clipped.abs().max() <= 1
+
+
+def test_class_log_prob_single_and_multi_label():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 3.0]])
+    single = guidance.class_log_prob(logits, torch.tensor([0, 1]), is_multi_label=False)
+    expected = logits.log_softmax(1)[[0, 1], [0, 1]]
+    assert torch.allclose(single, expected)
+
+    targets = torch.tensor([[1.0, 0.0, 1.0], [1.0, -1.0, -1.0]])
+    multi = guidance.class_log_prob(logits, targets, is_multi_label=True)
+    p = logits.sigmoid()
+    expected = torch.stack(
+        [p[0, 0].log() + (1 - p[0, 1]).log() + p[0, 2].log(), p[1, 0].log()]  # -1 entries are ignored
+    )
+    assert torch.allclose(multi, expected, atol=1e-5)
+
+
+def test_x0_gradient_equals_autograd_through_denoised_estimate():
+    unet = make_unet()
+    scheduler = make_scheduler()
+    sample = torch.randn(3, 1, 8, 8)
+    noise_pred = torch.randn(3, 1, 8, 8)
+    targets = torch.tensor([0, 1, 2])
+    alpha_prod = guidance.alpha_prod_at(scheduler, 20, sample)
+    grad = guidance.x0_guidance_gradient(unet, sample, noise_pred, alpha_prod, targets)
+
+    x_t = sample.clone().requires_grad_(True)
+    x0 = (x_t - (1 - alpha_prod).sqrt() * noise_pred) / alpha_prod.sqrt()
+    log_prob = unet.classify(x0, 0).log_softmax(1)[torch.arange(3), targets].sum()
+    (expected,) = torch.autograd.grad(log_prob, x_t)
+    assert grad.abs().max() > 0
+    assert torch.allclose(grad, expected, atol=1e-6)
+
+
+def test_classifier_guidance_update_follows_dhariwal_nichol():
+    noise_pred = torch.randn(2, 1, 8, 8)
+    grad = torch.randn(2, 1, 8, 8)
+    alpha_prod = torch.tensor(0.36)
+    guided = guidance.apply_classifier_guidance(noise_pred, grad, alpha_prod, 2.0)
+    assert torch.allclose(guided, noise_pred - 2.0 * 0.8 * grad)
+
+
+def test_x0_guidance_step_raises_target_log_prob_of_denoised_estimate():
+    # Sign check: moving x_t along the guided direction increases log p(target | x0_hat) to first order.
+    unet = make_unet().double()
+    scheduler = make_scheduler()
+    sample = torch.randn(4, 1, 8, 8, dtype=torch.float64)
+    targets = torch.tensor([0, 1, 2, 0])
+    t = torch.tensor(10)
+    alpha_prod = guidance.alpha_prod_at(scheduler, t, sample)
+    with torch.no_grad():
+        noise_pred = unet(sample, t).sample
+        guided = guidance.guided_noise_prediction(unet, scheduler, sample, t, targets, 0.01, "x0")
+        before = guidance.predicted_original_sample(sample, noise_pred, alpha_prod)
+        after = guidance.predicted_original_sample(sample, guided, alpha_prod)
+
+        def log_prob(x0):
+            return guidance.class_log_prob(unet.classify(x0, 0), targets, False)
+
+        assert bool((log_prob(after) > log_prob(before)).all())
+
+
+def test_feature_shifts_have_stage_shapes_and_raise_log_prob():
+    unet = make_unet()
+    sample = torch.randn(2, 1, 8, 8)
+    targets = torch.tensor([2, 1])
+    shifts = guidance.feature_guidance_shifts(unet, sample, 5, targets, guidance_scale=0.5)
+    assert [tuple(s.shape) for s in shifts] == [(2, c) for c in unet.feature_channels]
+    with torch.no_grad():
+        features = unet.extract_features(sample, 5)
+        before = guidance.class_log_prob(unet.classifier(features), targets, False)
+        after = guidance.class_log_prob(unet.classifier(features + torch.cat(shifts, 1)), targets, False)
+    assert bool((after > before).all())
+
+
+def test_feature_guidance_changes_prediction_through_decoder():
+    unet = make_unet()
+    scheduler = make_scheduler()
+    sample = torch.randn(2, 1, 8, 8)
+    targets = torch.tensor([2, 1])
+    with torch.no_grad():
+        plain = unet(sample, 5).sample
+        guided = guidance.guided_noise_prediction(unet, scheduler, sample, 5, targets, 50.0, "features")
+    assert not torch.allclose(plain, guided)
+
+
+@pytest.mark.parametrize("method", guidance.GUIDANCE_METHODS)
+def test_zero_scale_or_no_targets_is_plain_prediction(method):
+    unet = make_unet()
+    scheduler = make_scheduler()
+    sample = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        plain = unet(sample, 7).sample
+        zero = guidance.guided_noise_prediction(unet, scheduler, sample, 7, torch.tensor([0, 1]), 0.0, method)
+        none = guidance.guided_noise_prediction(unet, scheduler, sample, 7, None, 3.0, method)
+    assert torch.equal(plain, zero)
+    assert torch.equal(plain, none)
+
+
+def test_invalid_method_scale_and_prediction_type():
+    with pytest.raises(ValueError, match="guidance_method"):
+        guidance.resolve_guidance_scale(1.0, "pixels")
+    with pytest.raises(ValueError, match="got -1"):
+        guidance.resolve_guidance_scale(-1, "x0")
+    assert guidance.resolve_guidance_scale(None, "features") == guidance.DEFAULT_GUIDANCE_SCALES["features"]
+    unet = make_unet()
+    scheduler = make_scheduler(prediction_type="v_prediction")
+    with torch.no_grad(), pytest.raises(ValueError, match="v_prediction"):
+        guidance.guided_noise_prediction(unet, scheduler, torch.randn(1, 1, 8, 8), 3, torch.tensor([0]), 1.0, "x0")
