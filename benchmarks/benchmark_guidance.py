@@ -37,7 +37,8 @@ def parse_args():
     parser.add_argument("--methods", nargs="+", default=["x0", "features"])
     parser.add_argument("--scales", nargs="+", type=float, default=None, help="Default: 0, half, default, double.")
     parser.add_argument("--samples_per_class", type=int, default=20)
-    parser.add_argument("--num_inference_steps", type=int, default=50, help="DDIM steps.")
+    parser.add_argument("--scheduler", choices=["ddim", "ddpm"], default="ddim")
+    parser.add_argument("--num_inference_steps", type=int, default=50)
     parser.add_argument("--num_counterfactuals", type=int, default=100)
     parser.add_argument("--strength", type=float, default=0.5)
     parser.add_argument("--counterfactual_method", default="x0")
@@ -52,7 +53,8 @@ def main():
     print(json.dumps(vars(args)))
     torch.manual_seed(args.seed)
     pipe = JointDiffusionPipeline.from_pretrained(args.pipeline)
-    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    if args.scheduler == "ddim":
+        pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     unet = pipe.unet.eval()
     num_classes, resolution = unet.config.num_classes, unet.config.sample_size
