@@ -374,6 +374,7 @@ def main(args):
         total=args.max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process, desc="Steps"
     )
     done = global_step >= args.max_train_steps
+    micro_step = global_step * args.gradient_accumulation_steps
     for epoch in range(first_epoch, num_epochs):
         if done:
             break
@@ -383,6 +384,10 @@ def main(args):
         if epoch == first_epoch and resume_batches:
             loader = accelerator.skip_first_batches(train_dataloader, resume_batches)
         for batch in loader:
+            # Each batch's noise, timesteps and dropout depend only on (seed, batch index, process), so a resumed run
+            # draws exactly what the uninterrupted run would have drawn.
+            torch.manual_seed(batch_seed(args.seed, micro_step, accelerator.process_index))
+            micro_step += 1
             with accelerator.accumulate(objective):
                 out = joint_diffusion_loss(
                     objective,
@@ -506,6 +511,10 @@ def sample_grid(unet, args, num_classes):
     ).images
     unet.train(was_training)
     return make_image_grid(images, rows=num_classes, cols=per_class)
+
+
+def batch_seed(seed, micro_step, process_index):
+    return int(np.random.SeedSequence([seed, micro_step, process_index]).generate_state(1)[0])
 
 
 def training_settings(args, resolution, steps):

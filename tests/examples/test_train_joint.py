@@ -2,12 +2,14 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from diffusers_joint import JointDiffusionPipeline
 
@@ -59,6 +61,21 @@ def test_output_folder_is_a_loadable_pipeline_with_card_and_results(trained):
     images = pipe(batch_size=2, num_inference_steps=2, output_type="pt").images
     assert images.shape == (2, 1, 8, 8) and torch.isfinite(images).all()
     assert [p.name for p in sorted(out.glob("checkpoint-*"))] == ["checkpoint-2", "checkpoint-4"]
+
+
+def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(trained, tmp_path):
+    out, _ = trained
+    interrupted = tmp_path / "interrupted"
+    interrupted.mkdir()
+    shutil.copytree(out / "checkpoint-2", interrupted / "checkpoint-2")  # as if killed after step 2
+    launch("--output_dir", str(interrupted), "--max_train_steps", "4", "--checkpointing_steps", "2",
+           "--num_labeled", "30", "--resume_from_checkpoint", "latest")  # fmt: skip
+    for name in ("model.safetensors", "unet_ema/diffusion_pytorch_model.safetensors"):
+        expected = load_file(out / "checkpoint-4" / name)
+        resumed = load_file(interrupted / "checkpoint-4" / name)
+        assert expected.keys() == resumed.keys()
+        for key in expected:
+            assert torch.equal(expected[key], resumed[key]), (name, key)
 
 
 def test_resume_continues_at_the_right_step(trained):
