@@ -36,6 +36,7 @@ from diffusers_joint.data import (
     ImagePreprocessor,
     JointCollator,
     MixedBatchSampler,
+    is_labeled,
     load_joint_dataset,
     mask_labels,
 )
@@ -214,9 +215,8 @@ def main(args):
             labeled_fraction=args.labeled_fraction,
             seed=args.seed,
         )
-    train_labels = np.asarray(train_dataset["label"])
-    is_labeled = train_labels >= 0 if train_labels.ndim == 1 else (train_labels >= 0).all(axis=1)
-    num_labeled = int(is_labeled.sum())
+    labeled = is_labeled(train_dataset["label"])
+    num_labeled = int(labeled.sum())
     logger.info(f"Data: {dataset.source}; {len(train_dataset)} training images, {num_labeled} labeled.")
 
     # ---------------------------------------------------------------- model
@@ -284,7 +284,7 @@ def main(args):
     batches_per_epoch = math.ceil(len(train_dataset) / args.train_batch_size)
     some_unlabeled = num_labeled < len(train_dataset)
     sampler = MixedBatchSampler(
-        is_labeled,
+        labeled,
         batch_size=args.train_batch_size,
         labeled_batch_fraction=args.labeled_batch_fraction if some_unlabeled and num_labeled else 0.0,
         seed=args.seed,

@@ -7,6 +7,7 @@ import datasets
 import numpy as np
 import torch
 
+from ..data.label_masking import is_labeled
 from ..data.transforms import ImagePreprocessor
 from ..models.unet_2d_joint import JointUNet2DModel
 from .classification import compute_classification_metrics
@@ -33,7 +34,7 @@ def dataset_to_tensors(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Preprocess every image of a normalised (`image`, `label`) dataset; keep only labeled rows by default."""
     labels = np.asarray(dataset["label"])
-    keep = labels >= 0 if labels.ndim == 1 else (labels >= 0).all(axis=1)
+    keep = is_labeled(labels)
     if labeled_only:
         dataset = dataset.select(np.flatnonzero(keep))
         labels = labels[keep]
