@@ -119,3 +119,24 @@ def test_training_lowers_both_losses_on_real_digits():
     last = torch.tensor(history[-10:]).mean(0)
     assert last[0] < 0.7 * first[0], (first, last)
     assert last[1] < 0.7 * first[1], (first, last)
+
+
+def test_zero_diffusion_weight_is_the_classifier_alone():
+    """`diffusion_loss_weight=0` (the label-only baseline) trains encoder and head on cross-entropy, decoder untouched."""
+    unet = tiny_unet().eval()
+    images, labels = digits(6)
+    calls = []
+    unet.register_forward_hook(lambda *_: calls.append("full forward"))
+    out = joint_diffusion_loss(
+        JointDiffusionObjective(unet), SCHEDULER, images, labels, classifier_loss_weight=2.0, diffusion_loss_weight=0
+    )
+    assert not calls, "the noisy-image forward pass must be skipped"
+    expected = 2.0 * torch.nn.functional.cross_entropy(unet.classify(images), labels)
+    torch.testing.assert_close(out.loss, expected)
+    assert out.loss_diffusion.item() == 0.0
+    out.loss.backward()
+    assert unet.conv_in.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in unet.up_blocks.parameters())
+    assert all(p.grad is None for p in unet.conv_out.parameters())
+    with pytest.raises(ValueError, match="diffusion_loss_weight must be >= 0"):
+        joint_diffusion_loss(JointDiffusionObjective(unet), SCHEDULER, images, labels, diffusion_loss_weight=-1)

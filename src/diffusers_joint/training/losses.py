@@ -27,9 +27,10 @@ class JointDiffusionObjective(nn.Module):
         self.unet = unet
 
     def forward(
-        self, noisy_images: torch.Tensor, timesteps: torch.Tensor, classify_images: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        noise_pred = self.unet(noisy_images, timesteps).sample
+        self, noisy_images: torch.Tensor | None, timesteps: torch.Tensor | None, classify_images: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        # `noisy_images=None` runs the encoder and head only (the classifier-only baseline)
+        noise_pred = None if noisy_images is None else self.unet(noisy_images, timesteps).sample
         logits = self.unet.classify(classify_images)
         return noise_pred, logits
 
@@ -78,9 +79,11 @@ def joint_diffusion_loss(
     strong_images: torch.Tensor | None = None,
     fixmatch_threshold: float = 0.95,
     fixmatch_weight: float = 1.0,
+    diffusion_loss_weight: float = 1.0,
 ) -> JointLossOutput:
     """
-    Loss of one batch: `mse(eps_pred, eps) + classifier_loss_weight * (ce_labeled + fixmatch_weight * ce_pseudo)`.
+    Loss of one batch: `diffusion_loss_weight * mse(eps_pred, eps) + classifier_loss_weight * (ce_labeled +
+    fixmatch_weight * ce_pseudo)`.
 
     Args:
         objective (`nn.Module`):
@@ -103,6 +106,9 @@ def joint_diffusion_loss(
             Confidence a pseudo-label needs.
         fixmatch_weight (`float`, *optional*, defaults to 1.0):
             Weight of the pseudo-label term relative to the labeled term.
+        diffusion_loss_weight (`float`, *optional*, defaults to 1.0):
+            Weight of the denoising term. `0` skips the noisy forward pass altogether and trains the encoder and head
+            as a plain classifier: the "same network without the diffusion loss" baseline of the benchmarks.
 
     A batch without any labeled (or pseudo-labeled) image gives a classification loss of exactly zero, yet the
     classifier still takes part in the graph (with a zero weight), so multi-process gradient synchronisation sees
@@ -111,6 +117,8 @@ def joint_diffusion_loss(
     unet: JointUNet2DModel = getattr(objective, "module", objective).unet
     multi_label = unet.is_multi_label
     unet.check_labels(labels, allow_unlabeled=True)
+    if diffusion_loss_weight < 0:
+        raise ValueError(f"diffusion_loss_weight must be >= 0, got {diffusion_loss_weight}.")
     has_label = labeled_mask(labels)
     num_labeled = int(has_label.sum())
 
@@ -118,7 +126,7 @@ def joint_diffusion_loss(
     timesteps = torch.randint(
         0, noise_scheduler.config.num_train_timesteps, (clean_images.shape[0],), device=clean_images.device
     ).long()
-    noisy_images = noise_scheduler.add_noise(clean_images, noise, timesteps)
+    noisy_images = noise_scheduler.add_noise(clean_images, noise, timesteps) if diffusion_loss_weight > 0 else None
 
     pseudo_images, pseudo_labels = clean_images[:0], labels[:0]
     if weak_images is not None and strong_images is not None:
@@ -138,11 +146,13 @@ def joint_diffusion_loss(
     classify_images = classify_images if len(classify_images) else clean_images[:1]
     noise_pred, logits = objective(noisy_images, timesteps, classify_images)
 
-    loss_diffusion = F.mse_loss(noise_pred.float(), noise.float())
     zero = logits.float().sum() * 0.0
+    loss_diffusion = zero if noise_pred is None else F.mse_loss(noise_pred.float(), noise.float())
     loss_labeled = classification_loss(logits[:num_labeled], labels[has_label], multi_label) if num_labeled else zero
     loss_pseudo = classification_loss(logits[num_labeled:], pseudo_labels, multi_label) if num_pseudo else zero
-    loss = loss_diffusion + classifier_loss_weight * (loss_labeled + fixmatch_weight * loss_pseudo)
+    loss = diffusion_loss_weight * loss_diffusion + classifier_loss_weight * (
+        loss_labeled + fixmatch_weight * loss_pseudo
+    )
     return JointLossOutput(
         loss=loss,
         loss_diffusion=loss_diffusion.detach(),

@@ -1,0 +1,198 @@
+#!/usr/bin/env python
+"""
+Semi-supervised classification: Joint Diffusion against the same network trained on the labels alone.
+
+    python benchmarks/benchmark_semi_supervised.py \
+        --npz_path ../shared/data/pneumoniamnist/pneumoniamnist_balanced_28.npz \
+        --budgets 50 all --seeds 0 1 2 --methods label_only sklearn joint --runs_dir bench-runs/pneumonia
+
+For every label budget (a number of labeled training images, stratified, or `all`) and seed, each method is trained
+on the same labeled subset (`mask_labels` with that seed) and scored on the evaluation split:
+- `joint`: `examples/train_joint.py` as a user runs it (diffusion loss on every image, cross-entropy on the labeled
+  ones, mixed batches);
+- `joint_fixmatch`: the same with `--fixmatch` pseudo-labels;
+- `label_only`: the same script, encoder and head with `--diffusion_loss_weight 0 --classifier_loss_weight 1`, i.e.
+  the joint model's classifier trained on the labeled images alone, same steps, batch and schedule;
+- `sklearn`: logistic regression on the raw pixels of the labeled images (scikit-learn).
+
+Each training run is a subprocess writing to `<runs_dir>/<method>-<budget>-seed<seed>/`; a run whose
+`eval_results.json` exists is not repeated, so the benchmark can be stopped and continued. The summary (mean and
+standard deviation over seeds of ROC AUC, balanced accuracy and accuracy) is printed as a Markdown table and written,
+with every run's numbers, to `<runs_dir>/summary.json`; `--plot` also draws balanced accuracy against labels.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from diffusers_joint.data import ImagePreprocessor, is_labeled, load_joint_dataset, mask_labels
+from diffusers_joint.evaluation import compute_classification_metrics, dataset_to_tensors
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_SCRIPT = ROOT / "examples" / "train_joint.py"
+METHODS = ("joint", "joint_fixmatch", "label_only", "sklearn")
+METHOD_FLAGS = {
+    "joint": [],
+    "joint_fixmatch": ["--fixmatch"],
+    "label_only": ["--diffusion_loss_weight", "0", "--classifier_loss_weight", "1"],
+}
+REPORTED = ("roc_auc", "balanced_accuracy", "accuracy")
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--npz_path", default=None)
+    parser.add_argument("--csv_path", default=None)
+    parser.add_argument("--budgets", nargs="+", default=["50", "all"], help="Numbers of labeled images, or `all`.")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=["label_only", "sklearn", "joint"])
+    parser.add_argument("--max_train_steps", type=int, default=1000)
+    parser.add_argument("--train_batch_size", type=int, default=32)
+    parser.add_argument("--runs_dir", default="bench-runs/semi-supervised")
+    parser.add_argument("--plot", default=None, help="Write a PNG of balanced accuracy against labels here.")
+    parser.add_argument("--only_summary", action="store_true", help="Summarise the runs that exist; train nothing.")
+    parser.add_argument(
+        "train_args", nargs=argparse.REMAINDER, help="After `--`: extra flags for every train_joint.py run."
+    )
+    args = parser.parse_args()
+    args.train_args = [a for a in args.train_args if a != "--"]
+    return args
+
+
+def data_flags(args) -> list[str]:
+    flags = []
+    if args.npz_path:
+        flags += ["--npz_path", args.npz_path]
+    if args.csv_path:
+        flags += ["--csv_path", args.csv_path]
+    return flags
+
+
+def budget_flags(budget: str) -> list[str]:
+    return [] if budget == "all" else ["--num_labeled", budget]
+
+
+def train_run(args, method: str, budget: str, seed: int, run_dir: Path) -> dict:
+    command = [
+        sys.executable, str(TRAIN_SCRIPT), *data_flags(args), *budget_flags(budget), *METHOD_FLAGS[method],
+        "--seed", str(seed), "--max_train_steps", str(args.max_train_steps),
+        "--train_batch_size", str(args.train_batch_size), "--validation_steps", "0", "--checkpointing_steps", "0",
+        "--report_to", "none", "--overwrite_output_dir", "--output_dir", str(run_dir), *args.train_args,
+    ]  # fmt: skip
+    print("+", " ".join(command), flush=True)
+    start = time.perf_counter()
+    with open(run_dir.with_suffix(".log"), "w") as log:
+        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
+    results = json.loads((run_dir / "eval_results.json").read_text())
+    results["wall_seconds"] = time.perf_counter() - start
+    (run_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+def sklearn_run(args, budget: str, seed: int) -> dict:
+    """Logistic regression on the pixels of exactly the labeled subset the other methods get."""
+    dataset = load_joint_dataset(npz_path=args.npz_path, csv_path=args.csv_path, seed=seed)
+    train = dataset.train if budget == "all" else mask_labels(dataset.train, num_labeled=int(budget), seed=seed)
+    preprocessor = ImagePreprocessor(dataset.image_size, dataset.num_channels)
+    keep = np.flatnonzero(is_labeled(train["label"]))
+    images, labels = dataset_to_tensors(train.select(keep), preprocessor)
+    test_images, test_labels = dataset_to_tensors(dataset.eval, preprocessor)
+    start = time.perf_counter()
+    model = LogisticRegression(max_iter=2000, C=1.0).fit(images.flatten(1).numpy(), labels.numpy())
+    probs = model.predict_proba(test_images.flatten(1).numpy())
+    full = np.zeros((len(probs), dataset.num_classes))
+    full[:, model.classes_] = probs  # a tiny budget may miss a class
+    results = compute_classification_metrics(test_labels.numpy(), full)
+    results["wall_seconds"] = time.perf_counter() - start
+    return results
+
+
+def summarise(runs: list[dict], budgets, methods) -> tuple[dict, str]:
+    summary, lines = {}, ["| labels | method | seeds | ROC AUC | balanced accuracy | accuracy | minutes per run |"]
+    lines.append("| --- | --- | --- | --- | --- | --- | --- |")
+    for budget in budgets:
+        for method in methods:
+            rows = [r for r in runs if r["budget"] == budget and r["method"] == method]
+            if not rows:
+                continue
+            entry = {"seeds": [r["seed"] for r in rows]}
+            for key in (*REPORTED, "wall_seconds"):
+                values = np.array([r["results"][key] for r in rows], dtype=float)
+                entry[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1) if len(values) > 1 else 0)}
+            summary[f"{method}/{budget}"] = entry
+            cells = [f"{entry[k]['mean']:.3f} ± {entry[k]['std']:.3f}" for k in REPORTED]
+            minutes = entry["wall_seconds"]["mean"] / 60
+            lines.append(f"| {budget} | {method} | {len(rows)} | " + " | ".join(cells) + f" | {minutes:.1f} |")
+    return summary, "\n".join(lines)
+
+
+def plot(summary: dict, budgets, methods, path: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    numeric = [b for b in budgets if b != "all"]
+    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=100)
+    for method in methods:
+        xs, ys, es = [], [], []
+        for budget in numeric:
+            entry = summary.get(f"{method}/{budget}")
+            if entry:
+                xs.append(int(budget))
+                ys.append(entry["balanced_accuracy"]["mean"])
+                es.append(entry["balanced_accuracy"]["std"])
+        if xs:
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=method)
+        if f"{method}/all" in summary:
+            ax.axhline(summary[f"{method}/all"]["balanced_accuracy"]["mean"], linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("labeled training images")
+    ax.set_ylabel("balanced accuracy (test)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main():
+    args = parse_args()
+    if bool(args.npz_path) == bool(args.csv_path):
+        raise SystemExit("Give exactly one of --npz_path or --csv_path.")
+    print(json.dumps(vars(args)), flush=True)
+    runs_dir = Path(args.runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for budget in args.budgets:
+        for seed in args.seeds:
+            for method in args.methods:
+                run_dir = runs_dir / f"{method}-{budget}-seed{seed}"
+                result_file = run_dir / "eval_results.json"
+                if method == "sklearn" and not result_file.exists() and not args.only_summary:
+                    run_dir.mkdir(exist_ok=True)
+                    result_file.write_text(json.dumps(sklearn_run(args, budget, seed), indent=2))
+                elif not result_file.exists() and not args.only_summary:
+                    train_run(args, method, budget, seed, run_dir)
+                if result_file.exists():
+                    results = json.loads(result_file.read_text())
+                    runs.append({"method": method, "budget": budget, "seed": seed, "results": results})
+                    print(f"{method:>15} {budget:>5} seed {seed}: " + ", ".join(
+                        f"{k}={results[k]:.4f}" for k in REPORTED), flush=True)  # fmt: skip
+    summary, table = summarise(runs, args.budgets, args.methods)
+    print(table)
+    (runs_dir / "summary.json").write_text(
+        json.dumps({"config": vars(args), "summary": summary, "runs": runs}, indent=2)
+    )
+    if args.plot:
+        plot(summary, args.budgets, args.methods, args.plot, Path(args.npz_path or args.csv_path).name)
+
+
+if __name__ == "__main__":
+    main()
