@@ -58,6 +58,25 @@ def test_multi_label_metrics():
     # label a: pos 0.9,0.7 vs neg 0.3,0.6 -> 1.0; label b: pos 0.4,0.9 vs neg 0.2,0.1 -> 1.0
     assert m["roc_auc_per_label"] == {"a": 1.0, "b": 1.0}
     assert m["roc_auc"] == 1.0
+    # label a: sensitivity 2/2, specificity 1/2 -> 3/4; label b: sensitivity 1/2, specificity 2/2 -> 3/4
+    assert m["balanced_accuracy"] == pytest.approx(0.75)
+    # F1: label a p=2/3 r=1 -> 0.8; label b p=1 r=1/2 -> 2/3
+    assert m["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
+    # [[TN, FP], [FN, TP]] per label
+    assert m["confusion_matrix"] == [[[1, 1], [0, 2]], [[2, 0], [1, 1]]]
+    # eight binary predictions; confidences max(p, 1 - p): 0.9 0.8 0.7 0.6 0.7 0.9 0.6 0.9; the two at 0.6 (row 1
+    # label b, row 3 label a) are wrong. Bins: {0.6, 0.6} acc 0; {0.7, 0.7} acc 1; {0.8} acc 1; {0.9 x3} acc 1
+    expected = (2 * abs(0 - 0.6) + 2 * abs(1 - 0.7) + abs(1 - 0.8) + 3 * abs(1 - 0.9)) / 8
+    assert m["ece"] == pytest.approx(expected)
+
+
+def test_multi_label_degenerate_labels_give_nan_not_errors():
+    labels = np.array([[1, 0], [1, 0], [1, 0]])  # label a always present, label b always absent
+    probs = np.array([[0.9, 0.2], [0.4, 0.1], [0.8, 0.7]])
+    m = compute_classification_metrics(labels, probs, "multi_label_classification")
+    assert math.isnan(m["roc_auc"]) and math.isnan(m["balanced_accuracy"])
+    assert m["hamming_accuracy"] == pytest.approx(4 / 6)
+    assert m["subset_accuracy"] == pytest.approx(1 / 3)
 
 
 def test_expected_calibration_error_by_hand():
@@ -73,3 +92,22 @@ def test_bad_inputs():
         compute_classification_metrics(np.array([0, 1, 1]), np.ones((2, 2)) / 2)
     with pytest.raises(ValueError, match="empty"):
         compute_classification_metrics(np.array([], dtype=int), np.ones((0, 2)))
+
+
+def test_local_evaluate_metric_batches_and_matches_the_function(tmp_path):
+    from diffusers_joint.evaluation import JointClassificationMetric
+
+    labels = np.array([0, 0, 0, 1, 2, 2])
+    probs = np.array(
+        [[0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.5, 0.1, 0.4]]
+    )
+    metric = JointClassificationMetric(cache_dir=str(tmp_path))
+    metric.add_batch(predictions=probs[:4].tolist(), references=labels[:4].tolist())
+    metric.add_batch(predictions=probs[4:].tolist(), references=labels[4:].tolist())
+    assert metric.compute() == compute_classification_metrics(labels, probs)
+
+    multi = JointClassificationMetric("multi_label_classification", label_names=["a", "b"], keep_in_memory=True)
+    result = multi.compute(predictions=[[0.9, 0.2], [0.3, 0.6]], references=[[1, 0], [0, 1]])
+    assert result["subset_accuracy"] == 1.0 and set(result["roc_auc_per_label"]) == {"a", "b"}
+    with pytest.raises(ValueError, match="Unknown problem_type"):
+        JointClassificationMetric("regression")

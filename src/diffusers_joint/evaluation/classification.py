@@ -26,6 +26,12 @@ def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, num_bins: 
     return float(error)
 
 
+def _binary_calibration_error(labels: np.ndarray, probs: np.ndarray, num_bins: int = 15) -> float:
+    """ECE of multi-label decisions: every (example, label) pair is a binary prediction with probabilities (1-p, p)."""
+    p = probs.reshape(-1)
+    return expected_calibration_error(labels.reshape(-1).astype(int), np.stack([1 - p, p], axis=1), num_bins)
+
+
 def _roc_auc(labels: np.ndarray, probs: np.ndarray) -> float:
     """One-vs-rest macro AUC over the classes present; NaN when fewer than two classes are present."""
     present = np.unique(labels)
@@ -61,6 +67,14 @@ def compute_classification_metrics(
     Returns:
         `dict`: plain Python numbers and lists (JSON-serialisable). Metrics that are undefined for the given labels
         (e.g. AUC when only one class is present) are `NaN`.
+
+        Single-label: `accuracy`, `balanced_accuracy` (mean recall over the classes present), `macro_f1`, `roc_auc`
+        (one-vs-rest macro average), `ece` (top-label, 15 bins) and `confusion_matrix` (rows true, columns
+        predicted). Multi-label, with decisions at probability 0.5: `subset_accuracy` (every label right),
+        `hamming_accuracy` (share of right labels), `balanced_accuracy` (mean over labels of (sensitivity +
+        specificity) / 2), `macro_f1`, `roc_auc` (mean of the defined per-label AUCs), `roc_auc_per_label`, `ece`
+        (every (example, label) pair as a binary prediction) and `confusion_matrix` (one `[[TN, FP], [FN, TP]]` per
+        label).
     """
     labels = labels.detach().cpu().numpy() if torch.is_tensor(labels) else np.asarray(labels)
     probs = probs.detach().float().cpu().numpy() if torch.is_tensor(probs) else np.asarray(probs, dtype=np.float64)
@@ -79,13 +93,23 @@ def compute_classification_metrics(
                 float(metrics.roc_auc_score(column, probs[:, j])) if len(np.unique(column)) == 2 else math.nan
             )
         finite = [v for v in per_label_auc.values() if not math.isnan(v)]
+        # Per label, balanced accuracy is the mean of sensitivity and specificity; labels with one value only
+        # (all present or all absent) have just one of the two and are left out of the mean.
+        balanced = [
+            (preds[labels[:, j] == 1, j].mean() + (1 - preds[labels[:, j] == 0, j]).mean()) / 2
+            for j in range(num_classes)
+            if len(np.unique(labels[:, j])) == 2
+        ]
         return {
             "num_examples": int(len(labels)),
             "subset_accuracy": float(metrics.accuracy_score(labels, preds)),
             "hamming_accuracy": float((labels == preds).mean()),
+            "balanced_accuracy": float(np.mean(balanced)) if balanced else math.nan,
             "macro_f1": float(metrics.f1_score(labels, preds, average="macro", zero_division=0)),
             "roc_auc": float(np.mean(finite)) if finite else math.nan,
             "roc_auc_per_label": per_label_auc,
+            "ece": _binary_calibration_error(labels, probs),
+            "confusion_matrix": metrics.multilabel_confusion_matrix(labels, preds).tolist(),
         }
     if problem_type != SINGLE_LABEL:
         raise ValueError(f"Unknown problem_type {problem_type!r}; expected {SINGLE_LABEL!r} or {MULTI_LABEL!r}.")

@@ -1,0 +1,229 @@
+#!/usr/bin/env python
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""
+Evaluate a saved Joint Diffusion pipeline: classification, generation and counterfactuals, all offline.
+
+    python examples/evaluate_joint.py --pipeline joint-diffusion-model                    # embedded digits
+    python examples/evaluate_joint.py --pipeline joint-pneumonia-50 \\
+        --npz_path ../shared/data/pneumoniamnist/pneumoniamnist_balanced_28.npz --num_generated 500
+
+Use the data flags (and --seed) the model was trained with, so that the evaluation split is the same. Generated
+images and counterfactuals are judged by a `ReferenceClassifier`, a small CNN independent of the joint model and
+trained only on the real labeled training images (all labels of the training split, whatever label budget the joint
+model had); pass --reference_model to reuse one, otherwise one is trained and saved to the output folder. Writes
+`eval_results.json` and `eval_results.md` (Markdown tables) to --output_dir.
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+import torch
+from diffusers import DDIMScheduler
+from diffusers.utils import logging as diffusers_logging
+
+from diffusers_joint import JointDiffusionPipeline
+from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
+from diffusers_joint.evaluation import (
+    ReferenceClassifier,
+    compute_classification_metrics,
+    dataset_to_tensors,
+    evaluate_counterfactuals,
+    evaluate_generation,
+    predict_probabilities,
+    results_to_markdown,
+    train_reference_classifier,
+)
+
+logger = diffusers_logging.get_logger("evaluate_joint")
+REFERENCE_SUBFOLDER = "reference_classifier"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pipeline", type=str, required=True, help="A pipeline folder (or Hub id) to evaluate.")
+    data = parser.add_argument_group("data: the same flags as examples/train_joint.py (default: embedded digits)")
+    data.add_argument("--dataset_name", type=str, default=None, help="Hub dataset name or local dataset folder.")
+    data.add_argument("--dataset_config_name", type=str, default=None)
+    data.add_argument("--train_data_dir", type=str, default=None, help="An imagefolder tree (class = folder name).")
+    data.add_argument("--npz_path", type=str, default=None, help="A MedMNIST-style .npz file.")
+    data.add_argument("--csv_path", type=str, default=None, help="Images as CSV rows (e.g. MNIST-5k .csv.gz).")
+    data.add_argument("--npz_split", type=str, default="train", help="Split of the .npz used for training.")
+    data.add_argument("--eval_split", type=str, default=None, help="Evaluation split (default: test, else val).")
+    data.add_argument("--image_column", type=str, default="image")
+    data.add_argument("--label_column", type=str, default="label")
+    data.add_argument("--cache_dir", type=str, default=None)
+    data.add_argument("--seed", type=int, default=0, help="Seed of the hold-out split (as in training) and sampling.")
+
+    ref = parser.add_argument_group("reference network (independent judge)")
+    ref.add_argument("--reference_model", type=str, default=None, help="A saved ReferenceClassifier folder.")
+    ref.add_argument("--reference_epochs", type=int, default=10, help="Epochs when training a new one.")
+
+    gen = parser.add_argument_group("generation")
+    gen.add_argument("--skip_generation", action="store_true")
+    gen.add_argument("--num_generated", type=int, default=1000, help="Class-guided samples (classes in turn).")
+    gen.add_argument("--num_inference_steps", type=int, default=50)
+    gen.add_argument("--scheduler", choices=["ddim", "ddpm"], default="ddim", help="ddim suits few steps.")
+    gen.add_argument("--guidance_scale", type=float, default=None, help="Default: the pipeline's for the method.")
+    gen.add_argument("--guidance_method", choices=["x0", "features"], default="x0")
+    gen.add_argument("--kid_subset_size", type=int, default=1000)
+    gen.add_argument("--inception_weights", type=str, default=None, help="Local FID Inception weights (optional).")
+
+    cf = parser.add_argument_group("counterfactuals")
+    cf.add_argument("--skip_counterfactuals", action="store_true")
+    cf.add_argument("--num_counterfactuals", type=int, default=100, help="Evaluation images to explain.")
+    cf.add_argument("--strength", type=float, default=0.5)
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--output_dir", type=str, default=None, help="Default: <pipeline>/evaluation.")
+    out.add_argument("--batch_size", type=int, default=100)
+    args = parser.parse_args(argv)
+    if args.output_dir is None:
+        args.output_dir = os.path.join(args.pipeline, "evaluation") if os.path.isdir(args.pipeline) else "evaluation"
+    for name in ("num_generated", "num_counterfactuals", "num_inference_steps", "batch_size", "reference_epochs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}.")
+    return args
+
+
+def load_reference(args, unet, train_images, train_labels, label_names):
+    """Load --reference_model, or train a reference network on the real labeled training images and save it."""
+    if args.reference_model:
+        reference = ReferenceClassifier.from_pretrained(args.reference_model).eval()
+        expected = (unet.config.in_channels, unet.config.sample_size, unet.config.num_classes)
+        found = (reference.config.in_channels, reference.config.sample_size, reference.config.num_classes)
+        if found != expected:
+            raise ValueError(
+                f"--reference_model has (channels, size, classes) {found} but the pipeline has {expected}: train a "
+                "reference network for this data and resolution (drop --reference_model)."
+            )
+        return reference, args.reference_model, False
+    start = time.perf_counter()
+    reference = train_reference_classifier(
+        train_images,
+        train_labels,
+        num_classes=unet.config.num_classes,
+        problem_type=unet.config.problem_type,
+        label_names=label_names,
+        num_epochs=args.reference_epochs,
+        seed=args.seed,
+    )
+    path = os.path.join(args.output_dir, REFERENCE_SUBFOLDER)
+    reference.save_pretrained(path)
+    seconds = time.perf_counter() - start
+    logger.info(f"Trained a reference network on {len(train_images)} real images in {seconds:.1f}s")
+    return reference, path, True
+
+
+def main(args):
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
+    diffusers_logging.set_verbosity_info()
+    os.makedirs(args.output_dir, exist_ok=True)
+    torch.manual_seed(args.seed)
+    timings = {}
+
+    pipe = JointDiffusionPipeline.from_pretrained(args.pipeline)
+    if args.scheduler == "ddim":
+        pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    unet = pipe.unet.eval()
+    dataset = load_joint_dataset(
+        dataset_name=args.dataset_name,
+        dataset_config_name=args.dataset_config_name,
+        train_data_dir=args.train_data_dir,
+        npz_path=args.npz_path,
+        npz_split=args.npz_split,
+        csv_path=args.csv_path,
+        eval_split=args.eval_split,
+        image_column=args.image_column,
+        label_column=args.label_column,
+        cache_dir=args.cache_dir,
+        seed=args.seed,
+    )
+    if dataset.eval is None:
+        raise ValueError("The data source has no evaluation split: evaluation needs held-out images.")
+    if dataset.num_classes != unet.config.num_classes:
+        raise ValueError(f"The model has {unet.config.num_classes} classes but the data has {dataset.num_classes}.")
+    preprocessor = ImagePreprocessor(unet.config.sample_size, unet.config.in_channels)
+    train_images, train_labels = dataset_to_tensors(dataset.train, preprocessor)
+    eval_images, eval_labels = dataset_to_tensors(dataset.eval, preprocessor)
+    problem_type = unet.config.problem_type
+    results = {
+        "pipeline": args.pipeline,
+        "data": dataset.source,
+        "num_eval_images": len(eval_images),
+        "resolution": unet.config.sample_size,
+        "seed": args.seed,
+    }
+
+    start = time.perf_counter()
+    model_probs = predict_probabilities(unet, eval_images, batch_size=args.batch_size)
+    results["classification"] = compute_classification_metrics(
+        eval_labels, model_probs, problem_type=problem_type, label_names=list(unet.id2label.values())
+    )
+    timings["classification"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    reference, reference_path, trained = load_reference(args, unet, train_images, train_labels, dataset.label_names)
+    reference_metrics = compute_classification_metrics(
+        eval_labels, reference.predict_proba(eval_images), problem_type=problem_type
+    )
+    results["reference_classifier"] = {
+        "path": reference_path,
+        "trained_here": trained,
+        "num_train_images": len(train_images) if trained else None,
+        **{k: v for k, v in reference_metrics.items() if not isinstance(v, (list, dict))},
+    }
+    timings["reference_classifier"] = time.perf_counter() - start
+
+    if not args.skip_generation:
+        start = time.perf_counter()
+        results["generation"] = evaluate_generation(
+            pipe,
+            eval_images,
+            reference,
+            num_generated=args.num_generated,
+            num_inference_steps=args.num_inference_steps,
+            guidance_scale=args.guidance_scale,
+            guidance_method=args.guidance_method,
+            real_labels=eval_labels,
+            batch_size=args.batch_size,
+            kid_subset_size=args.kid_subset_size,
+            seed=args.seed,
+            inception_weights=args.inception_weights,
+        )
+        timings["generation"] = time.perf_counter() - start
+
+    if not args.skip_counterfactuals:
+        start = time.perf_counter()
+        results["counterfactuals"] = evaluate_counterfactuals(
+            pipe,
+            eval_images,
+            eval_labels,
+            reference,
+            num_counterfactuals=args.num_counterfactuals,
+            strength=args.strength,
+            num_inference_steps=args.num_inference_steps,
+            guidance_scale=args.guidance_scale,
+            guidance_method=args.guidance_method,
+            batch_size=args.batch_size,
+            seed=args.seed,
+        )
+        timings["counterfactuals"] = time.perf_counter() - start
+
+    results["seconds"] = {k: round(v, 2) for k, v in timings.items()}
+    results["config"] = vars(args)
+    json_path = os.path.join(args.output_dir, "eval_results.json")
+    with open(json_path, "w") as f:
+        json.dump(results, f, indent=2)
+    with open(os.path.join(args.output_dir, "eval_results.md"), "w") as f:
+        f.write(results_to_markdown(results, title=f"Evaluation of {args.pipeline}") + "\n")
+    logger.info(f"Wrote {json_path} and eval_results.md")
+    return results
+
+
+if __name__ == "__main__":
+    main(parse_args(sys.argv[1:]))

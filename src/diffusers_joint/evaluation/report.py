@@ -1,0 +1,95 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""Markdown tables of evaluation results, for model cards and result pages."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+METRIC_DESCRIPTIONS = {
+    "num_examples": "Images",
+    "num_real": "Real images",
+    "num_generated": "Generated images",
+    "num_counterfactuals": "Explained images",
+    "change_threshold": "Change threshold, [-1, 1] units",
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "macro_f1": "Macro F1",
+    "roc_auc": "ROC AUC",
+    "ece": "Expected calibration error (lower is better)",
+    "subset_accuracy": "Subset accuracy",
+    "hamming_accuracy": "Hamming accuracy",
+    "frechet_distance": "Frechet distance to real images, reference features (lower is better)",
+    "kid_mean": "KID, reference features (lower is better)",
+    "kid_std": "KID standard deviation over subsets",
+    "precision": "Precision (share of samples on the real manifold)",
+    "recall": "Recall (share of real images covered by the samples)",
+    "conditional_accuracy": "Class-guided samples judged as requested by the reference network",
+    "conditional_accuracy_model": "Class-guided samples judged as requested by the joint model",
+    "inception_fid": "FID, Inception features (lower is better)",
+    "inception_kid_mean": "KID, Inception features (lower is better)",
+    "validity_model": "Counterfactuals predicted as the target by the joint model",
+    "validity_reference": "Counterfactuals predicted as the target by the reference network",
+    "flip_rate_model": "Flip rate under the joint model (inputs not already the target)",
+    "already_target_model": "Inputs the joint model already assigned to the target",
+    "already_target_reference": "Inputs the reference network already assigned to the target",
+    "l1": "Mean absolute change per pixel, [-1, 1] units",
+    "l2": "Root mean squared change per pixel, [-1, 1] units",
+    "changed_pixel_fraction": "Share of pixels changed by more than the threshold",
+    "frechet_distance_to_target_class": "Frechet distance to real images of the target class (lower is better)",
+}
+
+SECTION_TITLES = {
+    "classification": "Classification (joint model)",
+    "reference_classifier": "Reference network (independent judge)",
+    "generation": "Generation",
+    "counterfactuals": "Counterfactuals",
+    "seconds": "Wall time (seconds)",
+}
+
+
+def format_value(value: Any) -> str:
+    """Numbers with 4 decimals (`n/a` for NaN), everything else as text."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4f}"
+    return str(value)
+
+
+def metrics_table(metrics: dict[str, Any]) -> str:
+    """
+    A two-column Markdown table (`metric`, `value`) of the scalar entries of `metrics`; nested dicts and lists (per
+    class values, confusion matrices) are left to the JSON file.
+    """
+    rows = [
+        f"| {METRIC_DESCRIPTIONS[key] + ' ' if key in METRIC_DESCRIPTIONS else ''}(`{key}`) | {format_value(value)} |"
+        for key, value in metrics.items()
+        if not isinstance(value, (dict, list, tuple))
+    ]
+    return "| metric | value |\n| --- | --- |\n" + "\n".join(rows)
+
+
+def results_to_markdown(results: dict[str, Any], title: str = "Evaluation results") -> str:
+    """
+    Render evaluation results as Markdown: one table per section (`classification`, `reference_classifier`,
+    `generation`, `counterfactuals`, then any other dict-valued entry), preceded by the scalar top-level entries.
+
+    Args:
+        results (`dict`):
+            Results as written to `eval_results.json` by `examples/evaluate_joint.py`.
+        title (`str`, *optional*, defaults to `"Evaluation results"`):
+            The level-1 heading.
+
+    Returns:
+        `str`: the Markdown text.
+    """
+    lines = [f"# {title}", ""]
+    header = {k: v for k, v in results.items() if not isinstance(v, dict)}
+    if header:
+        lines += [f"- **{key}:** {format_value(value)}" for key, value in header.items()] + [""]
+    sections = [k for k in SECTION_TITLES if isinstance(results.get(k), dict)]
+    sections += [k for k, v in results.items() if isinstance(v, dict) and k not in SECTION_TITLES and k != "config"]
+    for key in sections:
+        lines += [f"## {SECTION_TITLES.get(key, key)}", "", metrics_table(results[key]), ""]
+    return "\n".join(lines)

@@ -1,0 +1,144 @@
+"""End-to-end runs of examples/evaluate_joint.py on a tiny saved pipeline and the embedded digits."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from diffusers import DDPMScheduler
+
+from diffusers_joint import JointDiffusionPipeline, JointUNet2DModel
+from diffusers_joint.evaluation import ReferenceClassifier
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "examples" / "evaluate_joint.py"
+FAST = [
+    "--num_generated", "20",
+    "--num_inference_steps", "2",
+    "--num_counterfactuals", "12",
+    "--reference_epochs", "1",
+    "--kid_subset_size", "10",
+    "--batch_size", "64",
+]  # fmt: skip
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("evaluate_joint", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_pipeline(tmp_path_factory):
+    torch.manual_seed(0)
+    unet = JointUNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        norm_num_groups=4,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        num_classes=10,
+        classifier_hidden_dims=(16,),
+        label_names=[str(i) for i in range(10)],
+    )
+    path = tmp_path_factory.mktemp("tiny") / "pipeline"
+    JointDiffusionPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=20)).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cli_run(tiny_pipeline, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "results"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(SCRIPT), "--pipeline", str(tiny_pipeline), "--output_dir", str(out), *FAST]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return out
+
+
+def test_cli_writes_json_markdown_and_reference_network(cli_run):
+    results = json.loads((cli_run / "eval_results.json").read_text())
+    assert results["num_eval_images"] == 360 and results["resolution"] == 8
+    classification = results["classification"]
+    assert classification["num_examples"] == 360 and 0 <= classification["accuracy"] <= 1
+    assert len(classification["confusion_matrix"]) == 10
+    reference = results["reference_classifier"]
+    assert reference["trained_here"] and reference["num_train_images"] == 1437
+    assert reference["accuracy"] > 0.3  # one epoch on real digits; an untrained judge would sit near 0.1
+    generation = results["generation"]
+    assert generation["num_generated"] == 20 and generation["num_real"] == 360
+    assert generation["frechet_distance"] > 0 and generation["class_guided"]
+    for key in ("kid_mean", "precision", "recall", "conditional_accuracy", "conditional_accuracy_model"):
+        assert 0 <= generation[key] <= 1 or key == "kid_mean", key
+    assert set(generation["conditional_accuracy_per_class"]) == {str(c) for c in range(10)}
+    counterfactuals = results["counterfactuals"]
+    assert counterfactuals["num_counterfactuals"] == 12
+    for key in ("validity_model", "validity_reference", "l1", "l2", "changed_pixel_fraction"):
+        assert 0 <= counterfactuals[key] <= 2, key
+    assert counterfactuals["l1"] > 0  # the images were re-noised and denoised
+    assert set(results["seconds"]) == {"classification", "reference_classifier", "generation", "counterfactuals"}
+
+    markdown = (cli_run / "eval_results.md").read_text()
+    for heading in ("## Classification", "## Reference network", "## Generation", "## Counterfactuals"):
+        assert heading in markdown
+    assert "| Balanced accuracy (`balanced_accuracy`) |" in markdown
+    assert "| Real images (`num_real`) | 360 |" in markdown
+    assert f"{generation['frechet_distance']:.4f}" in markdown
+    ReferenceClassifier.from_pretrained(cli_run / "reference_classifier")
+
+
+def test_reuses_a_saved_reference_network_and_skips_sections(cli_run, tiny_pipeline, tmp_path):
+    script = load_script()
+    reference_path = str(cli_run / "reference_classifier")
+    args = script.parse_args(
+        ["--pipeline", str(tiny_pipeline), "--output_dir", str(tmp_path), "--reference_model", reference_path,
+         "--skip_generation", "--skip_counterfactuals"]
+    )  # fmt: skip
+    results = script.main(args)
+    assert "generation" not in results and "counterfactuals" not in results
+    assert results["reference_classifier"]["path"] == reference_path
+    assert not results["reference_classifier"]["trained_here"]
+    first = json.loads((cli_run / "eval_results.json").read_text())
+    assert results["reference_classifier"]["accuracy"] == first["reference_classifier"]["accuracy"]
+    assert results["classification"]["accuracy"] == first["classification"]["accuracy"]
+    assert not (tmp_path / "reference_classifier").exists()
+    assert json.loads((tmp_path / "eval_results.json").read_text())["classification"] == results["classification"]
+
+
+def test_mismatched_reference_network_is_refused(tiny_pipeline, tmp_path):
+    script = load_script()
+    ReferenceClassifier(in_channels=3, sample_size=8, num_classes=10).save_pretrained(tmp_path / "rgb")
+    args = script.parse_args(
+        ["--pipeline", str(tiny_pipeline), "--output_dir", str(tmp_path / "out"), "--reference_model",
+         str(tmp_path / "rgb"), "--skip_generation", "--skip_counterfactuals"]
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"\(channels, size, classes\) \(3, 8, 10\)"):
+        script.main(args)
+
+
+def test_training_script_puts_generation_metrics_in_results_and_model_card(tmp_path):
+    out = tmp_path / "joint"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(ROOT / "examples" / "train_joint.py"), "--output_dir", str(out),
+           "--block_out_channels", "8", "16", "--attention_levels", "--classifier_hidden_dims", "16",
+           "--train_batch_size", "16", "--ddpm_num_steps", "20", "--validation_steps", "0",
+           "--num_validation_samples_per_class", "1", "--validation_inference_steps", "2", "--lr_warmup_steps", "0",
+           "--report_to", "none", "--max_train_steps", "2", "--checkpointing_steps", "0",
+           "--evaluate_generation", "--num_evaluation_samples", "20"]  # fmt: skip
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    generation = json.loads((out / "eval_results.json").read_text())["generation"]
+    assert generation["num_generated"] == 20 and generation["num_real"] == 360
+    assert generation["scheduler"] == "DDIMScheduler" and generation["num_inference_steps"] == 20
+    card = (out / "README.md").read_text()
+    assert "type: unconditional-image-generation" in card and "type: frechet_distance" in card
+    assert f"| {generation['frechet_distance']:.4f} |" in card
+    ReferenceClassifier.from_pretrained(out / "reference_classifier")
