@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -24,8 +25,8 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import ProjectConfiguration, is_tensorboard_available, set_seed
-from diffusers import DDPMScheduler
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, is_tensorboard_available, set_seed
+from diffusers import DDIMScheduler, DDPMScheduler
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from diffusers.utils import make_image_grid
@@ -40,14 +41,21 @@ from diffusers_joint.data import (
     load_joint_dataset,
     mask_labels,
 )
-from diffusers_joint.evaluation import evaluate_classifier
+from diffusers_joint.evaluation import (
+    dataset_to_tensors,
+    evaluate_classifier,
+    evaluate_generation,
+    train_reference_classifier,
+)
 from diffusers_joint.training import (
     HubUploadError,
     JointDiffusionObjective,
     build_model_card,
+    check_checkpoint_fits,
     finalize_checkpoint,
     joint_diffusion_loss,
     push_output_to_hub,
+    remove_incomplete_checkpoints,
     resolve_checkpoint,
     save_model_card,
     temporary_checkpoint_dir,
@@ -98,6 +106,13 @@ def parse_args(argv=None):
 
     loss = parser.add_argument_group("loss")
     loss.add_argument("--classifier_loss_weight", type=float, default=0.1, help="Weight of the classifier loss.")
+    loss.add_argument(
+        "--diffusion_loss_weight",
+        type=float,
+        default=1.0,
+        help="Weight of the denoising loss. 0 trains the same encoder and head on the labeled images alone "
+        "(a classifier-only baseline: unlabeled images are dropped and no samples are drawn).",
+    )
     loss.add_argument("--fixmatch", action="store_true", help="Add FixMatch pseudo-labels on unlabeled images.")
     loss.add_argument("--fixmatch_threshold", type=float, default=0.95)
     loss.add_argument("--fixmatch_weight", type=float, default=1.0)
@@ -124,7 +139,12 @@ def parse_args(argv=None):
     train.add_argument("--ema_inv_gamma", type=float, default=1.0)
     train.add_argument("--ema_power", type=float, default=3 / 4)
     train.add_argument("--mixed_precision", type=str, default=None, choices=["no", "fp16", "bf16"])
-    train.add_argument("--on_nonfinite_loss", choices=["stop", "skip"], default="stop")
+    train.add_argument(
+        "--on_nonfinite_loss",
+        choices=["stop", "skip"],
+        default="stop",
+        help="On a NaN / inf loss: stop (the last good checkpoint is kept) or skip the step (at most 10 in a row).",
+    )
 
     ckpt = parser.add_argument_group("checkpoints, validation, logging, Hub")
     ckpt.add_argument("--checkpointing_steps", type=int, default=500)
@@ -136,16 +156,34 @@ def parse_args(argv=None):
     ckpt.add_argument(
         "--guidance_scale", type=float, default=None, help="Guidance for sample grids (default: pipeline's)."
     )
+    ckpt.add_argument(
+        "--evaluate_generation",
+        action="store_true",
+        help="Also measure class-guided samples (Frechet distance, KID, precision / recall, conditional accuracy) "
+        "on an independent reference network trained on the real training images; results go to "
+        "eval_results.json and the model card.",
+    )
+    ckpt.add_argument("--num_evaluation_samples", type=int, default=500, help="Samples for --evaluate_generation.")
     ckpt.add_argument("--report_to", type=str, default="tensorboard", help="tensorboard, wandb, all or none.")
     ckpt.add_argument("--logging_dir", type=str, default="logs")
     ckpt.add_argument("--push_to_hub", action="store_true")
     ckpt.add_argument("--hub_model_id", type=str, default=None)
-    ckpt.add_argument("--hub_token", type=str, default=None, help="Default: HF_TOKEN or the cached login.")
+    ckpt.add_argument(
+        "--hub_token",
+        type=str,
+        default=None,
+        help="Default: HF_TOKEN or the cached login, which are safer: a token on the command line shows in the "
+        "process list and in `accelerate launch`'s error message when the run fails. Never logged or saved.",
+    )
     ckpt.add_argument("--hub_private_repo", action="store_true")
     args = parser.parse_args(argv)
 
     if args.max_train_steps is None and args.num_epochs is None:
         args.max_train_steps = 1500
+    if args.diffusion_loss_weight < 0:
+        parser.error(f"--diffusion_loss_weight must be >= 0, got {args.diffusion_loss_weight}.")
+    if args.diffusion_loss_weight == 0 and args.fixmatch:
+        parser.error("--fixmatch needs unlabeled images, which --diffusion_loss_weight 0 drops.")
     if not 0.0 <= args.labeled_batch_fraction <= 1.0:
         parser.error(f"--labeled_batch_fraction must be in [0, 1], got {args.labeled_batch_fraction}.")
     if args.push_to_hub and not args.hub_model_id:
@@ -159,13 +197,29 @@ def pick_resolution(image_size, requested, levels):
     return size if size % factor == 0 else factor * math.ceil(size / factor)
 
 
+MIN_FREE_BYTES = 100 * 2**20
+
+
 def check_output_dir(args):
+    """Fail before any training when the output folder cannot be created or written, or has too little space."""
     out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        # os.access says yes to root even on a read-only mount: try a real write.
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise PermissionError(
+            f"--output_dir {out} cannot be created or written ({type(error).__name__}: {error}): choose another one."
+        ) from error
     if not os.access(out, os.W_OK):
         raise PermissionError(f"--output_dir {out} is not writable: choose another folder.")
-    if shutil.disk_usage(out).free < 100 * 2**20:
-        raise OSError(f"Less than 100 MiB free in {out}: free some space or choose another --output_dir.")
+    free = shutil.disk_usage(out).free
+    if free < MIN_FREE_BYTES:
+        raise OSError(
+            f"Only {free / 2**20:.1f} MiB free in {out}, expected at least {MIN_FREE_BYTES // 2**20} MiB for "
+            "checkpoints and the model: free some space or choose another --output_dir."
+        )
     has_model = (out / "model_index.json").exists()
     if has_model and not args.overwrite_output_dir and args.resume_from_checkpoint is None:
         raise FileExistsError(
@@ -180,16 +234,29 @@ def main(args):
     if report_to == "tensorboard" and not is_tensorboard_available():
         warnings.warn("tensorboard is not installed (pip install tensorboard): no metric logs.", stacklevel=1)
         report_to = None
+    # Several processes on a machine without GPUs (`accelerate launch --multi_gpu`, torchrun): train on the CPUs with
+    # gloo, rather than as independent single-process runs that would overwrite each other's output.
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
     accelerator = Accelerator(
+        cpu=world_size > 1 and not torch.cuda.is_available(),
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
         log_with=report_to,
         project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=logging_dir),
+        # the classifier-only baseline leaves the decoder out of the graph, which DDP must be told
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=args.diffusion_loss_weight == 0)],
     )
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     logger.info(accelerator.state, main_process_only=False)
+    if world_size > 1 and accelerator.num_processes == 1:
+        raise RuntimeError(
+            f"Launched as {world_size} processes but Accelerate sees {accelerator.num_processes}: each would train "
+            "alone and overwrite the others' output. Check the launch command and `accelerate config`."
+        )
+    check_output_dir(args)  # on every process: an error on the main one alone would leave the others waiting
     if accelerator.is_main_process:
-        check_output_dir(args)
+        remove_incomplete_checkpoints(args.output_dir)  # what a kill while writing a checkpoint left behind
+    accelerator.wait_for_everyone()
     set_seed(args.seed)
 
     # ---------------------------------------------------------------- data
@@ -217,6 +284,10 @@ def main(args):
         )
     labeled = is_labeled(train_dataset["label"])
     num_labeled = int(labeled.sum())
+    if args.diffusion_loss_weight == 0:
+        # Without the denoising loss unlabeled images carry no signal: train on the labeled ones alone.
+        train_dataset = train_dataset.select(np.flatnonzero(labeled))
+        labeled = labeled[labeled]
     logger.info(f"Data: {dataset.source}; {len(train_dataset)} training images, {num_labeled} labeled.")
 
     # ---------------------------------------------------------------- model
@@ -252,6 +323,11 @@ def main(args):
         )
     if unet.config.num_classes != dataset.num_classes:
         raise ValueError(f"The model has {unet.config.num_classes} classes but the data has {dataset.num_classes}.")
+    if unet.config.in_channels != dataset.num_channels:
+        raise ValueError(
+            f"The model expects {unet.config.in_channels}-channel images but the data has {dataset.num_channels}-"
+            "channel images: start from a UNet with matching in_channels, or convert the images."
+        )
     noise_scheduler = DDPMScheduler(num_train_timesteps=args.ddpm_num_steps, beta_schedule=args.ddpm_beta_schedule)
     ema_model = None
     if args.use_ema:
@@ -318,7 +394,7 @@ def main(args):
     if ema_model is not None:
         ema_model.to(accelerator.device)
     if accelerator.is_main_process:
-        accelerator.init_trackers("train_joint", config={k: str(v) for k, v in vars(args).items()})
+        accelerator.init_trackers("train_joint", config={k: str(v) for k, v in vars(args).items() if k != "hub_token"})
 
     # ---------------------------------------------------------------- resume
     global_step, first_epoch, resume_batches = 0, 0, 0
@@ -328,6 +404,7 @@ def main(args):
             logger.info("No checkpoint to resume from: starting a new run.")
         else:
             logger.info(f"Resuming from {path}")
+            check_checkpoint_fits(path, accelerator.unwrap_model(objective))
             accelerator.load_state(str(path))
             global_step = int(path.name.split("-")[1])
             first_epoch = global_step // updates_per_epoch
@@ -341,7 +418,16 @@ def main(args):
         if accelerator.is_main_process:
             temporary_checkpoint_dir(args.output_dir, step)  # clears what a crash may have left there
         accelerator.wait_for_everyone()
-        accelerator.save_state(str(tmp_dir))
+        try:
+            accelerator.save_state(str(tmp_dir))
+        except OSError as error:  # disk full, quota, folder removed: the complete checkpoints are untouched
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            last = resolve_checkpoint(args.output_dir, "latest")
+            raise OSError(
+                f"Could not write the checkpoint of step {step} to {tmp_dir} ({error}). "
+                + (f"The last complete checkpoint, {last}, is intact: " if last else "No checkpoint was written: ")
+                + "free some space (or fix the folder), then rerun with --resume_from_checkpoint latest."
+            ) from error
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             final = finalize_checkpoint(tmp_dir, args.checkpoints_total_limit)
@@ -356,7 +442,7 @@ def main(args):
         results = {}
         if dataset.eval is not None:
             results = evaluate_classifier(unet, dataset.eval, ImagePreprocessor(resolution, dataset.num_channels))
-        grid = sample_grid(unet, args, dataset.num_classes)
+        grid = sample_grid(unet, args, dataset.num_classes) if args.diffusion_loss_weight > 0 else None
         if ema_model is not None and not final:
             ema_model.restore(unet.parameters())
         scalars = {f"eval/{k}": v for k, v in results.items() if isinstance(v, float)}
@@ -375,6 +461,7 @@ def main(args):
     )
     done = global_step >= args.max_train_steps
     micro_step = global_step * args.gradient_accumulation_steps
+    consecutive_skips = 0
     for epoch in range(first_epoch, num_epochs):
         if done:
             break
@@ -399,23 +486,26 @@ def main(args):
                     strong_images=batch.get("strong_pixel_values"),
                     fixmatch_threshold=args.fixmatch_threshold,
                     fixmatch_weight=args.fixmatch_weight,
+                    diffusion_loss_weight=args.diffusion_loss_weight,
                 )
-                finite = torch.isfinite(out.loss.detach())
-                finite = bool(accelerator.gather(finite[None]).all())
-                if not finite:
-                    message = (
-                        f"Non-finite loss at step {global_step}: loss={out.loss.item()}, diffusion="
-                        f"{out.loss_diffusion.item()}, classifier={out.loss_classifier.item()}, "
-                        f"fixmatch={out.loss_fixmatch.item()}."
-                    )
+                terms = torch.stack([out.loss.detach(), out.loss_diffusion, out.loss_classifier, out.loss_fixmatch])
+                terms = accelerator.gather(terms.float()[None])  # (processes, 4): every process takes the same path
+                if not bool(torch.isfinite(terms).all()):
+                    message = nonfinite_message(global_step + 1, terms, args.output_dir)
                     if args.on_nonfinite_loss == "stop":
                         raise FloatingPointError(
-                            message + " The last good checkpoint is kept; lower --learning_rate or pass "
-                            "--on_nonfinite_loss skip to skip such steps."
+                            message + " Lower --learning_rate, or pass --on_nonfinite_loss skip to skip such steps."
                         )
-                    logger.warning(message + " Skipping the step.")
+                    consecutive_skips += 1
+                    if consecutive_skips >= MAX_CONSECUTIVE_SKIPS:
+                        raise FloatingPointError(
+                            f"{message} {consecutive_skips} steps in a row had a non-finite loss: training has "
+                            "diverged. Resume from the last good checkpoint with a lower --learning_rate."
+                        )
+                    logger.warning(message + " Skipping the step (--on_nonfinite_loss skip).")
                     optimizer.zero_grad()
                     continue
+                consecutive_skips = 0
                 accelerator.backward(out.loss)
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(objective.parameters(), args.max_grad_norm)
@@ -446,7 +536,8 @@ def main(args):
                     and global_step < args.max_train_steps
                 ):
                     _, grid = validate(global_step)
-                    grid.save(os.path.join(args.output_dir, f"samples-{global_step:06d}.png"))
+                    if grid is not None:
+                        grid.save(os.path.join(args.output_dir, f"samples-{global_step:06d}.png"))
                 if global_step >= args.max_train_steps:
                     done = True
                     break
@@ -459,7 +550,12 @@ def main(args):
         unet = unwrapped_unet()
         pipeline = JointDiffusionPipeline(unet=unet, scheduler=noise_scheduler)
         pipeline.save_pretrained(args.output_dir)
-        grid.save(os.path.join(args.output_dir, "samples.png"))
+        if args.evaluate_generation and dataset.eval is not None and args.diffusion_loss_weight > 0:
+            results["generation"] = generation_metrics(unet, noise_scheduler, dataset, resolution, args)
+        elif args.evaluate_generation:
+            logger.warning("--evaluate_generation needs an evaluation split and a diffusion loss: skipped.")
+        if grid is not None:
+            grid.save(os.path.join(args.output_dir, "samples.png"))
         with open(os.path.join(args.output_dir, "eval_results.json"), "w") as f:
             json.dump({"step": global_step, "eval_split": dataset.eval is not None, **results}, f, indent=2)
         card = build_model_card(
@@ -474,11 +570,13 @@ def main(args):
             training_settings=training_settings(args, resolution, global_step),
             dataset_id=args.dataset_name if args.dataset_name and not os.path.isdir(args.dataset_name) else None,
             repo_id=args.hub_model_id,
-            sample_grid_file="samples.png",
+            sample_grid_file="samples.png" if grid is not None else None,
             medical=args.npz_path is not None,
+            generation_metrics=results.get("generation"),
         )
         save_model_card(card, args.output_dir)
-        logger.info(f"Saved the pipeline, samples.png, eval_results.json and README.md to {args.output_dir}")
+        saved = "the pipeline, " + ("samples.png, " if grid is not None else "") + "eval_results.json and README.md"
+        logger.info(f"Saved {saved} to {args.output_dir}")
         if args.push_to_hub:
             token = args.hub_token or os.environ.get("HF_TOKEN")
             try:
@@ -488,6 +586,29 @@ def main(args):
                 accelerator.end_training()
                 raise SystemExit(f"error: {error}") from error
     accelerator.end_training()
+
+
+def generation_metrics(unet, noise_scheduler, dataset, resolution, args):
+    """--evaluate_generation: judge 50-step DDIM class-guided samples with a reference network (saved alongside)."""
+    preprocessor = ImagePreprocessor(resolution, dataset.num_channels)
+    train_images, train_labels = dataset_to_tensors(dataset.train, preprocessor)  # all real labels of the split
+    eval_images, eval_labels = dataset_to_tensors(dataset.eval, preprocessor)
+    reference = train_reference_classifier(
+        train_images, train_labels, dataset.num_classes, dataset.problem_type, dataset.label_names, seed=args.seed
+    )
+    reference.save_pretrained(os.path.join(args.output_dir, "reference_classifier"))
+    pipeline = JointDiffusionPipeline(unet=unet.eval(), scheduler=DDIMScheduler.from_config(noise_scheduler.config))
+    pipeline.set_progress_bar_config(disable=True)
+    return evaluate_generation(
+        pipeline,
+        eval_images,
+        reference,
+        num_generated=args.num_evaluation_samples,
+        num_inference_steps=min(50, args.ddpm_num_steps),
+        guidance_scale=args.guidance_scale,
+        real_labels=eval_labels,
+        seed=args.seed,
+    )
 
 
 @torch.no_grad()
@@ -513,15 +634,28 @@ def sample_grid(unet, args, num_classes):
     return make_image_grid(images, rows=num_classes, cols=per_class)
 
 
+MAX_CONSECUTIVE_SKIPS = 10  # --on_nonfinite_loss skip: more non-finite steps in a row means divergence
+LOSS_TERMS = ("loss", "diffusion", "classifier", "fixmatch")
+
+
+def nonfinite_message(step, terms, output_dir):
+    """Name the step, every loss term (per process when there are several) and the checkpoint that is kept."""
+    rows = [", ".join(f"{n}={v + 0.0:.6g}" for n, v in zip(LOSS_TERMS, row)) for row in terms.cpu().tolist()]  # no -0
+    where = rows[0] if len(rows) == 1 else "; ".join(f"process {i}: {row}" for i, row in enumerate(rows))
+    last = resolve_checkpoint(output_dir, "latest")
+    kept = f"The last good checkpoint, {last}, is kept." if last else "No checkpoint had been written yet."
+    return f"Non-finite loss at step {step} ({where}). {kept}"
+
+
 def batch_seed(seed, micro_step, process_index):
     return int(np.random.SeedSequence([seed, micro_step, process_index]).generate_state(1)[0])
 
 
 def training_settings(args, resolution, steps):
     keys = [
-        "num_labeled", "labeled_per_class", "labeled_fraction", "labeled_batch_fraction", "classifier_loss_weight",
-        "fixmatch", "train_batch_size", "gradient_accumulation_steps", "learning_rate", "lr_scheduler", "use_ema",
-        "ema_max_decay", "ddpm_num_steps", "ddpm_beta_schedule", "mixed_precision", "seed",
+        "num_labeled", "labeled_per_class", "labeled_fraction", "labeled_batch_fraction", "diffusion_loss_weight",
+        "classifier_loss_weight", "fixmatch", "train_batch_size", "gradient_accumulation_steps", "learning_rate",
+        "lr_scheduler", "use_ema", "ema_max_decay", "ddpm_num_steps", "ddpm_beta_schedule", "mixed_precision", "seed",
     ]  # fmt: skip
     return {"resolution": resolution, "steps": steps, **{k: getattr(args, k) for k in keys}}
 

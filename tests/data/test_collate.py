@@ -1,4 +1,5 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+import numpy as np
 import PIL.Image
 import pytest
 import torch
@@ -106,3 +107,33 @@ def test_strong_view_is_the_weak_view_plus_random_ops(rows):
     assert sum(changed) >= len(rows) - 1
     no_ops = strong_augment(images, generator=torch.Generator().manual_seed(3), num_ops=0, cutout_fraction=0.0)
     assert torch.allclose(no_ops, weak)
+
+
+def test_same_seed_same_label_subset_and_same_batches_end_to_end():
+    from diffusers_joint.data import MixedBatchSampler, is_labeled, load_joint_dataset, mask_labels
+
+    data = load_joint_dataset()
+
+    def batches(seed, epoch):
+        train = mask_labels(data.train, num_labeled=20, seed=seed)
+        sampler = MixedBatchSampler(is_labeled(train["label"]), batch_size=8, seed=seed, num_batches=3)
+        sampler.set_epoch(epoch)
+        preprocessor = ImagePreprocessor(8, 1, random_flip=True)
+        collate = JointCollator(
+            preprocessor, SINGLE_LABEL, 10, fixmatch=True, generator=torch.Generator().manual_seed(seed)
+        )
+        loader = torch.utils.data.DataLoader(train, batch_sampler=sampler, collate_fn=collate)
+        return np.flatnonzero(is_labeled(train["label"])), list(loader)
+
+    subset, first = batches(seed=3, epoch=1)
+    same_subset, again = batches(seed=3, epoch=1)
+    np.testing.assert_array_equal(subset, same_subset)
+    for a, b in zip(first, again, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
+    other_subset, other = batches(seed=4, epoch=1)
+    assert not np.array_equal(subset, other_subset)
+    assert not torch.equal(first[0]["pixel_values"], other[0]["pixel_values"])
+    _, next_epoch = batches(seed=3, epoch=2)
+    assert not torch.equal(first[0]["pixel_values"], next_epoch[0]["pixel_values"])

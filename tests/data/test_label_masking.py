@@ -102,3 +102,21 @@ def test_mask_labels_multi_label():
     masked = np.asarray(mask_labels(dataset, num_labeled=1, seed=0)["label"])
     assert is_labeled(masked).sum() == 1
     assert ((masked == -1).all(axis=1)).sum() == 3
+
+
+def test_mask_labels_missing_column_lists_the_columns():
+    dataset = datasets.Dataset.from_dict({"image": [0, 1], "finding": [0, 1]})
+    with pytest.raises(ValueError, match=r"label column 'label'.*columns \['image', 'finding'\]"):
+        mask_labels(dataset, num_labeled=1)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (np.zeros((4, 2, 2)), r"shape \(N,\) or \(N, L\), got an array of shape \(4, 2, 2\)"),
+        (np.array(["a", "b"]), r"integer labels .*dtype <U1"),
+    ],
+)
+def test_labels_of_the_wrong_shape_or_type(labels, message):
+    with pytest.raises(ValueError, match=message):
+        select_labeled_indices(labels, num_labeled=1)

@@ -102,3 +102,41 @@ def test_pickled_object_arrays_are_refused(tmp_path):
     np.savez(path, train_images=np.array([object()], dtype=object), train_labels=np.zeros((1, 1)))
     with pytest.raises(ValueError):
         load_npz_dataset(path)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (
+            lambda t: t[:10, None, None],
+            r"train_labels to be integers of shape \(N, 1\).*\(N, L\).*got shape \(10, 1, 1\)",
+        ),
+        (lambda t: t[:10, None].astype(np.float32), r"integers .*dtype float32"),
+        (lambda t: np.full((10, 1), -5), r"class indices >= 0 \(or -1 for unlabeled\).*got -5"),
+        (lambda t: np.full((10, 3), 2), r"multi-label rows of 0/1"),
+    ],
+)
+def test_labels_of_the_wrong_shape_type_or_range_say_what_is_expected(tmp_path, digits, labels, message):
+    images, targets = digits
+    path = write_npz(tmp_path / "bad.npz", train_images=images[:10], train_labels=labels(targets))
+    with pytest.raises(ValueError, match=message):
+        load_npz_dataset(path)
+
+
+def test_non_finite_float_images_are_refused(tmp_path, digits):
+    images, targets = digits
+    floats = images[:10].astype(np.float32)
+    floats[3, 2, 2] = np.nan
+    path = write_npz(tmp_path / "nan.npz", train_images=floats, train_labels=targets[:10, None])
+    with pytest.raises(ValueError, match=r"finite pixel values in train_images.*1 are NaN or infinite"):
+        load_npz_dataset(path)
+
+
+def test_images_of_the_wrong_layout_say_what_is_expected(tmp_path, digits):
+    images, targets = digits
+    two_channels = np.stack([images[:10]] * 2, axis=-1)
+    path = write_npz(tmp_path / "bad.npz", train_images=two_channels, train_labels=targets[:10, None])
+    with pytest.raises(
+        ValueError, match=r"\(N, H, W\) \(grayscale\) or \(N, H, W, 3\) \(colour\), got \(10, 8, 8, 2\)"
+    ):
+        load_npz_dataset(path)

@@ -5,6 +5,7 @@ import PIL.Image
 import pytest
 
 from diffusers_joint.data import SINGLE_LABEL, load_joint_dataset
+from diffusers_joint.data.sources import _from_datasets
 
 
 def _digit_dataset(images, labels, label_name="digit", names=None):
@@ -77,3 +78,26 @@ def test_imagefolder_class_names_from_folders(tmp_path, digits):
 def test_more_than_one_source_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="at most one data source"):
         load_joint_dataset(dataset_name="x", npz_path="y.npz")
+
+
+@pytest.mark.parametrize("empty_split", ["train", "test"])
+def test_empty_split_is_named(tmp_path, digits, empty_split):
+    images, targets = digits
+    sizes = {"train": 20, "test": 10, empty_split: 0}
+    splits = datasets.DatasetDict(
+        {name: _digit_dataset(images[:size], targets[:size], names=list("0123456789")) for name, size in sizes.items()}
+    )
+    splits.save_to_disk(tmp_path / "saved")
+    # `datasets` cannot even reload a saved empty split; an in-memory one reaches our own check.
+    with pytest.raises(ValueError, match=r"one of its splits is empty \(0 examples\)"):
+        load_joint_dataset(dataset_name=str(tmp_path / "saved"), image_column="picture", label_column="digit")
+    kind = "training" if empty_split == "train" else "evaluation"
+    with pytest.raises(ValueError, match=rf"The {kind} split of in-memory is empty \(0 examples\)"):
+        _from_datasets(splits, "in-memory", None, "picture", "digit", 0.1, 0)
+
+
+def test_empty_csv_file(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    with pytest.raises(ValueError, match=r"at least 2 rows .* got a table of shape"):
+        load_joint_dataset(csv_path=str(path))

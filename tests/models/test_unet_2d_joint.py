@@ -216,3 +216,35 @@ def test_truncated_safetensors_file_gives_a_clear_error(tmp_path):
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(OSError, match=r"diffusion_pytorch_model.safetensors is truncated or corrupted"):
         JointUNet2DModel.from_pretrained(tmp_path)
+
+
+def test_pickled_only_folder_error_says_why_and_how_to_allow(tmp_path):
+    make_model().save_pretrained(tmp_path, safe_serialization=False)
+    with pytest.raises(OSError, match=r"holds only pickled weights \(diffusion_pytorch_model.bin\).*arbitrary code"):
+        JointUNet2DModel.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("offset", [8, 200])
+def test_corrupted_safetensors_file_gives_a_clear_error(tmp_path, offset):
+    make_model().save_pretrained(tmp_path)
+    weights = tmp_path / "diffusion_pytorch_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[offset : offset + 8] = b"\xff" * 8  # garbage in the JSON header (same file size: not a truncation)
+    weights.write_bytes(bytes(data))
+    with pytest.raises(OSError, match=r"diffusion_pytorch_model.safetensors is truncated or corrupted"):
+        JointUNet2DModel.from_pretrained(tmp_path)
+
+
+def test_from_unet_keeps_a_joint_models_head_only_when_the_classes_fit(tmp_path, caplog):
+    joint = make_model()
+    joint.save_pretrained(tmp_path)
+    for source in (joint, tmp_path):
+        kept = JointUNet2DModel.from_unet(source, num_classes=3, label_names=["normal", "benign", "malignant"])
+        assert torch.equal(kept.classifier.layers[-1].weight, joint.classifier.layers[-1].weight)
+        with pytest.raises(ValueError, match=r"num_classes=3 in the model but 10 in the data"):
+            JointUNet2DModel.from_unet(source, num_classes=10)
+        with pytest.raises(ValueError, match=r"problem_type='single_label_classification' in the model but"):
+            JointUNet2DModel.from_unet(source, num_classes=3, problem_type="multi_label_classification")
+    with caplog.at_level("WARNING"):
+        JointUNet2DModel.from_unet(joint, num_classes=3, label_names=["0", "1", "2"])
+    assert "named ['normal', 'benign', 'malignant'] but the data's ['0', '1', '2']" in caplog.text

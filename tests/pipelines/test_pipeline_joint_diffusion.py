@@ -148,7 +148,8 @@ def test_classify_rejects_tensor_with_wrong_channels(unet):
         ({"class_labels": [0.5]}, "class indices"),
         ({"class_labels": []}, "must not be empty"),
         ({"guidance_method": "pixels"}, "guidance_method"),
-        ({"guidance_scale": -0.5}, "must be >= 0"),
+        ({"guidance_scale": -0.5}, "must be a finite number >= 0"),
+        ({"guidance_scale": float("inf")}, r"must be a finite number >= 0 .*got inf"),
         ({"output_type": "latent"}, "output_type"),
         ({"batch_size": 0}, "batch_size"),
         ({"num_inference_steps": 0}, "num_inference_steps"),
@@ -204,3 +205,32 @@ def test_default_scales_are_documented():
     doc = JointDiffusionPipeline.__call__.__doc__
     assert f'{DEFAULT_GUIDANCE_SCALES["x0"]} for `"x0"`' in doc
     assert f'{DEFAULT_GUIDANCE_SCALES["features"]} for `"features"`' in doc
+
+
+# ---------------------------------------------------------------- safe loading
+
+
+def test_pipeline_loading_refuses_pickled_weights_unless_allowed(unet, tmp_path, caplog):
+    make_pipe(unet).save_pretrained(tmp_path, safe_serialization=False)
+    assert (tmp_path / "unet" / "diffusion_pytorch_model.bin").is_file()
+    assert not list(tmp_path.rglob("*.safetensors"))
+    with pytest.raises(OSError, match=r"holds only pickled weights.*use_safetensors=False"):
+        JointDiffusionPipeline.from_pretrained(tmp_path)
+    loaded = JointDiffusionPipeline.from_pretrained(tmp_path, use_safetensors=False)  # explicitly allowed
+    assert torch.equal(loaded.unet.conv_in.weight, unet.conv_in.weight)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "bad_header", "bad_length"])
+def test_pipeline_loading_names_a_damaged_weights_file(unet, tmp_path, damage):
+    make_pipe(unet).save_pretrained(tmp_path)
+    weights = tmp_path / "unet" / "diffusion_pytorch_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) - 100]
+    elif damage == "bad_header":
+        data[8:16] = b"\x00garbage"  # the JSON header no longer parses
+    else:
+        data[:8] = (2**40).to_bytes(8, "little")  # header length beyond the end of the file
+    weights.write_bytes(bytes(data))
+    with pytest.raises(OSError, match=r"unet[/\\]diffusion_pytorch_model.safetensors is truncated or corrupted"):
+        JointDiffusionPipeline.from_pretrained(tmp_path)

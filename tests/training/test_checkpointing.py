@@ -1,8 +1,16 @@
-import pytest
+import os
 
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from diffusers_joint import JointUNet2DModel
 from diffusers_joint.training import (
+    JointDiffusionObjective,
+    check_checkpoint_fits,
     finalize_checkpoint,
     list_checkpoints,
+    remove_incomplete_checkpoints,
     resolve_checkpoint,
     temporary_checkpoint_dir,
 )
@@ -49,3 +57,49 @@ def test_resolve(tmp_path):
     assert resolve_checkpoint(tmp_path, "checkpoint-7").name == "checkpoint-7"
     with pytest.raises(ValueError, match=r"available: \['checkpoint-7'\]"):
         resolve_checkpoint(tmp_path, "checkpoint-8")
+
+
+def test_remove_incomplete_checkpoints_after_a_kill(tmp_path):
+    write_checkpoint(tmp_path, 1)
+    write_checkpoint(tmp_path, 2)
+    # killed while writing step 3: a partial .tmp folder
+    (tmp_path / "checkpoint-3.tmp").mkdir()
+    (tmp_path / "checkpoint-3.tmp" / "model.safetensors").write_text("half")
+    # killed while replacing step 2 (finalize_checkpoint moved the old copy aside, the new one not yet in place)
+    os.replace(tmp_path / "checkpoint-2", tmp_path / "checkpoint-2.old")
+    (tmp_path / "checkpoint-2.tmp").mkdir()
+    assert resolve_checkpoint(tmp_path, "latest").name == "checkpoint-1"
+    removed = remove_incomplete_checkpoints(tmp_path)
+    assert sorted(p.name for p in removed) == ["checkpoint-2.tmp", "checkpoint-3.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-1", "checkpoint-2"]
+    assert (tmp_path / "checkpoint-2" / "model.safetensors").read_text() == "weights of step 2"  # the old copy is back
+    # an .old next to its complete replacement is just removed
+    (tmp_path / "checkpoint-1.old").mkdir()
+    remove_incomplete_checkpoints(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-1", "checkpoint-2"]
+    assert remove_incomplete_checkpoints(tmp_path / "missing") == []
+
+
+def tiny_objective(num_classes):
+    unet = JointUNet2DModel(
+        sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16), layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+        norm_num_groups=4, num_classes=num_classes, classifier_hidden_dims=(),
+    )  # fmt: skip
+    return JointDiffusionObjective(unet)
+
+
+def test_check_checkpoint_fits_names_what_differs(tmp_path):
+    save_file(tiny_objective(3).state_dict(), tmp_path / "model.safetensors")
+    check_checkpoint_fits(tmp_path, tiny_objective(3))
+    with pytest.raises(
+        ValueError, match=r"different model .*unet.classifier.layers.0.weight: saved \(3, 40\), model \(10, 40\)"
+    ):
+        check_checkpoint_fits(tmp_path, tiny_objective(10))
+    with pytest.raises(ValueError, match=r"missing \['0.unet.*unexpected \['unet."):
+        check_checkpoint_fits(tmp_path, torch.nn.Sequential(tiny_objective(3)))
+    (tmp_path / "model.safetensors").write_bytes(b"\x00" * 4)
+    with pytest.raises(ValueError, match="the checkpoint is corrupted"):
+        check_checkpoint_fits(tmp_path, tiny_objective(3))
+    with pytest.raises(ValueError, match="holds no model.safetensors"):
+        check_checkpoint_fits(tmp_path / "nowhere", tiny_objective(3))

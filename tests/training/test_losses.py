@@ -122,7 +122,7 @@ def test_training_lowers_both_losses_on_real_digits():
 
 
 def test_zero_diffusion_weight_is_the_classifier_alone():
-    """`diffusion_loss_weight=0` (the label-only baseline) trains encoder and head on cross-entropy, decoder untouched."""
+    """`diffusion_loss_weight=0` (the label-only baseline): encoder and head on cross-entropy, decoder untouched."""
     unet = tiny_unet().eval()
     images, labels = digits(6)
     calls = []

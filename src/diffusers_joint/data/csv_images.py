@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import numpy as np
 from diffusers.utils import logging
@@ -48,7 +49,14 @@ def load_csv_dataset(
         raise ValueError(f"Expected `label_position` to be 'first' or 'last', got {label_position!r}.")
     if not 0.0 < eval_fraction < 1.0:
         raise ValueError(f"Expected `eval_fraction` in (0, 1), got {eval_fraction!r}.")
-    table = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # numpy's "input contained no data": reported below
+        table = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+    if table.shape[0] < 2 or table.shape[1] < 2:
+        raise ValueError(
+            f"Expected at least 2 rows of pixel values plus a label in {path}, got a table of shape {table.shape}. "
+            "Check that the file is not empty."
+        )
     labels, pixels = (table[:, -1], table[:, :-1]) if label_position == "last" else (table[:, 0], table[:, 1:])
     if image_shape is None:
         side = math.isqrt(pixels.shape[1])

@@ -37,6 +37,11 @@ def _split_arrays(archive: np.lib.npyio.NpzFile, split: str, path: str) -> tuple
             f"Expected {split}_images of shape (N, H, W) (grayscale) or (N, H, W, 3) (colour), got {images.shape}."
         )
     if images.dtype != np.uint8:
+        if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
+            raise ValueError(
+                f"Expected finite pixel values in {split}_images of {path}, but {int((~np.isfinite(images)).sum())} "
+                "are NaN or infinite. Fix or drop those images first."
+            )
         if not np.issubdtype(images.dtype, np.number) or images.min() < 0 or images.max() > 255:
             raise ValueError(
                 f"Expected {split}_images to be uint8 (0-255), got dtype {images.dtype}. Convert the images first."

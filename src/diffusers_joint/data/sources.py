@@ -157,6 +157,12 @@ def _from_datasets(
     seed: int,
 ) -> JointDataset:
     train, eval_dataset = _pick_splits(loaded, eval_split)
+    for split_name, split in (("training", train), ("evaluation", eval_dataset)):
+        if split is not None and len(split) == 0:
+            raise ValueError(
+                f"The {split_name} split of {source} is empty (0 examples): expected at least one image. Check the "
+                "data source" + (", or pick another split with `eval_split`." if split_name == "evaluation" else ".")
+            )
     _check_columns(train, image_column, label_column, "train")
     train = _select_columns(train, image_column, label_column)
     if eval_dataset is not None:
@@ -261,7 +267,13 @@ def load_joint_dataset(
         )
     if dataset_name is not None:
         if _is_saved_to_disk(dataset_name):
-            loaded = datasets.load_from_disk(dataset_name)
+            try:
+                loaded = datasets.load_from_disk(dataset_name)
+            except IndexError as error:  # what `datasets` raises for a split saved with 0 examples
+                raise ValueError(
+                    f"Cannot read the dataset saved in {dataset_name} (IndexError: {error}): one of its splits is "
+                    "empty (0 examples). Expected at least one image per split: drop the empty split and save again."
+                ) from error
         else:
             loaded = datasets.load_dataset(dataset_name, dataset_config_name, cache_dir=cache_dir)
         source = dataset_name if dataset_config_name is None else f"{dataset_name} ({dataset_config_name})"

@@ -47,7 +47,15 @@ def _raise_if_corrupted(path: str | os.PathLike, subfolder: str | None, error: E
     folder = os.path.join(path, subfolder) if subfolder else path
     if not os.path.isdir(folder):
         return
-    for name in sorted(os.listdir(folder)):
+    names = sorted(os.listdir(folder))
+    pickled = [n for n in names if n.endswith((".bin", ".pt", ".pth", ".pkl"))]
+    if pickled and not any(n.endswith(".safetensors") for n in names):
+        raise OSError(
+            f"{folder} holds only pickled weights ({', '.join(pickled)}), which "
+            "are not loaded by default because unpickling a file can run arbitrary code. If you trust the file, pass "
+            "`use_safetensors=False` to load it, then re-save it with `save_pretrained` (safetensors)."
+        ) from error
+    for name in names:
         if name.endswith(".safetensors"):
             try:
                 with safe_open(os.path.join(folder, name), framework="pt") as f:
@@ -291,6 +299,32 @@ class JointUNet2DModel(UNet2DModel):
                 + f", got {sorted(set(labels[bad].tolist()))}."
             )
 
+    def check_classes(
+        self, num_classes: int, problem_type: str = SINGLE_LABEL, label_names: Sequence[str] | None = None
+    ) -> None:
+        """
+        Raise a `ValueError` when the model's classifier does not fit data with `num_classes` classes of
+        `problem_type`. When the counts fit but both sides name their classes differently, only warn: the same classes
+        are often named differently by different sources (`"0"` vs `"normal"`).
+        """
+        config = self.config
+        mismatch = []
+        if config.num_classes != num_classes:
+            mismatch.append(f"num_classes={config.num_classes} in the model but {num_classes} in the data")
+        if config.problem_type != problem_type:
+            mismatch.append(f"problem_type={config.problem_type!r} in the model but {problem_type!r} in the data")
+        if mismatch:
+            raise ValueError(
+                f"The model's classifier does not fit the data: {'; '.join(mismatch)}. Use a model trained on these "
+                "classes, or start from a plain UNet2DModel (the joint model's UNet without its head) to train a new "
+                "classifier."
+            )
+        if config.label_names and label_names and list(config.label_names) != list(label_names):
+            logger.warning(
+                f"The model's classes are named {list(config.label_names)} but the data's {list(label_names)}: check "
+                "that index i means the same class in both."
+            )
+
     # ------------------------------------------------------------------ forward paths
 
     def forward(
@@ -445,10 +479,21 @@ class JointUNet2DModel(UNet2DModel):
         The UNet weights are copied exactly; the classifier head is freshly initialised (PyTorch's default
         initialisation) on the UNet's device and dtype. `kwargs` go to `UNet2DModel.from_pretrained` (e.g.
         `subfolder="unet"`) when `unet` is a path.
+
+        A [`JointUNet2DModel`] (an instance or a saved one) is returned as is, with its trained classifier head, after
+        checking that its classes fit `num_classes`, `problem_type` and `label_names` (see
+        [`~JointUNet2DModel.check_classes`]); the head options are then ignored.
         """
         if not isinstance(unet, UNet2DModel):
             kwargs.setdefault("use_safetensors", True)
-            unet = UNet2DModel.from_pretrained(unet, **kwargs)
+            config_kwargs = ("subfolder", "cache_dir", "token", "revision", "local_files_only")
+            saved_config = cls.load_config(unet, **{k: v for k, v in kwargs.items() if k in config_kwargs})
+            # A saved joint model keeps its trained head, so its classes must be the ones asked for.
+            model_cls = cls if saved_config.get("_class_name") == cls.__name__ else UNet2DModel
+            unet = model_cls.from_pretrained(unet, **kwargs)
+        if isinstance(unet, JointUNet2DModel):
+            unet.check_classes(num_classes, problem_type, label_names)
+            return unet
         config = {k: v for k, v in unet.config.items() if not k.startswith("_")}
         model = cls(
             **config,

@@ -18,6 +18,7 @@ Two methods are implemented, one function per concept:
 from __future__ import annotations
 
 import inspect
+import math
 
 import torch
 import torch.nn.functional as F
@@ -54,8 +55,8 @@ def resolve_guidance_scale(guidance_scale: float | None, guidance_method: str) -
         return DEFAULT_GUIDANCE_SCALES[guidance_method]
     if not isinstance(guidance_scale, (int, float)) or isinstance(guidance_scale, bool):
         raise ValueError(f"`guidance_scale` must be a non-negative number, got {guidance_scale!r}.")
-    if guidance_scale < 0:
-        raise ValueError(f"`guidance_scale` must be >= 0 (0 disables guidance), got {guidance_scale}.")
+    if not math.isfinite(guidance_scale) or guidance_scale < 0:
+        raise ValueError(f"`guidance_scale` must be a finite number >= 0 (0 disables guidance), got {guidance_scale}.")
     return float(guidance_scale)
 
 

@@ -1,4 +1,11 @@
-from .checkpointing import finalize_checkpoint, list_checkpoints, resolve_checkpoint, temporary_checkpoint_dir
+from .checkpointing import (
+    check_checkpoint_fits,
+    finalize_checkpoint,
+    list_checkpoints,
+    remove_incomplete_checkpoints,
+    resolve_checkpoint,
+    temporary_checkpoint_dir,
+)
 from .hub import HubUploadError, push_output_to_hub
 from .losses import JointDiffusionObjective, JointLossOutput, classification_loss, joint_diffusion_loss, labeled_mask
 from .model_card import build_model_card, save_model_card
@@ -9,6 +16,7 @@ __all__ = [
     "JointDiffusionObjective",
     "JointLossOutput",
     "build_model_card",
+    "check_checkpoint_fits",
     "classification_loss",
     "default_block_out_channels",
     "finalize_checkpoint",
@@ -16,6 +24,7 @@ __all__ = [
     "labeled_mask",
     "list_checkpoints",
     "push_output_to_hub",
+    "remove_incomplete_checkpoints",
     "resolve_checkpoint",
     "save_model_card",
     "temporary_checkpoint_dir",

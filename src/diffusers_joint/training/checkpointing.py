@@ -8,11 +8,14 @@ import re
 import shutil
 from pathlib import Path
 
+import torch
 from diffusers.utils import logging
+from safetensors import safe_open
 
 logger = logging.get_logger(__name__)
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+INCOMPLETE_PATTERN = re.compile(r"^checkpoint-(\d+)\.(tmp|old)$")
 
 
 def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
@@ -81,3 +84,65 @@ def finalize_checkpoint(tmp_dir: str | os.PathLike, total_limit: int | None = No
             logger.info(f"Removing old checkpoint {stale}")
             shutil.rmtree(stale, ignore_errors=True)
     return final
+
+
+def remove_incomplete_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """
+    Clean up what a run killed while writing a checkpoint left in `output_dir`; call it before resuming.
+
+    A `checkpoint-<step>.tmp` folder is a checkpoint that was never finished: it is removed. A `checkpoint-<step>.old`
+    folder is the complete previous copy of a step that was being replaced (see [`finalize_checkpoint`]): it is put
+    back when the kill came before the new copy was in place, and removed otherwise. Returns the removed folders.
+    """
+    root = Path(output_dir)
+    if not root.is_dir():
+        return []
+    removed = []
+    for path in sorted(root.iterdir()):
+        match = INCOMPLETE_PATTERN.match(path.name)
+        if match is None or not path.is_dir():
+            continue
+        final = root / f"checkpoint-{match.group(1)}"
+        if match.group(2) == "old" and not final.exists():
+            logger.warning(f"Restoring {final} from {path}, left by a run stopped while replacing it.")
+            os.replace(path, final)
+            continue
+        logger.warning(f"Removing {path}, an incomplete checkpoint left by a stopped run.")
+        shutil.rmtree(path)
+        removed.append(path)
+    return removed
+
+
+def check_checkpoint_fits(checkpoint_dir: str | os.PathLike, model: torch.nn.Module) -> None:
+    """
+    Raise a `ValueError` naming the mismatched tensors when the weights saved in `checkpoint_dir` (Accelerate's
+    `model.safetensors`) do not fit `model`, for example a checkpoint of a run with another number of classes, image
+    channels or architecture. Reads only the file's header, so it is cheap to call before `accelerator.load_state`.
+    """
+    weights = Path(checkpoint_dir) / "model.safetensors"
+    if not weights.is_file():
+        raise ValueError(
+            f"{checkpoint_dir} holds no model.safetensors, so it is not a complete checkpoint of this script. Remove "
+            "it, or resume from another checkpoint."
+        )
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            saved = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+    except Exception as error:
+        message = f"Cannot read {weights} ({error}): the checkpoint is corrupted. Resume from another one."
+        raise ValueError(message) from error
+    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    wrong = [f"{k}: saved {saved[k]}, model {v}" for k, v in expected.items() if k in saved and saved[k] != v]
+    missing = sorted(expected.keys() - saved.keys())
+    unexpected = sorted(saved.keys() - expected.keys())
+    if wrong or missing or unexpected:
+        details = "; ".join(
+            wrong[:5]
+            + [f"missing {missing[:5]}"] * bool(missing)
+            + [f"unexpected {unexpected[:5]}"] * bool(unexpected)
+        )
+        raise ValueError(
+            f"The checkpoint {checkpoint_dir} was written for a different model than this run builds ({details}). "
+            "Resume with the same data (classes, channels) and model options as the run that wrote it, or train "
+            "into another --output_dir."
+        )

@@ -27,6 +27,15 @@ METRIC_NAMES = {
     "hamming_accuracy": "Hamming accuracy",
 }
 
+# Generation metrics of `diffusers_joint.evaluation.evaluate_generation` (features of an independent reference network)
+GENERATION_METRIC_NAMES = {
+    "frechet_distance": "Frechet distance, reference-network features (lower is better)",
+    "kid_mean": "KID, reference-network features (lower is better)",
+    "precision": "Precision (samples on the real-image manifold)",
+    "recall": "Recall (real images covered by the samples)",
+    "conditional_accuracy": "Class-guided samples judged as requested by the reference network",
+}
+
 TEMPLATE = """---
 {{ card_data }}
 ---
@@ -46,12 +55,18 @@ its encoder features, and explains decisions with counterfactual images.
 
 ## How to use
 
+Install the `diffusers-joint` package (it provides the model and pipeline classes), then:
+
 ```python
-from diffusers_joint import JointDiffusionPipeline
+from diffusers_joint import CounterfactualPipeline, JointDiffusionPipeline
 
 pipe = JointDiffusionPipeline.from_pretrained("{{ repo_id }}")
-images = pipe(class_labels=[0, 1], num_inference_steps=100).images   # class-guided samples
+images = pipe(class_labels=[0, 1], num_inference_steps=250).images   # class-guided samples
 prediction = pipe.classify(images)                                   # labels, probabilities, names
+
+explain = CounterfactualPipeline(unet=pipe.unet, scheduler=pipe.scheduler)
+out = explain(image=images[0], target_class=1, strength=0.5)         # counterfactual towards class 1
+out.difference_heatmaps[0]                                           # where the image had to change
 ```
 
 ## Evaluation
@@ -64,21 +79,37 @@ prediction = pipe.classify(images)                                   # labels, p
 | --- | --- |
 {{ settings_table }}
 
-## Intended use and limitations
+## Intended use
 
-This model is for **research** on generative classifiers, semi-supervised learning and visual explanations. It is
-**not a medical device and must not be used for clinical decisions**: it was trained on a small, curated research data
-set at low resolution, has not been validated prospectively or on other populations, scanners or sites, and its
-accuracy figures above hold only for the evaluation split they name. Counterfactual images show what changes the
-*model's* decision, which need not be what a clinician would look at; they are not evidence of pathology. Generated
-images are synthetic and must never be presented as real patient data.
+Research on generative classifiers, semi-supervised learning with few labels, class-guided generation and visual
+counterfactual explanations, and teaching. Not for decisions about people.
 
+## Limitations
+
+- The metrics above hold only for the evaluation split they name ({{ eval_split_name }}); performance on other data,
+  populations or acquisition settings is unknown.
+- It was trained on {{ num_train_examples }} images at {{ resolution }} x {{ resolution }} pixels, of which
+  {{ num_labeled }} were labeled; small label budgets give results that vary with which images were labeled.
+- Counterfactual images show which change of the input changes *this model's* decision. They explain the model,
+  not the data: a plausible-looking counterfactual is not evidence that the change is what defines the class.
+- Generated images are synthetic and may reproduce biases and artefacts of the training data.
+{{ medical_section }}
 ## Citation
 
 ```bibtex
 {{ citation }}
 ```
 """
+
+
+MEDICAL_SECTION = """
+## Medical disclaimer
+
+This model is **not a medical device and must not be used for clinical decisions**, diagnosis or triage. It was
+trained on a small, curated research data set at low resolution and has not been validated prospectively or on other
+populations, scanners or sites. Its counterfactuals show what changes the *model's* decision, which need not be what a
+clinician would look at; they are not evidence of pathology. Generated images are synthetic and must never be
+presented as real patient data."""
 
 
 def _format_value(value: Any) -> str:
@@ -102,11 +133,50 @@ def build_model_card(
     repo_id: str | None = None,
     sample_grid_file: str | None = None,
     medical: bool = False,
+    generation_metrics: dict[str, Any] | None = None,
 ) -> ModelCard:
     """
     Build the model card of a trained pipeline: YAML metadata (library, tags, datasets, metrics and a `model-index`
-    with the evaluation results) validated by `ModelCardData`, and a body with usage, results, training settings,
-    intended use, limitations and the citation.
+    with the evaluation results) validated by `ModelCardData`, and a body with the data, the label budget, a sample
+    grid, usage, results, training settings, intended use, limitations, a medical disclaimer (`medical=True`) and the
+    citation.
+
+    Args:
+        model_name (`str`):
+            Title of the card and name in the `model-index`.
+        label_names (`list[str]`):
+            Class names, index-aligned with the model's logits.
+        dataset_description (`str`):
+            Where the data came from (shown in the card and used as the `model-index` dataset name).
+        num_labeled (`int`):
+            Number of labeled training images.
+        num_train_examples (`int`):
+            Number of training images, labeled or not.
+        resolution (`int`):
+            Image height and width the model works at.
+        channels (`int`):
+            Image channels.
+        metrics (`dict`, *optional*):
+            Evaluation results, as returned by `evaluate_classifier`; the scalar metrics named in `METRIC_NAMES` go to
+            the `model-index` (NaN values are left out).
+        eval_split_name (`str`, *optional*, defaults to `"evaluation split"`):
+            Name of the split the metrics were computed on.
+        training_settings (`dict`, *optional*):
+            Settings shown in the training table.
+        dataset_id (`str`, *optional*):
+            Hub id of the data set, if it has one (goes to the `datasets` metadata).
+        repo_id (`str`, *optional*):
+            Hub id of the model, used in the usage example.
+        sample_grid_file (`str`, *optional*):
+            File name of a sample grid next to the card, shown in the card.
+        medical (`bool`, *optional*, defaults to `False`):
+            Add the `medical-imaging` tag and the medical disclaimer.
+        generation_metrics (`dict`, *optional*):
+            Generation results of `diffusers_joint.evaluation.evaluate_generation`; those named in
+            `GENERATION_METRIC_NAMES` get their own table and `model-index` entries (task unconditional generation).
+
+    Returns:
+        `huggingface_hub.ModelCard`: save it with [`save_model_card`].
     """
     metrics = metrics or {}
     eval_results = [
@@ -121,6 +191,20 @@ def build_model_card(
         )
         for key, value in metrics.items()
         if key in METRIC_NAMES and isinstance(value, (int, float)) and not math.isnan(float(value))
+    ]
+    generation_metrics = generation_metrics or {}
+    eval_results += [
+        EvalResult(
+            task_type="unconditional-image-generation",
+            dataset_type=dataset_id or "custom",
+            dataset_name=dataset_description,
+            dataset_split=eval_split_name,
+            metric_type=key,
+            metric_name=GENERATION_METRIC_NAMES[key],
+            metric_value=float(value),
+        )
+        for key, value in generation_metrics.items()
+        if key in GENERATION_METRIC_NAMES and isinstance(value, (int, float)) and not math.isnan(float(value))
     ]
     tags = [
         "diffusers",
@@ -148,6 +232,18 @@ def build_model_card(
         if metric_rows
         else "No evaluation was run."
     )
+    generation_rows = [
+        f"| {GENERATION_METRIC_NAMES[k]} | {_format_value(v)} |"
+        for k, v in generation_metrics.items()
+        if k in GENERATION_METRIC_NAMES
+    ]
+    if generation_rows:
+        metrics_table += (
+            f"\n\n{generation_metrics.get('num_generated', '?')} class-guided samples against "
+            f"{generation_metrics.get('num_real', '?')} real images of the {eval_split_name}, on the features of a "
+            "small reference classifier trained separately on the real training images:\n\n"
+            "| metric | value |\n| --- | --- |\n" + "\n".join(generation_rows)
+        )
     settings = training_settings or {}
     settings_table = "\n".join(
         f"| {k} | `{json.dumps(v) if not isinstance(v, str) else v}` |" for k, v in settings.items()
@@ -169,6 +265,10 @@ def build_model_card(
         ),
         repo_id=repo_id or "path/to/this/model",
         metrics_table=metrics_table,
+        eval_split_name=eval_split_name,
+        num_train_examples=num_train_examples,
+        num_labeled=num_labeled,
+        medical_section=MEDICAL_SECTION if medical else "",
         settings_table=settings_table,
         citation=CITATION,
     )
