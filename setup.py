@@ -2,7 +2,7 @@ from setuptools import find_packages, setup
 
 extras = {
     "test": ["pytest>=7", "ruff>=0.5", "tensorboard"],
-    "docs": ["mkdocs>=1.5", "mkdocs-material", "mkdocstrings[python]>=0.24"],
+    "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "matplotlib"],
     "tensorboard": ["tensorboard"],
 }
 extras["dev"] = sorted({dep for group in extras.values() for dep in group})

@@ -1,7 +1,9 @@
 import math
 
 import pytest
-from huggingface_hub import ModelCard
+import yaml
+from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from diffusers_joint.training import HubUploadError, build_model_card, push_output_to_hub, save_model_card
 from diffusers_joint.training import hub as hub_module
@@ -40,6 +42,41 @@ def test_model_card_metadata_and_body(tmp_path):
     assert "![samples](samples.png)" in text
     assert "Learning Data Representations with Joint Diffusion Models" in text
     assert "| Balanced accuracy | 0.9000 |" in text
+
+
+def test_model_card_yaml_and_model_index_parse_and_round_trip(tmp_path):
+    path = save_model_card(make_card(repo_id="user/joint-pneumonia"), tmp_path)
+    text = open(path, encoding="utf-8").read()
+    assert text.startswith("---\n")
+    header = yaml.safe_load(text.split("---\n")[1])  # plain YAML, as the Hub reads it
+    data = ModelCardData(**header)  # and valid for huggingface_hub
+    name, results = model_index_to_eval_results(header["model-index"])
+    assert name == "joint-pneumonia"
+    assert {r.metric_type for r in results} == {"accuracy", "balanced_accuracy", "roc_auc"}
+    assert all(r.task_type == "image-classification" and r.dataset_split == "test split" for r in results)
+    assert data.to_dict()["pipeline_tag"] == "unconditional-image-generation"
+    assert ModelCard.load(path).data.eval_results[0].metric_value == 0.91
+
+
+def test_model_card_states_data_budget_use_limitations_and_usage():
+    text = make_card(repo_id="user/joint-pneumonia").text
+    for needle in (
+        "**Data:** PneumoniaMNIST (balanced)",
+        "**Labels used:** 50 labeled of 2428 training images",
+        "`0`: normal, `1`: pneumonia",
+        "## Intended use",
+        "## Limitations",
+        "## Medical disclaimer",
+        "(test split)",
+        'JointDiffusionPipeline.from_pretrained("user/joint-pneumonia")',
+        "CounterfactualPipeline",
+    ):
+        assert needle in text, needle
+    plain = make_card(medical=False, sample_grid_file=None, metrics=None)
+    assert "## Medical disclaimer" not in plain.text and "## Limitations" in plain.text
+    assert "![samples]" not in plain.text and "No evaluation was run." in plain.text
+    assert "medical-imaging" not in plain.data.to_dict()["tags"]
+    assert "model-index" not in plain.data.to_dict()
 
 
 def test_push_uploads_without_checkpoints(monkeypatch, tmp_path):

@@ -86,9 +86,9 @@ def compute_counterfactual_metrics(
         `dict` of plain Python numbers:
         - `num_counterfactuals`;
         - `validity_model`, `validity_reference`: share of counterfactuals the model / the reference network assigns to
-          the target;
+            the target;
         - `l1`, `l2`: mean over images of the per-pixel mean absolute difference and of the root mean squared
-          difference (as [`CounterfactualPipeline`] reports them), in [-1, 1] pixel units;
+            difference (as [`CounterfactualPipeline`] reports them), in [-1, 1] pixel units;
         - `changed_pixel_fraction`: mean over images of the share of pixels changed by more than `change_threshold`;
         - `frechet_distance_to_target_class` and `frechet_distance_per_target_class` (see `real_features`).
     """
