@@ -33,7 +33,7 @@ def test_grayscale_single_label(tmp_path, digits):
     assert data.train.column_names == ["image", "label"]
     assert data.num_channels == 1 and data.image_size == (8, 8)
     assert data.label_names == [str(i) for i in range(10)]
-    assert data.source == path
+    assert data.source == f"{os.path.basename(path)} (MedMNIST-style .npz)" and os.sep not in data.source
     row = data.train[5]
     assert isinstance(row["image"], PIL.Image.Image) and row["image"].mode == "L"
     np.testing.assert_array_equal(np.asarray(row["image"]), images[5])

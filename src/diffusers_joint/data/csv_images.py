@@ -83,5 +83,5 @@ def load_csv_dataset(
         problem_type=SINGLE_LABEL,
         num_channels=1,
         image_size=tuple(image_shape),
-        source=path,
+        source=f"{os.path.basename(path)} (images as CSV rows)",  # no local folder in model cards
     )

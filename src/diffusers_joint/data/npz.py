@@ -138,5 +138,6 @@ def load_npz_dataset(
         problem_type=problem_type,
         num_channels=num_channels,
         image_size=image_size,
-        source=path,
+        # the file name only: the source goes into model cards, which must not publish local folders
+        source=f"{os.path.basename(path)} (MedMNIST-style .npz)",
     )

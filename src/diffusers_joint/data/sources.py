@@ -263,7 +263,13 @@ def load_joint_dataset(
             raise ValueError(f"Expected `train_data_dir` to be an existing folder, got {train_data_dir!r}.")
         loaded = datasets.load_dataset("imagefolder", data_dir=train_data_dir, cache_dir=cache_dir)
         return _from_datasets(
-            loaded, f"imagefolder {train_data_dir}", eval_split, "image", "label", eval_holdout_fraction, seed
+            loaded,
+            f"imagefolder {os.path.basename(os.path.normpath(train_data_dir))}",
+            eval_split,
+            "image",
+            "label",
+            eval_holdout_fraction,
+            seed,
         )
     if dataset_name is not None:
         if _is_saved_to_disk(dataset_name):
