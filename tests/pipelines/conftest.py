@@ -28,6 +28,17 @@ def trained_digits_unet(digits) -> JointUNet2DModel:
     `MSE(eps) + CE(classify(x0, t=0), y)`. Takes a few seconds; shared by the whole session.
     """
     images, labels = digits
+    # One thread: float sums then run in one order, so the same model comes out whatever the machine's core count
+    # (with two threads the fixture once trained into a model whose feature guidance was too weak for the tests).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_digits_unet(images, labels)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_digits_unet(images: torch.Tensor, labels: torch.Tensor) -> JointUNet2DModel:
     unet = make_unet(num_classes=10, label_names=[str(i) for i in range(10)])
     unet.train()
     scheduler = make_scheduler()
