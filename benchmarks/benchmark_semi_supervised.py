@@ -141,7 +141,8 @@ def plot(summary: dict, budgets, methods, path: str, title: str) -> None:
 
     numeric = [b for b in budgets if b != "all"]
     fig, ax = plt.subplots(figsize=(5, 3.4), dpi=100)
-    for method in methods:
+    for index, method in enumerate(methods):
+        color = f"C{index}"
         xs, ys, es = [], [], []
         for budget in numeric:
             entry = summary.get(f"{method}/{budget}")
@@ -150,11 +151,15 @@ def plot(summary: dict, budgets, methods, path: str, title: str) -> None:
                 ys.append(entry["balanced_accuracy"]["mean"])
                 es.append(entry["balanced_accuracy"]["std"])
         if xs:
-            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=method)
-        if f"{method}/all" in summary:
-            ax.axhline(summary[f"{method}/all"]["balanced_accuracy"]["mean"], linestyle=":", linewidth=1)
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, color=color, label=method)
+        if f"{method}/all" in summary:  # every label: a dotted line of the same colour
+            label = None if xs else f"{method} (all labels)"
+            ax.axhline(summary[f"{method}/all"]["balanced_accuracy"]["mean"], color=color, linestyle=":", label=label)
     ax.set_xscale("log")
-    ax.set_xlabel("labeled training images")
+    ticks = sorted({int(b) for b in numeric})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("labeled training images (dotted: all labels)")
     ax.set_ylabel("balanced accuracy (test)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
