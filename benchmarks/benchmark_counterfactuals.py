@@ -24,18 +24,14 @@ import platform
 import time
 
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler
 
-from diffusers_joint import CounterfactualPipeline, JointDiffusionPipeline
-from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
+from benchmark_utils import evaluation_data_and_reference, load_pipeline
+from diffusers_joint import CounterfactualPipeline
 from diffusers_joint.evaluation import (
-    ReferenceClassifier,
     compute_counterfactual_metrics,
     counterfactual_requests,
-    dataset_to_tensors,
     evaluate_counterfactuals,
     predict_probabilities,
-    train_reference_classifier,
 )
 
 REPORTED = ("validity_model", "validity_reference", "l1", "l2", "changed_pixel_fraction")
@@ -117,24 +113,13 @@ def main():
     }
     print(json.dumps(config), flush=True)
     torch.manual_seed(args.seed)
-    pipe = JointDiffusionPipeline.from_pretrained(args.pipeline)
-    scheduler_cls = DDIMScheduler if args.scheduler == "ddim" else DDPMScheduler
-    pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
-    pipe.set_progress_bar_config(disable=True)
-    unet = pipe.unet.eval()
+    pipe = load_pipeline(args.pipeline, args.scheduler)
+    unet = pipe.unet
     if unet.is_multi_label:
         raise SystemExit("This benchmark compares single-label counterfactuals.")
-
-    dataset = load_joint_dataset(npz_path=args.npz_path, csv_path=args.csv_path, seed=args.seed)
-    preprocessor = ImagePreprocessor(unet.config.sample_size, unet.config.in_channels)
-    train_images, train_labels = dataset_to_tensors(dataset.train, preprocessor)
-    test_images, test_labels = dataset_to_tensors(dataset.eval, preprocessor)
-    if args.reference_model:
-        reference = ReferenceClassifier.from_pretrained(args.reference_model)
-    else:
-        reference = train_reference_classifier(train_images, train_labels, seed=args.seed)
-    reference_accuracy = float((reference.predict_proba(test_images).argmax(1) == test_labels).float().mean())
-    print(f"reference network test accuracy: {reference_accuracy:.4f}", flush=True)
+    test_images, test_labels, reference, reference_accuracy = evaluation_data_and_reference(
+        unet, args.npz_path, args.csv_path, args.reference_model, args.seed
+    )
 
     # The same images and targets as evaluate_counterfactuals draws for this seed.
     pick, targets = counterfactual_requests(

@@ -25,16 +25,12 @@ import platform
 import time
 
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler
 from diffusers.utils import make_image_grid
 
+from benchmark_utils import evaluation_data_and_reference, load_pipeline
 from diffusers_joint import JointDiffusionPipeline
-from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
 from diffusers_joint.evaluation import (
-    ReferenceClassifier,
-    dataset_to_tensors,
     evaluate_generation,
-    train_reference_classifier,
 )
 from diffusers_joint.pipelines import DEFAULT_GUIDANCE_SCALES
 
@@ -66,15 +62,6 @@ def parse_args():
     return parser.parse_args()
 
 
-def load_pipeline(path: str, scheduler: str) -> JointDiffusionPipeline:
-    pipe = JointDiffusionPipeline.from_pretrained(path)
-    scheduler_cls = DDIMScheduler if scheduler == "ddim" else DDPMScheduler
-    pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
-    pipe.set_progress_bar_config(disable=True)
-    pipe.unet.eval()
-    return pipe
-
-
 def sample_grid(pipe: JointDiffusionPipeline, args, scale: float):
     num_classes, per_class = pipe.unet.config.num_classes, args.samples_per_class_in_grid
     images = pipe(
@@ -103,16 +90,9 @@ def main():
     if unet.is_multi_label:
         raise SystemExit("This benchmark requests single classes; use evaluate_generation directly for multi-label.")
 
-    dataset = load_joint_dataset(npz_path=args.npz_path, csv_path=args.csv_path, seed=args.seed)
-    preprocessor = ImagePreprocessor(unet.config.sample_size, unet.config.in_channels)
-    train_images, train_labels = dataset_to_tensors(dataset.train, preprocessor)
-    real_images, real_labels = dataset_to_tensors(dataset.eval, preprocessor)
-    if args.reference_model:
-        reference = ReferenceClassifier.from_pretrained(args.reference_model)
-    else:
-        reference = train_reference_classifier(train_images, train_labels, seed=args.seed)
-    reference_accuracy = float((reference.predict_proba(real_images).argmax(1) == real_labels).float().mean())
-    print(f"reference network test accuracy: {reference_accuracy:.4f}", flush=True)
+    real_images, _, reference, reference_accuracy = evaluation_data_and_reference(
+        unet, args.npz_path, args.csv_path, args.reference_model, args.seed
+    )
 
     results = {"config": config, "reference_test_accuracy": reference_accuracy, "runs": []}
     print("| model | guidance scale | " + " | ".join(REPORTED) + " | seconds |", flush=True)

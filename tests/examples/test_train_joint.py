@@ -5,28 +5,13 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
+from train_script_utils import SCRIPT, TINY
 
 from diffusers_joint import JointDiffusionPipeline
-
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "examples" / "train_joint.py"
-TINY = [
-    "--block_out_channels", "8", "16",
-    "--attention_levels",
-    "--classifier_hidden_dims", "16",
-    "--train_batch_size", "16",
-    "--ddpm_num_steps", "20",
-    "--validation_steps", "0",
-    "--num_validation_samples_per_class", "1",
-    "--validation_inference_steps", "2",
-    "--lr_warmup_steps", "0",
-    "--report_to", "none",
-]  # fmt: skip
 
 
 def launch(*args, check=True):

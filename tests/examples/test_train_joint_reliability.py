@@ -18,26 +18,13 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from train_script_utils import SCRIPT, TINY
 
 from diffusers_joint import JointDiffusionPipeline, JointUNet2DModel
 from diffusers_joint.training import list_checkpoints, resolve_checkpoint
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "examples" / "train_joint.py"
 INJECT = Path(__file__).resolve().parent / "fault_injection.py"
-TINY = [
-    "--block_out_channels", "8", "16",
-    "--attention_levels",
-    "--classifier_hidden_dims", "16",
-    "--train_batch_size", "16",
-    "--ddpm_num_steps", "20",
-    "--validation_steps", "0",
-    "--num_validation_samples_per_class", "1",
-    "--validation_inference_steps", "2",
-    "--lr_warmup_steps", "0",
-    "--report_to", "none",
-    "--num_labeled", "30",
-]  # fmt: skip
+TINY = [*TINY, "--num_labeled", "30"]
 TIMEOUT = 300
 WEIGHT_FILES = ("model.safetensors", "unet_ema/diffusion_pytorch_model.safetensors")
 

@@ -1,0 +1,38 @@
+"""What the generation and counterfactual benchmarks share: loading a pipeline, the data and the reference network."""
+
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler
+
+from diffusers_joint import JointDiffusionPipeline, JointUNet2DModel
+from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
+from diffusers_joint.evaluation import ReferenceClassifier, dataset_to_tensors, train_reference_classifier
+
+
+def load_pipeline(path: str, scheduler: str) -> JointDiffusionPipeline:
+    """A saved pipeline with a `"ddpm"` or `"ddim"` scheduler, no progress bar, in eval mode."""
+    pipe = JointDiffusionPipeline.from_pretrained(path)
+    scheduler_cls = DDIMScheduler if scheduler == "ddim" else DDPMScheduler
+    pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.unet.eval()
+    return pipe
+
+
+def evaluation_data_and_reference(
+    unet: JointUNet2DModel, npz_path: str | None, csv_path: str | None, reference_model: str | None, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, ReferenceClassifier, float]:
+    """
+    The evaluation images and labels at the model's resolution, and the independent reference network: loaded from
+    `reference_model`, or trained on the real training images; and the reference network's test accuracy.
+    """
+    dataset = load_joint_dataset(npz_path=npz_path, csv_path=csv_path, seed=seed)
+    preprocessor = ImagePreprocessor(unet.config.sample_size, unet.config.in_channels)
+    test_images, test_labels = dataset_to_tensors(dataset.eval, preprocessor)
+    if reference_model:
+        reference = ReferenceClassifier.from_pretrained(reference_model)
+    else:
+        train_images, train_labels = dataset_to_tensors(dataset.train, preprocessor)
+        reference = train_reference_classifier(train_images, train_labels, seed=seed)
+    accuracy = float((reference.predict_proba(test_images).argmax(1) == test_labels).float().mean())
+    print(f"reference network test accuracy: {accuracy:.4f}", flush=True)
+    return test_images, test_labels, reference, accuracy
