@@ -20,12 +20,11 @@ model's decision without changing what the image shows. `--figure` draws inputs,
 
 import argparse
 import json
-import platform
 import time
 
 import torch
 
-from benchmark_utils import evaluation_data_and_reference, load_pipeline
+from benchmark_utils import evaluation_data_and_reference, load_pipeline, print_run_config
 from diffusers_joint import CounterfactualPipeline
 from diffusers_joint.evaluation import (
     compute_counterfactual_metrics,
@@ -105,13 +104,7 @@ def draw_figure(path, inputs, rows, label_names, targets, probs, count):
 
 def main():
     args = parse_args()
-    config = {
-        **vars(args),
-        "torch": torch.__version__,
-        "machine": platform.machine(),
-        "threads": torch.get_num_threads(),
-    }
-    print(json.dumps(config), flush=True)
+    config = print_run_config(args)
     torch.manual_seed(args.seed)
     pipe = load_pipeline(args.pipeline, args.scheduler)
     unet = pipe.unet

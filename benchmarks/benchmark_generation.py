@@ -21,13 +21,12 @@ recall, and the share of samples that the reference network (and the joint model
 import argparse
 import json
 import os
-import platform
 import time
 
 import torch
 from diffusers.utils import make_image_grid
 
-from benchmark_utils import evaluation_data_and_reference, load_pipeline
+from benchmark_utils import evaluation_data_and_reference, load_pipeline, print_run_config
 from diffusers_joint import JointDiffusionPipeline
 from diffusers_joint.evaluation import (
     evaluate_generation,
@@ -75,13 +74,7 @@ def sample_grid(pipe: JointDiffusionPipeline, args, scale: float):
 
 def main():
     args = parse_args()
-    config = {
-        **vars(args),
-        "torch": torch.__version__,
-        "machine": platform.machine(),
-        "threads": torch.get_num_threads(),
-    }
-    print(json.dumps(config), flush=True)
+    config = print_run_config(args)
     scales = args.guidance_scales or [0.0, DEFAULT_GUIDANCE_SCALES["x0"]]
     models = {"joint": load_pipeline(args.joint_pipeline, args.scheduler)}
     if args.plain_pipeline:

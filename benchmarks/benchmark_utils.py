@@ -1,5 +1,8 @@
 """What the generation and counterfactual benchmarks share: loading a pipeline, the data and the reference network."""
 
+import json
+import platform
+
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
@@ -36,3 +39,15 @@ def evaluation_data_and_reference(
     accuracy = float((reference.predict_proba(test_images).argmax(1) == test_labels).float().mean())
     print(f"reference network test accuracy: {accuracy:.4f}", flush=True)
     return test_images, test_labels, reference, accuracy
+
+
+def print_run_config(args) -> dict:
+    """The arguments plus torch version, machine and threads, printed as one JSON line and returned."""
+    config = {
+        **vars(args),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "threads": torch.get_num_threads(),
+    }
+    print(json.dumps(config), flush=True)
+    return config

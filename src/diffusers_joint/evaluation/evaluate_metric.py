@@ -14,6 +14,7 @@ import evaluate
 import numpy as np
 
 from ..models.unet_2d_joint import MULTI_LABEL, PROBLEM_TYPES, SINGLE_LABEL
+from ..training.model_card import CITATION
 from .classification import compute_classification_metrics
 
 _DESCRIPTION = (
@@ -28,12 +29,6 @@ Args:
 Returns:
     `dict`: see `diffusers_joint.evaluation.compute_classification_metrics`.
 """
-_CITATION = """@inproceedings{deja2023learning,
-  title     = {Learning Data Representations with Joint Diffusion Models},
-  author    = {Deja, Kamil and Trzci{\\'n}ski, Tomasz and Tomczak, Jakub M.},
-  booktitle = {Machine Learning and Knowledge Discovery in Databases: Research Track (ECML PKDD)},
-  year      = {2023}
-}"""
 
 
 class JointClassificationMetric(evaluate.Metric):
@@ -76,7 +71,7 @@ class JointClassificationMetric(evaluate.Metric):
             references = datasets.Value("int64")
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
-            citation=_CITATION,
+            citation=CITATION,
             inputs_description=_INPUTS,
             features=datasets.Features(
                 {"predictions": datasets.Sequence(datasets.Value("float64")), "references": references}

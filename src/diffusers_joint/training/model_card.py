@@ -179,33 +179,26 @@ def build_model_card(
         `huggingface_hub.ModelCard`: save it with [`save_model_card`].
     """
     metrics = metrics or {}
-    eval_results = [
-        EvalResult(
-            task_type="image-classification",
-            dataset_type=dataset_id or "custom",
-            dataset_name=dataset_description,
-            dataset_split=eval_split_name,
-            metric_type=key,
-            metric_name=METRIC_NAMES[key],
-            metric_value=float(value),
-        )
-        for key, value in metrics.items()
-        if key in METRIC_NAMES and isinstance(value, (int, float)) and not math.isnan(float(value))
-    ]
+
+    def results(task_type: str, values: dict[str, Any], names: dict[str, str]) -> list[EvalResult]:
+        return [
+            EvalResult(
+                task_type=task_type,
+                dataset_type=dataset_id or "custom",
+                dataset_name=dataset_description,
+                dataset_split=eval_split_name,
+                metric_type=key,
+                metric_name=names[key],
+                metric_value=float(value),
+            )
+            for key, value in values.items()
+            if key in names and isinstance(value, (int, float)) and not math.isnan(float(value))
+        ]
+
     generation_metrics = generation_metrics or {}
-    eval_results += [
-        EvalResult(
-            task_type="unconditional-image-generation",
-            dataset_type=dataset_id or "custom",
-            dataset_name=dataset_description,
-            dataset_split=eval_split_name,
-            metric_type=key,
-            metric_name=GENERATION_METRIC_NAMES[key],
-            metric_value=float(value),
-        )
-        for key, value in generation_metrics.items()
-        if key in GENERATION_METRIC_NAMES and isinstance(value, (int, float)) and not math.isnan(float(value))
-    ]
+    eval_results = results("image-classification", metrics, METRIC_NAMES) + results(
+        "unconditional-image-generation", generation_metrics, GENERATION_METRIC_NAMES
+    )
     tags = [
         "diffusers",
         "joint-diffusion",
