@@ -11,6 +11,7 @@ on the same labeled subset (`mask_labels` with that seed) and scored on the eval
 - `joint`: `examples/train_joint.py` as a user runs it (diffusion loss on every image, cross-entropy on the labeled
   ones, mixed batches);
 - `joint_fixmatch`: the same with `--fixmatch` pseudo-labels;
+- `joint_fixmatch_da`: the same with `--fixmatch --fixmatch_distribution_alignment`;
 - `label_only`: the same script, encoder and head with `--diffusion_loss_weight 0 --classifier_loss_weight 1`, i.e.
   the joint model's classifier trained on the labeled images alone, same steps, batch and schedule;
 - `sklearn`: logistic regression on the raw pixels of the labeled images (scikit-learn).
@@ -37,10 +38,11 @@ from diffusers_joint.evaluation import compute_classification_metrics, dataset_t
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = ROOT / "examples" / "train_joint.py"
-METHODS = ("joint", "joint_fixmatch", "label_only", "sklearn")
+METHODS = ("joint", "joint_fixmatch", "joint_fixmatch_da", "label_only", "sklearn")
 METHOD_FLAGS = {
     "joint": [],
     "joint_fixmatch": ["--fixmatch"],
+    "joint_fixmatch_da": ["--fixmatch", "--fixmatch_distribution_alignment"],
     "label_only": ["--diffusion_loss_weight", "0", "--classifier_loss_weight", "1"],
 }
 REPORTED = ("roc_auc", "balanced_accuracy", "accuracy")

@@ -30,6 +30,7 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from diffusers.utils import make_image_grid
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from diffusers_joint import JointDiffusionPipeline, JointUNet2DModel
@@ -37,6 +38,7 @@ from diffusers_joint.data import (
     ImagePreprocessor,
     JointCollator,
     MixedBatchSampler,
+    augment_batch,
     is_labeled,
     load_joint_dataset,
     mask_labels,
@@ -48,6 +50,7 @@ from diffusers_joint.evaluation import (
     train_reference_classifier,
 )
 from diffusers_joint.training import (
+    DistributionAlignment,
     HubUploadError,
     JointDiffusionObjective,
     build_model_card,
@@ -63,6 +66,7 @@ from diffusers_joint.training import (
 )
 
 logger = get_logger(__name__, log_level="INFO")
+ALIGNMENT_FILE = "fixmatch_distribution_alignment.safetensors"
 
 
 def parse_args(argv=None):
@@ -116,6 +120,16 @@ def parse_args(argv=None):
     loss.add_argument("--fixmatch", action="store_true", help="Add FixMatch pseudo-labels on unlabeled images.")
     loss.add_argument("--fixmatch_threshold", type=float, default=0.95)
     loss.add_argument("--fixmatch_weight", type=float, default=1.0)
+    loss.add_argument(
+        "--fixmatch_distribution_alignment",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="Rescale pseudo-label probabilities so that their average follows the class frequencies of the "
+        "labeled images (ReMixMatch's distribution alignment), against FixMatch drifting to one class.",
+    )
+    loss.add_argument(
+        "--fixmatch_alignment_momentum", type=float, default=0.99, help="Moving-average momentum of the alignment."
+    )
 
     train = parser.add_argument_group("training")
     train.add_argument("--output_dir", type=str, default="joint-diffusion-model")
@@ -184,6 +198,8 @@ def parse_args(argv=None):
         parser.error(f"--diffusion_loss_weight must be >= 0, got {args.diffusion_loss_weight}.")
     if args.diffusion_loss_weight == 0 and args.fixmatch:
         parser.error("--fixmatch needs unlabeled images, which --diffusion_loss_weight 0 drops.")
+    if args.fixmatch_distribution_alignment and not args.fixmatch:
+        parser.error("--fixmatch_distribution_alignment aligns FixMatch pseudo-labels: add --fixmatch.")
     if not 0.0 <= args.labeled_batch_fraction <= 1.0:
         parser.error(f"--labeled_batch_fraction must be in [0, 1], got {args.labeled_batch_fraction}.")
     if args.push_to_hub and not args.hub_model_id:
@@ -354,9 +370,28 @@ def main(args):
     accelerator.register_save_state_pre_hook(save_ema_hook)
     accelerator.register_load_state_pre_hook(load_ema_hook)
 
+    alignment = None
+    if args.fixmatch_distribution_alignment:
+        if dataset.problem_type != "single_label_classification":
+            raise ValueError("FixMatch and its distribution alignment need single-label classes.")
+        label_counts = np.bincount(np.asarray(train_dataset["label"])[labeled], minlength=dataset.num_classes)
+        alignment = DistributionAlignment(torch.tensor(label_counts), momentum=args.fixmatch_alignment_momentum)
+        logger.info(f"FixMatch distribution alignment towards the labeled class frequencies {label_counts.tolist()}.")
+
+        def save_alignment_hook(models, weights, output_dir):
+            if accelerator.is_main_process:
+                save_file(alignment.state_dict(), os.path.join(output_dir, ALIGNMENT_FILE))
+
+        def load_alignment_hook(models, input_dir):
+            alignment.load_state_dict(load_file(os.path.join(input_dir, ALIGNMENT_FILE)))
+
+        accelerator.register_save_state_pre_hook(save_alignment_hook)
+        accelerator.register_load_state_pre_hook(load_alignment_hook)
+
     # ---------------------------------------------------------------- loader, optimizer, schedule
-    preprocessor = ImagePreprocessor(resolution, dataset.num_channels, random_flip=args.random_flip)
-    collator = JointCollator(preprocessor, dataset.problem_type, dataset.num_classes, fixmatch=args.fixmatch)
+    # Flips and FixMatch views are drawn in the loop, after each step is seeded (`augment_batch`), for exact resumes.
+    preprocessor = ImagePreprocessor(resolution, dataset.num_channels)
+    collator = JointCollator(preprocessor, dataset.problem_type, dataset.num_classes)
     batches_per_epoch = math.ceil(len(train_dataset) / args.train_batch_size)
     some_unlabeled = num_labeled < len(train_dataset)
     sampler = MixedBatchSampler(
@@ -471,10 +506,11 @@ def main(args):
         if epoch == first_epoch and resume_batches:
             loader = accelerator.skip_first_batches(train_dataloader, resume_batches)
         for batch in loader:
-            # Each batch's noise, timesteps and dropout depend only on (seed, batch index, process), so a resumed run
-            # draws exactly what the uninterrupted run would have drawn.
+            # A batch's flips, FixMatch views, noise, timesteps and dropout depend only on (seed, batch index,
+            # process), so a resumed run draws exactly what the uninterrupted run would have drawn.
             torch.manual_seed(batch_seed(args.seed, micro_step, accelerator.process_index))
             micro_step += 1
+            batch.update(augment_batch(batch["pixel_values"], random_flip=args.random_flip, fixmatch=args.fixmatch))
             with accelerator.accumulate(objective):
                 out = joint_diffusion_loss(
                     objective,
@@ -487,6 +523,7 @@ def main(args):
                     fixmatch_threshold=args.fixmatch_threshold,
                     fixmatch_weight=args.fixmatch_weight,
                     diffusion_loss_weight=args.diffusion_loss_weight,
+                    distribution_alignment=alignment,
                 )
                 terms = torch.stack([out.loss.detach(), out.loss_diffusion, out.loss_classifier, out.loss_fixmatch])
                 terms = accelerator.gather(terms.float()[None])  # (processes, 4): every process takes the same path
@@ -654,8 +691,9 @@ def batch_seed(seed, micro_step, process_index):
 def training_settings(args, resolution, steps):
     keys = [
         "num_labeled", "labeled_per_class", "labeled_fraction", "labeled_batch_fraction", "diffusion_loss_weight",
-        "classifier_loss_weight", "fixmatch", "train_batch_size", "gradient_accumulation_steps", "learning_rate",
-        "lr_scheduler", "use_ema", "ema_max_decay", "ddpm_num_steps", "ddpm_beta_schedule", "mixed_precision", "seed",
+        "classifier_loss_weight", "fixmatch", "fixmatch_distribution_alignment", "train_batch_size",
+        "gradient_accumulation_steps", "learning_rate", "lr_scheduler", "use_ema", "ema_max_decay", "ddpm_num_steps",
+        "ddpm_beta_schedule", "mixed_precision", "seed",
     ]  # fmt: skip
     return {"resolution": resolution, "steps": steps, **{k: getattr(args, k) for k in keys}}
 

@@ -9,6 +9,7 @@ from diffusers_joint.data import (
     SINGLE_LABEL,
     ImagePreprocessor,
     JointCollator,
+    augment_batch,
     strong_augment,
     weak_augment,
 )
@@ -137,3 +138,20 @@ def test_same_seed_same_label_subset_and_same_batches_end_to_end():
     assert not torch.equal(first[0]["pixel_values"], other[0]["pixel_values"])
     _, next_epoch = batches(seed=3, epoch=2)
     assert not torch.equal(first[0]["pixel_values"], next_epoch[0]["pixel_values"])
+
+
+def test_augment_batch_flips_some_images_and_depends_only_on_the_seed(rows):
+    images = JointCollator(ImagePreprocessor(16, 1), SINGLE_LABEL, 10)(rows)["pixel_values"]
+    torch.manual_seed(0)
+    out = augment_batch(images, random_flip=True, fixmatch=True)
+    flipped = [torch.equal(a, b.flip(-1)) for a, b in zip(out["pixel_values"], images)]
+    kept = [torch.equal(a, b) for a, b in zip(out["pixel_values"], images)]
+    assert all(f or k for f, k in zip(flipped, kept)) and any(flipped) and any(kept)
+    assert set(out) == {"pixel_values", "weak_pixel_values", "strong_pixel_values"}
+    torch.rand(5)  # whatever ran before: only the seed counts
+    torch.manual_seed(0)
+    again = augment_batch(images, random_flip=True, fixmatch=True)
+    assert all(torch.equal(out[key], again[key]) for key in out)
+    assert torch.equal(augment_batch(images)["pixel_values"], images)  # no flip asked: untouched
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        augment_batch(images[0])

@@ -77,3 +77,26 @@ def test_existing_output_is_not_overwritten_by_accident(trained):
     result = launch("--output_dir", str(out), "--max_train_steps", "1", check=False)
     assert result.returncode != 0
     assert "already holds a trained pipeline" in result.stderr
+
+
+def test_fixmatch_distribution_alignment_is_checkpointed_and_resumes_exactly(tmp_path):
+    flags = ["--max_train_steps", "4", "--checkpointing_steps", "2", "--num_labeled", "30", "--fixmatch",
+             "--fixmatch_threshold", "0.5", "--fixmatch_distribution_alignment", "--random_flip"]  # fmt: skip
+    full, interrupted = tmp_path / "full", tmp_path / "interrupted"
+    result = launch("--output_dir", str(full), *flags)
+    assert "distribution alignment towards the labeled class frequencies [3, 3, 3, 3, 3, 3, 3, 3, 3, 3]" in (
+        result.stderr
+    )
+    state = load_file(full / "checkpoint-4" / "fixmatch_distribution_alignment.safetensors")
+    assert not torch.equal(state["running_mean"], state["target"])  # it followed the classifier
+    interrupted.mkdir()
+    shutil.copytree(full / "checkpoint-2", interrupted / "checkpoint-2")
+    launch("--output_dir", str(interrupted), *flags, "--resume_from_checkpoint", "latest")
+    for name in ("model.safetensors", "fixmatch_distribution_alignment.safetensors"):
+        expected, resumed = load_file(full / "checkpoint-4" / name), load_file(interrupted / "checkpoint-4" / name)
+        assert all(torch.equal(expected[key], resumed[key]) for key in expected), name
+
+
+def test_distribution_alignment_without_fixmatch_is_refused(tmp_path):
+    result = launch("--output_dir", str(tmp_path / "out"), "--fixmatch_distribution_alignment", check=False)
+    assert result.returncode != 0 and "add --fixmatch" in result.stderr

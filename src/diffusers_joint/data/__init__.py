@@ -1,7 +1,7 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
 """Data loading, label scarcity, mixed labeled / unlabeled batching and augmentations for Joint Diffusion."""
 
-from .augmentations import strong_augment, weak_augment
+from .augmentations import augment_batch, strong_augment, weak_augment
 from .collate import JointCollator, build_collate_fn
 from .csv_images import load_csv_dataset
 from .digits import load_digits_dataset
@@ -19,6 +19,7 @@ __all__ = [
     "JointCollator",
     "JointDataset",
     "MixedBatchSampler",
+    "augment_batch",
     "build_collate_fn",
     "image_to_tensor",
     "is_labeled",

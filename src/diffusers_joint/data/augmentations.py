@@ -237,3 +237,44 @@ def strong_augment(
         out.append(image * 2 - 1)
     result = torch.stack(out).to(images.dtype)
     return result[0] if single else result
+
+
+def augment_batch(
+    pixel_values: torch.Tensor,
+    random_flip: bool = False,
+    fixmatch: bool = False,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """
+    The random part of a training batch, drawn after collation: horizontal flips, then FixMatch's weak and strong views
+    of the (flipped) images.
+
+    The training script calls this in its loop, right after seeding the step, instead of flipping and augmenting in
+    the data loader: every random draw of a step then depends only on the step's seed, so a run resumed from a
+    checkpoint sees exactly the batches the uninterrupted run saw (the loader fetches ahead, and its workers have their
+    own random state).
+
+    Args:
+        pixel_values (`torch.Tensor` of shape `(B, C, H, W)`):
+            Collated images in [-1, 1].
+        random_flip (`bool`, *optional*, defaults to `False`):
+            Flip each image horizontally with probability 0.5 (and let the FixMatch views flip too).
+        fixmatch (`bool`, *optional*, defaults to `False`):
+            Also return `"weak_pixel_values"` and `"strong_pixel_values"` ([`weak_augment`], [`strong_augment`]).
+        generator (`torch.Generator`, *optional*):
+            Source of randomness, on the device of `pixel_values`; the global generator by default.
+
+    Returns:
+        `dict[str, torch.Tensor]`: `"pixel_values"` and, with `fixmatch=True`, the two views, each shaped like
+        `pixel_values`.
+    """
+    if pixel_values.ndim != 4:
+        raise ValueError(f"Expected a batch of shape (B, C, H, W), got shape {tuple(pixel_values.shape)}.")
+    if random_flip:
+        flip = torch.rand(len(pixel_values), generator=generator, device=pixel_values.device) < 0.5
+        pixel_values = torch.where(flip[:, None, None, None], pixel_values.flip(-1), pixel_values)
+    out = {"pixel_values": pixel_values}
+    if fixmatch:
+        out["weak_pixel_values"] = weak_augment(pixel_values, generator=generator, random_flip=random_flip)
+        out["strong_pixel_values"] = strong_augment(pixel_values, generator=generator, random_flip=random_flip)
+    return out

@@ -6,12 +6,14 @@ from .checkpointing import (
     resolve_checkpoint,
     temporary_checkpoint_dir,
 )
+from .distribution_alignment import DistributionAlignment
 from .hub import HubUploadError, push_output_to_hub
 from .losses import JointDiffusionObjective, JointLossOutput, classification_loss, joint_diffusion_loss, labeled_mask
 from .model_card import build_model_card, save_model_card
 from .unet_config import default_block_out_channels, unet_kwargs
 
 __all__ = [
+    "DistributionAlignment",
     "HubUploadError",
     "JointDiffusionObjective",
     "JointLossOutput",

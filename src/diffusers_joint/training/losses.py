@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from diffusers import SchedulerMixin
 
 from ..models.unet_2d_joint import JointUNet2DModel
+from .distribution_alignment import DistributionAlignment
 
 
 class JointDiffusionObjective(nn.Module):
@@ -80,6 +81,7 @@ def joint_diffusion_loss(
     fixmatch_threshold: float = 0.95,
     fixmatch_weight: float = 1.0,
     diffusion_loss_weight: float = 1.0,
+    distribution_alignment: DistributionAlignment | None = None,
 ) -> JointLossOutput:
     """
     Loss of one batch: `diffusion_loss_weight * mse(eps_pred, eps) + classifier_loss_weight * (ce_labeled +
@@ -109,6 +111,10 @@ def joint_diffusion_loss(
         diffusion_loss_weight (`float`, *optional*, defaults to 1.0):
             Weight of the denoising term. `0` skips the noisy forward pass altogether and trains the encoder and head
             as a plain classifier: the "same network without the diffusion loss" baseline of the benchmarks.
+        distribution_alignment ([`DistributionAlignment`], *optional*):
+            With FixMatch, first folds the weak-view probabilities of the unlabeled images into its moving average,
+            then rescales them towards the class prior before thresholding. Call this function on every process at
+            every step when given (the average is synchronised).
 
     A batch without any labeled (or pseudo-labeled) image gives a classification loss of exactly zero, yet the
     classifier still takes part in the graph (with a zero weight), so multi-process gradient synchronisation sees
@@ -133,9 +139,14 @@ def joint_diffusion_loss(
         if multi_label:
             raise ValueError("FixMatch pseudo-labels are implemented for single-label problems only.")
         unlabeled = ~has_label
+        probs = clean_images.new_zeros((0, unet.config.num_classes), dtype=torch.float32)
         if unlabeled.any():
             with torch.no_grad():
                 probs = unet.classify(weak_images[unlabeled]).float().softmax(dim=1)
+        if distribution_alignment is not None:
+            distribution_alignment.update(probs)  # also with no unlabeled image: processes stay in step
+            probs = distribution_alignment(probs)
+        if len(probs):
             confidence, guess = probs.max(dim=1)
             keep = confidence >= fixmatch_threshold
             pseudo_images, pseudo_labels = strong_images[unlabeled][keep], guess[keep]
