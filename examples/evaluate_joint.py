@@ -26,7 +26,7 @@ from diffusers import DDIMScheduler
 from diffusers.utils import logging as diffusers_logging
 
 from diffusers_joint import JointDiffusionPipeline
-from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
+from diffusers_joint.data import ImagePreprocessor, add_data_source_arguments, load_joint_dataset_from_args
 from diffusers_joint.evaluation import (
     ReferenceClassifier,
     compute_classification_metrics,
@@ -46,16 +46,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pipeline", type=str, required=True, help="A pipeline folder (or Hub id) to evaluate.")
     data = parser.add_argument_group("data: the same flags as examples/train_joint.py (default: embedded digits)")
-    data.add_argument("--dataset_name", type=str, default=None, help="Hub dataset name or local dataset folder.")
-    data.add_argument("--dataset_config_name", type=str, default=None)
-    data.add_argument("--train_data_dir", type=str, default=None, help="An imagefolder tree (class = folder name).")
-    data.add_argument("--npz_path", type=str, default=None, help="A MedMNIST-style .npz file.")
-    data.add_argument("--csv_path", type=str, default=None, help="Images as CSV rows (e.g. MNIST-5k .csv.gz).")
-    data.add_argument("--npz_split", type=str, default="train", help="Split of the .npz used for training.")
-    data.add_argument("--eval_split", type=str, default=None, help="Evaluation split (default: test, else val).")
-    data.add_argument("--image_column", type=str, default="image")
-    data.add_argument("--label_column", type=str, default="label")
-    data.add_argument("--cache_dir", type=str, default=None)
+    add_data_source_arguments(data)
     data.add_argument("--seed", type=int, default=0, help="Seed of the hold-out split (as in training) and sampling.")
 
     ref = parser.add_argument_group("reference network (independent judge)")
@@ -130,19 +121,7 @@ def main(args):
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     unet = pipe.unet.eval()
-    dataset = load_joint_dataset(
-        dataset_name=args.dataset_name,
-        dataset_config_name=args.dataset_config_name,
-        train_data_dir=args.train_data_dir,
-        npz_path=args.npz_path,
-        npz_split=args.npz_split,
-        csv_path=args.csv_path,
-        eval_split=args.eval_split,
-        image_column=args.image_column,
-        label_column=args.label_column,
-        cache_dir=args.cache_dir,
-        seed=args.seed,
-    )
+    dataset = load_joint_dataset_from_args(args)
     if dataset.eval is None:
         raise ValueError("The data source has no evaluation split: evaluation needs held-out images.")
     if dataset.num_classes != unet.config.num_classes:

@@ -38,9 +38,10 @@ from diffusers_joint.data import (
     ImagePreprocessor,
     JointCollator,
     MixedBatchSampler,
+    add_data_source_arguments,
     augment_batch,
     is_labeled,
-    load_joint_dataset,
+    load_joint_dataset_from_args,
     mask_labels,
 )
 from diffusers_joint.evaluation import (
@@ -72,16 +73,7 @@ ALIGNMENT_FILE = "fixmatch_distribution_alignment.safetensors"
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Train a Joint Diffusion model (diffusion + classification).")
     data = parser.add_argument_group("data (default: scikit-learn's 8x8 digits, embedded)")
-    data.add_argument("--dataset_name", type=str, default=None, help="Hub dataset name or local dataset folder.")
-    data.add_argument("--dataset_config_name", type=str, default=None)
-    data.add_argument("--train_data_dir", type=str, default=None, help="An imagefolder tree (class = folder name).")
-    data.add_argument("--npz_path", type=str, default=None, help="A MedMNIST-style .npz file.")
-    data.add_argument("--csv_path", type=str, default=None, help="Images as CSV rows (e.g. MNIST-5k .csv.gz).")
-    data.add_argument("--npz_split", type=str, default="train", help="Split of the .npz used for training.")
-    data.add_argument("--eval_split", type=str, default=None, help="Evaluation split (default: test, else val).")
-    data.add_argument("--image_column", type=str, default="image")
-    data.add_argument("--label_column", type=str, default="label")
-    data.add_argument("--cache_dir", type=str, default=None)
+    add_data_source_arguments(data)
     data.add_argument("--resolution", type=int, default=None, help="Default: the images' size, rounded to fit.")
     data.add_argument("--random_flip", action="store_true", help="Flip horizontally (not for lateralised images).")
     data.add_argument("--dataloader_num_workers", type=int, default=0)
@@ -276,19 +268,7 @@ def main(args):
     set_seed(args.seed)
 
     # ---------------------------------------------------------------- data
-    dataset = load_joint_dataset(
-        dataset_name=args.dataset_name,
-        dataset_config_name=args.dataset_config_name,
-        train_data_dir=args.train_data_dir,
-        npz_path=args.npz_path,
-        npz_split=args.npz_split,
-        csv_path=args.csv_path,
-        eval_split=args.eval_split,
-        image_column=args.image_column,
-        label_column=args.label_column,
-        cache_dir=args.cache_dir,
-        seed=args.seed,
-    )
+    dataset = load_joint_dataset_from_args(args)
     train_dataset = dataset.train
     if args.num_labeled is not None or args.labeled_per_class is not None or args.labeled_fraction is not None:
         train_dataset = mask_labels(
@@ -609,6 +589,7 @@ def main(args):
             repo_id=args.hub_model_id,
             sample_grid_file="samples.png" if grid is not None else None,
             medical=args.npz_path is not None,
+            eval_split_name=dataset.eval_split_name,
             generation_metrics=results.get("generation"),
         )
         save_model_card(card, args.output_dir)

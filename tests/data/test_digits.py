@@ -10,7 +10,7 @@ def test_embedded_default():
     assert data.label_names == [str(i) for i in range(10)]
     assert data.num_channels == 1 and data.image_size == (8, 8)
     assert (len(data.train), len(data.eval)) == (1437, 360)
-    assert "digits" in data.source
+    assert "digits" in data.source and data.eval_split_name == "fixed stratified 20% test split"
     image = data.train[0]["image"]
     assert image.size == (8, 8) and image.mode == "L"
     assert np.asarray(image).max() > 200

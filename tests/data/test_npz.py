@@ -39,8 +39,9 @@ def test_grayscale_single_label(tmp_path, digits):
     np.testing.assert_array_equal(np.asarray(row["image"]), images[5])
     assert row["label"] == targets[5]
     assert np.asarray(data.eval["label"]).tolist() == targets[70:90].tolist()
+    assert data.eval_split_name == "'test' split"
     val = load_joint_dataset(npz_path=path, eval_split="val")
-    assert len(val.eval) == 10
+    assert len(val.eval) == 10 and val.eval_split_name == "'val' split"
 
 
 def test_colour_images(tmp_path, digits):
@@ -70,6 +71,7 @@ def test_no_eval_split_holds_out(tmp_path, digits):
     path = write_npz(tmp_path / "train_only.npz", train_images=images[:100], train_labels=targets[:100, None])
     data = load_npz_dataset(path, eval_holdout_fraction=0.2, seed=0)
     assert (len(data.train), len(data.eval)) == (80, 20)
+    assert data.eval_split_name == "seeded 20% hold-out of the training split"
 
 
 def test_missing_key_names_the_key(tmp_path, digits):

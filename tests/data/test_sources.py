@@ -31,7 +31,7 @@ def test_save_to_disk_with_custom_columns(tmp_path, digits):
     splits.save_to_disk(tmp_path / "saved")
     data = load_joint_dataset(dataset_name=str(tmp_path / "saved"), image_column="picture", label_column="digit")
     assert data.train.column_names == ["image", "label"]
-    assert (len(data.train), len(data.eval)) == (50, 20)
+    assert (len(data.train), len(data.eval)) == (50, 20) and data.eval_split_name == "'test' split"
     assert data.label_names == names
     assert data.train[4]["label"] == targets[4]
     np.testing.assert_array_equal(np.asarray(data.train[4]["image"]), images[4])
@@ -48,6 +48,7 @@ def test_plain_int_labels_are_remapped_and_held_out(tmp_path, digits):
     assert data.problem_type == SINGLE_LABEL
     assert data.label_names == ["30", "70"]
     assert (len(data.train), len(data.eval)) == (30, 10)
+    assert data.eval_split_name == "seeded 25% hold-out of the training split"
     all_labels = np.concatenate([np.asarray(data.train["label"]), np.asarray(data.eval["label"])])
     assert sorted(set(all_labels.tolist())) == [0, 1]
     assert np.bincount(np.asarray(data.eval["label"])).tolist() == [5, 5]

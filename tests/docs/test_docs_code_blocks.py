@@ -234,17 +234,12 @@ def data_root(tmp_path_factory) -> Path:
 
 def save_tiny_pipeline(folder: Path) -> None:
     """A tiny untrained 8x8 digits-like pipeline, saved like the training script saves one."""
-    import torch
     from diffusers import DDPMScheduler
 
-    from diffusers_joint import JointDiffusionPipeline, JointUNet2DModel
+    from diffusers_joint import JointDiffusionPipeline
+    from tiny_models import tiny_joint_unet
 
-    torch.manual_seed(0)
-    unet = JointUNet2DModel(
-        sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16), layers_per_block=1,
-        norm_num_groups=4, down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
-        num_classes=10, classifier_hidden_dims=(16,), label_names=[str(i) for i in range(10)],
-    )  # fmt: skip
+    unet = tiny_joint_unet(label_names=[str(i) for i in range(10)])
     scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2")
     JointDiffusionPipeline(unet=unet, scheduler=scheduler).save_pretrained(folder)
 

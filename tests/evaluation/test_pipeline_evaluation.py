@@ -4,33 +4,17 @@ import pytest
 import torch
 from diffusers import DDIMScheduler
 
-from diffusers_joint import JointDiffusionPipeline, JointUNet2DModel
 from diffusers_joint.evaluation import (
     counterfactual_requests,
     evaluate_counterfactuals,
     evaluate_generation,
     train_reference_classifier,
 )
+from tiny_models import tiny_joint_pipeline
 
 
 def tiny_pipeline(num_classes, problem_type="single_label_classification"):
-    torch.manual_seed(0)
-    unet = JointUNet2DModel(
-        sample_size=8,
-        in_channels=1,
-        out_channels=1,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        norm_num_groups=4,
-        down_block_types=("DownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "UpBlock2D"),
-        num_classes=num_classes,
-        classifier_hidden_dims=(16,),
-        problem_type=problem_type,
-    ).eval()
-    pipe = JointDiffusionPipeline(unet=unet, scheduler=DDIMScheduler(num_train_timesteps=20))
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return tiny_joint_pipeline(num_classes, DDIMScheduler(num_train_timesteps=20), problem_type=problem_type)
 
 
 @pytest.fixture(scope="module")

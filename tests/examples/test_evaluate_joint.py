@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from diffusers import DDPMScheduler
 
-from diffusers_joint import JointDiffusionPipeline, JointUNet2DModel
+from diffusers_joint import JointDiffusionPipeline
 from diffusers_joint.evaluation import ReferenceClassifier
+from tiny_models import tiny_joint_unet
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "evaluate_joint.py"
@@ -35,20 +35,7 @@ def load_script():
 
 @pytest.fixture(scope="module")
 def tiny_pipeline(tmp_path_factory):
-    torch.manual_seed(0)
-    unet = JointUNet2DModel(
-        sample_size=8,
-        in_channels=1,
-        out_channels=1,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        norm_num_groups=4,
-        down_block_types=("DownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "UpBlock2D"),
-        num_classes=10,
-        classifier_hidden_dims=(16,),
-        label_names=[str(i) for i in range(10)],
-    )
+    unet = tiny_joint_unet(label_names=[str(i) for i in range(10)])
     path = tmp_path_factory.mktemp("tiny") / "pipeline"
     JointDiffusionPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=20)).save_pretrained(path)
     return path

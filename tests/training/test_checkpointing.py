@@ -4,7 +4,6 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from diffusers_joint import JointUNet2DModel
 from diffusers_joint.training import (
     JointDiffusionObjective,
     check_checkpoint_fits,
@@ -14,6 +13,7 @@ from diffusers_joint.training import (
     resolve_checkpoint,
     temporary_checkpoint_dir,
 )
+from tiny_models import tiny_joint_unet
 
 
 def write_checkpoint(root, step):
@@ -81,11 +81,7 @@ def test_remove_incomplete_checkpoints_after_a_kill(tmp_path):
 
 
 def tiny_objective(num_classes):
-    unet = JointUNet2DModel(
-        sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16), layers_per_block=1,
-        down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
-        norm_num_groups=4, num_classes=num_classes, classifier_hidden_dims=(),
-    )  # fmt: skip
+    unet = tiny_joint_unet(num_classes, seed=None, classifier_hidden_dims=())
     return JointDiffusionObjective(unet)
 
 

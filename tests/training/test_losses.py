@@ -5,23 +5,11 @@ from sklearn.datasets import load_digits
 
 from diffusers_joint import JointUNet2DModel
 from diffusers_joint.training import JointDiffusionObjective, joint_diffusion_loss
+from tiny_models import tiny_joint_unet
 
 
 def tiny_unet(**overrides) -> JointUNet2DModel:
-    torch.manual_seed(0)
-    kwargs = dict(
-        sample_size=8,
-        in_channels=1,
-        out_channels=1,
-        block_out_channels=(8, 16),
-        down_block_types=("DownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "UpBlock2D"),
-        layers_per_block=1,
-        norm_num_groups=4,
-        num_classes=10,
-        classifier_hidden_dims=(32,),
-    )
-    return JointUNet2DModel(**{**kwargs, **overrides})
+    return tiny_joint_unet(**{"classifier_hidden_dims": (32,), **overrides})
 
 
 def digits(n=64):

@@ -1,6 +1,7 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
 """Data loading, label scarcity, mixed labeled / unlabeled batching and augmentations for Joint Diffusion."""
 
+from .arguments import add_data_source_arguments, load_joint_dataset_from_args
 from .augmentations import augment_batch, strong_augment, weak_augment
 from .collate import JointCollator, build_collate_fn
 from .csv_images import load_csv_dataset
@@ -19,6 +20,7 @@ __all__ = [
     "JointCollator",
     "JointDataset",
     "MixedBatchSampler",
+    "add_data_source_arguments",
     "augment_batch",
     "build_collate_fn",
     "image_to_tensor",
@@ -26,6 +28,7 @@ __all__ = [
     "load_csv_dataset",
     "load_digits_dataset",
     "load_joint_dataset",
+    "load_joint_dataset_from_args",
     "load_npz_dataset",
     "mask_labels",
     "resize",

@@ -84,4 +84,5 @@ def load_csv_dataset(
         num_channels=1,
         image_size=tuple(image_shape),
         source=f"{os.path.basename(path)} (images as CSV rows)",  # no local folder in model cards
+        eval_split_name=f"fixed stratified {eval_fraction:.0%} test split",
     )

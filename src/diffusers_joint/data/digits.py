@@ -47,4 +47,5 @@ def load_digits_dataset() -> JointDataset:
         num_channels=1,
         image_size=(8, 8),
         source=DIGITS_SOURCE,
+        eval_split_name=f"fixed stratified {DIGITS_TEST_FRACTION:.0%} test split",
     )

@@ -45,6 +45,9 @@ class JointDataset:
             `(height, width)` of the first training image.
         source (`str`):
             Human-readable description of where the data came from (for model cards and logs).
+        eval_split_name (`str`, *optional*, defaults to `"evaluation split"`):
+            What the evaluation split is, e.g. `"'test' split"` or `"seeded 10 % hold-out of the training split"`,
+            for model cards and reports.
     """
 
     train: datasets.Dataset
@@ -54,6 +57,7 @@ class JointDataset:
     num_channels: int
     image_size: tuple[int, int]
     source: str
+    eval_split_name: str = "evaluation split"
 
     @property
     def num_classes(self) -> int:
@@ -102,6 +106,11 @@ def dataset_from_arrays(
     column = labels.reshape(-1).tolist() if problem_type == SINGLE_LABEL else labels.tolist()
     features = datasets.Features({"image": datasets.Image(), "label": label_feature(label_names, problem_type)})
     return datasets.Dataset.from_dict({"image": [array_to_pil(img) for img in images], "label": column}, features)
+
+
+def holdout_name(fraction: float) -> str:
+    """How [`holdout_split`]'s evaluation split is named in model cards."""
+    return f"seeded {fraction:.0%} hold-out of the training split"
 
 
 def holdout_split(

@@ -8,7 +8,15 @@ import os
 import numpy as np
 from diffusers.utils import logging
 
-from .joint_dataset import MULTI_LABEL, SINGLE_LABEL, JointDataset, dataset_from_arrays, holdout_split, image_info
+from .joint_dataset import (
+    MULTI_LABEL,
+    SINGLE_LABEL,
+    JointDataset,
+    dataset_from_arrays,
+    holdout_name,
+    holdout_split,
+    image_info,
+)
 
 logger = logging.get_logger(__name__)
 
@@ -140,4 +148,5 @@ def load_npz_dataset(
         image_size=image_size,
         # the file name only: the source goes into model cards, which must not publish local folders
         source=f"{os.path.basename(path)} (MedMNIST-style .npz)",
+        eval_split_name=f"{eval_split!r} split" if eval_arrays is not None else holdout_name(eval_holdout_fraction),
     )

@@ -17,6 +17,7 @@ from .joint_dataset import (
     SINGLE_LABEL,
     JointDataset,
     array_to_pil,
+    holdout_name,
     holdout_split,
     image_info,
     label_feature,
@@ -36,14 +37,14 @@ def _is_saved_to_disk(path: str) -> bool:
 
 def _pick_splits(
     loaded: datasets.Dataset | datasets.DatasetDict, eval_split: str | None
-) -> tuple[datasets.Dataset, datasets.Dataset | None]:
+) -> tuple[datasets.Dataset, datasets.Dataset | None, str | None]:
     if isinstance(loaded, datasets.Dataset):
         if eval_split is not None:
             raise ValueError(
                 f"Got `eval_split={eval_split!r}` but the dataset has a single split. Drop `eval_split` to hold out "
                 "part of the training data instead."
             )
-        return loaded, None
+        return loaded, None, None
     names = list(loaded.keys())
     if "train" in loaded:
         train_name = "train"
@@ -54,9 +55,9 @@ def _pick_splits(
     if eval_split is not None:
         if eval_split not in loaded:
             raise ValueError(f"Expected the evaluation split {eval_split!r}, but the dataset has splits {names}.")
-        return loaded[train_name], loaded[eval_split]
+        return loaded[train_name], loaded[eval_split], eval_split
     eval_name = next((s for s in EVAL_SPLIT_CANDIDATES if s in loaded and s != train_name), None)
-    return loaded[train_name], (loaded[eval_name] if eval_name is not None else None)
+    return loaded[train_name], (loaded[eval_name] if eval_name is not None else None), eval_name
 
 
 def _check_columns(dataset: datasets.Dataset, image_column: str, label_column: str, split: str) -> None:
@@ -156,7 +157,7 @@ def _from_datasets(
     eval_holdout_fraction: float,
     seed: int,
 ) -> JointDataset:
-    train, eval_dataset = _pick_splits(loaded, eval_split)
+    train, eval_dataset, eval_name = _pick_splits(loaded, eval_split)
     for split_name, split in (("training", train), ("evaluation", eval_dataset)):
         if split is not None and len(split) == 0:
             raise ValueError(
@@ -183,6 +184,7 @@ def _from_datasets(
         num_channels=num_channels,
         image_size=image_size,
         source=source,
+        eval_split_name=f"{eval_name!r} split" if eval_name is not None else holdout_name(eval_holdout_fraction),
     )
 
 
