@@ -10,8 +10,8 @@ For every label budget (a number of labeled training images, stratified, or `all
 on the same labeled subset (`mask_labels` with that seed) and scored on the evaluation split:
 - `joint`: `examples/train_joint.py` as a user runs it (diffusion loss on every image, cross-entropy on the labeled
   ones, mixed batches);
-- `joint_fixmatch`: the same with `--fixmatch` pseudo-labels;
-- `joint_fixmatch_da`: the same with `--fixmatch --fixmatch_distribution_alignment`;
+- `joint_fixmatch`: the same with plain FixMatch pseudo-labels (`--fixmatch --no-fixmatch_distribution_alignment`);
+- `joint_fixmatch_da`: the same with FixMatch and its distribution alignment (`--fixmatch`, the script's default);
 - `label_only`: the same script, encoder and head with `--diffusion_loss_weight 0 --classifier_loss_weight 1`, i.e.
   the joint model's classifier trained on the labeled images alone, same steps, batch and schedule;
 - `sklearn`: logistic regression on the raw pixels of the labeled images (scikit-learn).
@@ -41,7 +41,7 @@ TRAIN_SCRIPT = ROOT / "examples" / "train_joint.py"
 METHODS = ("joint", "joint_fixmatch", "joint_fixmatch_da", "label_only", "sklearn")
 METHOD_FLAGS = {
     "joint": [],
-    "joint_fixmatch": ["--fixmatch"],
+    "joint_fixmatch": ["--fixmatch", "--no-fixmatch_distribution_alignment"],
     "joint_fixmatch_da": ["--fixmatch", "--fixmatch_distribution_alignment"],
     "label_only": ["--diffusion_loss_weight", "0", "--classifier_loss_weight", "1"],
 }

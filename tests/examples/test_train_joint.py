@@ -1,5 +1,6 @@
 """End-to-end runs of examples/train_joint.py through `accelerate launch` (tiny model, a few steps)."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -81,8 +82,18 @@ def test_existing_output_is_not_overwritten_by_accident(trained):
 
 
 def test_fixmatch_distribution_alignment_is_checkpointed_and_resumes_exactly(tmp_path):
-    flags = ["--max_train_steps", "4", "--checkpointing_steps", "2", "--num_labeled", "30", "--fixmatch",
-             "--fixmatch_threshold", "0.5", "--fixmatch_distribution_alignment", "--random_flip"]  # fmt: skip
+    flags = [
+        "--max_train_steps",
+        "4",
+        "--checkpointing_steps",
+        "2",
+        "--num_labeled",
+        "30",
+        "--fixmatch",
+        "--fixmatch_threshold",
+        "0.5",
+        "--random_flip",
+    ]  # fmt: skip (alignment: on by default with FixMatch)
     full, interrupted = tmp_path / "full", tmp_path / "interrupted"
     result = launch("--output_dir", str(full), *flags)
     assert "distribution alignment towards the labeled class frequencies [3, 3, 3, 3, 3, 3, 3, 3, 3, 3]" in (
@@ -98,6 +109,17 @@ def test_fixmatch_distribution_alignment_is_checkpointed_and_resumes_exactly(tmp
         assert all(torch.equal(expected[key], resumed[key]) for key in expected), name
 
 
-def test_distribution_alignment_without_fixmatch_is_refused(tmp_path):
-    result = launch("--output_dir", str(tmp_path / "out"), "--fixmatch_distribution_alignment", check=False)
-    assert result.returncode != 0 and "add --fixmatch" in result.stderr
+def test_distribution_alignment_is_on_with_fixmatch_unless_refused_and_needs_fixmatch(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("train_joint", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+
+    def aligned(*flags):
+        return script.parse_args(list(flags)).fixmatch_distribution_alignment
+
+    assert aligned("--fixmatch") is True
+    assert aligned("--fixmatch", "--no-fixmatch_distribution_alignment") is False
+    assert aligned() is False
+    with pytest.raises(SystemExit):
+        script.parse_args(["--fixmatch_distribution_alignment"])
+    assert "add --fixmatch" in capsys.readouterr().err
