@@ -46,7 +46,7 @@ class JointDataset:
         source (`str`):
             Human-readable description of where the data came from (for model cards and logs).
         eval_split_name (`str`, *optional*, defaults to `"evaluation split"`):
-            What the evaluation split is, e.g. `"'test' split"` or `"seeded 10 % hold-out of the training split"`,
+            What the evaluation split is, e.g. `"'test' split"` or `"seeded 10% hold-out of the training split"`,
             for model cards and reports.
     """
 
