@@ -20,6 +20,11 @@ Each training run is a subprocess writing to `<runs_dir>/<method>-<budget>-seed<
 `eval_results.json` exists is not repeated, so the benchmark can be stopped and continued. The summary (mean and
 standard deviation over seeds of ROC AUC, balanced accuracy and accuracy) is printed as a Markdown table and written,
 with every run's numbers, to `<runs_dir>/summary.json`; `--plot` also draws balanced accuracy against labels.
+
+`--import_results` adds the runs and summary of an earlier `summary.json`, such as the committed
+`benchmarks/results/semi_supervised_*.json`: its runs join those found in `--runs_dir` (a run found there wins), and
+a cell (method and budget) with no run at all takes that file's summary entry. This is how results survive the loss of
+a runs folder: commit the `summary.json` a run writes, and later runs extend it.
 """
 
 import argparse
@@ -60,6 +65,11 @@ def parse_args():
     parser.add_argument("--runs_dir", default="bench-runs/semi-supervised")
     parser.add_argument("--plot", default=None, help="Write a PNG of balanced accuracy against labels here.")
     parser.add_argument("--only_summary", action="store_true", help="Summarise the runs that exist; train nothing.")
+    parser.add_argument(
+        "--import_results",
+        default=None,
+        help="An earlier summary.json whose runs (and summary cells without runs) join this summary.",
+    )
     parser.add_argument(
         "train_args", nargs=argparse.REMAINDER, help="After `--`: extra flags for every train_joint.py run."
     )
@@ -116,22 +126,36 @@ def sklearn_run(args, budget: str, seed: int) -> dict:
     return results
 
 
-def summarise(runs: list[dict], budgets, methods) -> tuple[dict, str]:
+def merge_runs(runs: list[dict], imported: list[dict]) -> list[dict]:
+    """The runs of this folder plus the imported ones it does not have (same method, budget and seed)."""
+    have = {(r["method"], r["budget"], r["seed"]) for r in runs}
+    return runs + [r for r in imported if (r["method"], r["budget"], r["seed"]) not in have]
+
+
+def summarise(runs: list[dict], budgets, methods, imported_summary: dict | None = None) -> tuple[dict, str]:
+    """Mean and standard deviation over seeds per cell; a cell with no run takes `imported_summary`'s entry."""
     summary, lines = {}, ["| labels | method | seeds | ROC AUC | balanced accuracy | accuracy | minutes per run |"]
     lines.append("| --- | --- | --- | --- | --- | --- | --- |")
     for budget in budgets:
         for method in methods:
+            key = f"{method}/{budget}"
             rows = [r for r in runs if r["budget"] == budget and r["method"] == method]
-            if not rows:
+            rows.sort(key=lambda r: r["seed"])
+            if rows:
+                entry = {"seeds": [r["seed"] for r in rows]}
+                for name in (*REPORTED, "wall_seconds"):
+                    values = np.array([r["results"].get(name, np.nan) for r in rows], dtype=float)
+                    spread = values.std(ddof=1) if len(values) > 1 else 0.0
+                    entry[name] = {"mean": float(values.mean()), "std": float(spread)}
+            elif imported_summary and key in imported_summary:
+                entry = imported_summary[key]
+            else:
                 continue
-            entry = {"seeds": [r["seed"] for r in rows]}
-            for key in (*REPORTED, "wall_seconds"):
-                values = np.array([r["results"][key] for r in rows], dtype=float)
-                entry[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1) if len(values) > 1 else 0)}
-            summary[f"{method}/{budget}"] = entry
-            cells = [f"{entry[k]['mean']:.3f} ± {entry[k]['std']:.3f}" for k in REPORTED]
-            minutes = entry["wall_seconds"]["mean"] / 60
-            lines.append(f"| {budget} | {method} | {len(rows)} | " + " | ".join(cells) + f" | {minutes:.1f} |")
+            summary[key] = entry
+            cells = [f"{entry[k]['mean']:.3f} ± {entry[k]['std']:.3f}" if k in entry else "n/a" for k in REPORTED]
+            minutes = entry.get("wall_seconds", {}).get("mean", float("nan")) / 60
+            seeds = len(entry["seeds"])
+            lines.append(f"| {budget} | {method} | {seeds} | " + " | ".join(cells) + f" | {minutes:.1f} |")
     return summary, "\n".join(lines)
 
 
@@ -192,7 +216,9 @@ def main():
                     runs.append({"method": method, "budget": budget, "seed": seed, "results": results})
                     print(f"{method:>15} {budget:>5} seed {seed}: " + ", ".join(
                         f"{k}={results[k]:.4f}" for k in REPORTED), flush=True)  # fmt: skip
-    summary, table = summarise(runs, args.budgets, args.methods)
+    imported = json.loads(Path(args.import_results).read_text()) if args.import_results else {}
+    runs = merge_runs(runs, imported.get("runs", []))
+    summary, table = summarise(runs, args.budgets, args.methods, imported.get("summary"))
     print(table)
     (runs_dir / "summary.json").write_text(
         json.dumps({"config": vars(args), "summary": summary, "runs": runs}, indent=2)

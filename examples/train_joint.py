@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from diffusers_joint import JointDiffusionPipeline, JointUNet2DModel
 from diffusers_joint.data import (
+    SINGLE_LABEL,
     ImagePreprocessor,
     JointCollator,
     MixedBatchSampler,
@@ -353,10 +354,13 @@ def main(args):
     accelerator.register_save_state_pre_hook(save_ema_hook)
     accelerator.register_load_state_pre_hook(load_ema_hook)
 
+    if args.fixmatch and dataset.problem_type != SINGLE_LABEL:  # refuse before any training time is spent
+        raise ValueError(
+            "--fixmatch pseudo-labels one class per image, but this dataset is multi-label "
+            f"({dataset.num_classes} independent 0/1 labels per image): train without --fixmatch."
+        )
     alignment = None
     if args.fixmatch_distribution_alignment:
-        if dataset.problem_type != "single_label_classification":
-            raise ValueError("FixMatch and its distribution alignment need single-label classes.")
         label_counts = np.bincount(np.asarray(train_dataset["label"])[labeled], minlength=dataset.num_classes)
         alignment = DistributionAlignment(torch.tensor(label_counts), momentum=args.fixmatch_alignment_momentum)
         logger.info(f"FixMatch distribution alignment towards the labeled class frequencies {label_counts.tolist()}.")

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -123,3 +124,28 @@ def test_distribution_alignment_is_on_with_fixmatch_unless_refused_and_needs_fix
     with pytest.raises(SystemExit):
         script.parse_args(["--fixmatch_distribution_alignment"])
     assert "add --fixmatch" in capsys.readouterr().err
+
+
+def test_fixmatch_on_multi_label_data_is_refused_before_training(tmp_path):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images[:64] * 16).clip(0, 255).astype(np.uint8)
+    targets = digits.target[:64]
+    # Three binary attributes per digit (MedMNIST's multi-label layout: one 0/1 column per label).
+    labels = np.stack([targets % 2 == 0, targets > 4, targets % 3 == 0], axis=1).astype(np.uint8)
+    npz = tmp_path / "multi.npz"
+    np.savez(npz, train_images=images[:48], train_labels=labels[:48], test_images=images[48:], test_labels=labels[48:])
+    flags = ["--npz_path", str(npz), "--max_train_steps", "2", "--checkpointing_steps", "0"]
+
+    for fixmatch in (["--fixmatch"], ["--fixmatch", "--no-fixmatch_distribution_alignment"]):
+        out = tmp_path / "refused"
+        refused = launch("--output_dir", str(out), *flags, *fixmatch, check=False)
+        assert refused.returncode != 0
+        assert "this dataset is multi-label (3 independent 0/1 labels per image)" in refused.stderr
+        assert "train without --fixmatch" in refused.stderr
+        assert "Step" not in refused.stderr and not (out / "model_index.json").exists()
+
+    out = tmp_path / "trained"
+    launch("--output_dir", str(out), *flags)
+    assert JointDiffusionPipeline.from_pretrained(out).unet.is_multi_label
