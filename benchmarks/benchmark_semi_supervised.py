@@ -153,9 +153,10 @@ def summarise(runs: list[dict], budgets, methods, imported_summary: dict | None 
                 continue
             summary[key] = entry
             cells = [f"{entry[k]['mean']:.3f} ± {entry[k]['std']:.3f}" if k in entry else "n/a" for k in REPORTED]
-            minutes = entry.get("wall_seconds", {}).get("mean", float("nan")) / 60
+            seconds = entry.get("wall_seconds", {}).get("mean")  # imported cells may carry no timing
+            minutes = f"{seconds / 60:.1f}" if seconds is not None and np.isfinite(seconds) else "n/a"
             seeds = len(entry["seeds"])
-            lines.append(f"| {budget} | {method} | {seeds} | " + " | ".join(cells) + f" | {minutes:.1f} |")
+            lines.append(f"| {budget} | {method} | {seeds} | " + " | ".join(cells) + f" | {minutes} |")
     return summary, "\n".join(lines)
 
 
