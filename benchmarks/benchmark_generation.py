@@ -54,6 +54,9 @@ def parse_args():
     parser.add_argument("--scheduler", choices=["ddpm", "ddim"], default="ddpm")
     parser.add_argument("--num_inference_steps", type=int, default=250)
     parser.add_argument("--guidance_scales", nargs="+", type=float, default=None, help="Default: 0 and the default.")
+    parser.add_argument(
+        "--guidance_method", choices=["x0", "features"], default="x0", help="The gradient guided samples follow."
+    )
     parser.add_argument("--samples_per_class_in_grid", type=int, default=8)
     parser.add_argument("--grid_dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
@@ -66,6 +69,7 @@ def sample_grid(pipe: JointDiffusionPipeline, args, scale: float):
     images = pipe(
         class_labels=[c for c in range(num_classes) for _ in range(per_class)],
         guidance_scale=scale,
+        guidance_method=args.guidance_method,
         num_inference_steps=args.num_inference_steps,
         generator=torch.Generator().manual_seed(args.seed),
     ).images
@@ -75,7 +79,7 @@ def sample_grid(pipe: JointDiffusionPipeline, args, scale: float):
 def main():
     args = parse_args()
     config = print_run_config(args)
-    scales = args.guidance_scales or [0.0, DEFAULT_GUIDANCE_SCALES["x0"]]
+    scales = args.guidance_scales or [0.0, DEFAULT_GUIDANCE_SCALES[args.guidance_method]]
     models = {"joint": load_pipeline(args.joint_pipeline, args.scheduler)}
     if args.plain_pipeline:
         models["plain"] = load_pipeline(args.plain_pipeline, args.scheduler)
@@ -88,7 +92,7 @@ def main():
     )
 
     results = {"config": config, "reference_test_accuracy": reference_accuracy, "runs": []}
-    print("| model | guidance scale | " + " | ".join(REPORTED) + " | seconds |", flush=True)
+    print(f"| model | guidance scale ({args.guidance_method}) | " + " | ".join(REPORTED) + " | seconds |", flush=True)
     print("| --- " * (len(REPORTED) + 3) + "|", flush=True)
     for name, pipe in models.items():
         # the plain UNet's head was never trained: guiding with it would be meaningless
@@ -101,6 +105,7 @@ def main():
                 num_generated=args.num_generated,
                 num_inference_steps=args.num_inference_steps,
                 guidance_scale=scale,
+                guidance_method=args.guidance_method,
                 seed=args.seed,
             )
             metrics["seconds"] = time.perf_counter() - start
@@ -109,7 +114,8 @@ def main():
             print(f"| {name} | {scale:g} | " + " | ".join(cells) + f" | {metrics['seconds']:.0f} |", flush=True)
             if args.grid_dir:
                 os.makedirs(args.grid_dir, exist_ok=True)
-                sample_grid(pipe, args, scale).save(os.path.join(args.grid_dir, f"samples-{name}-scale{scale:g}.png"))
+                grid_name = f"samples-{name}-{args.guidance_method}-scale{scale:g}.png"
+                sample_grid(pipe, args, scale).save(os.path.join(args.grid_dir, grid_name))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
