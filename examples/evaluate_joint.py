@@ -61,7 +61,12 @@ def parse_args(argv=None):
     gen.add_argument("--guidance_scale", type=float, default=None, help="Default: the pipeline's for the method.")
     gen.add_argument("--guidance_method", choices=["x0", "features"], default="x0")
     gen.add_argument("--kid_subset_size", type=int, default=1000)
-    gen.add_argument("--inception_weights", type=str, default=None, help="Local FID Inception weights (optional).")
+    gen.add_argument(
+        "--inception_weights",
+        type=str,
+        default=None,
+        help="Local FID Inception weights (optional; a pickle-based .pth read by torch-fidelity: trusted files only).",
+    )
 
     cf = parser.add_argument_group("counterfactuals")
     cf.add_argument("--skip_counterfactuals", action="store_true")

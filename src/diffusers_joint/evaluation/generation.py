@@ -297,6 +297,8 @@ def inception_generation_metrics(
 
     Nothing is downloaded: `weights_path` must be a local copy of the FID Inception weights that torch-fidelity
     loads (`weights-inception-2015-12-05-6726825d.pth`), passed to torchmetrics as `feature_extractor_weights_path`.
+    torch-fidelity reads it with `torch.load`, a pickle format, unlike every other weight this package loads: give
+    only the official file from a source you trust.
     Grayscale images are repeated to 3 channels; torchmetrics resizes to 299x299, so small images (8-28 px) are
     heavily upsampled and the reference-network metrics ([`compute_generation_metrics`]) are the better measure for
     them.
