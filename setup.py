@@ -26,6 +26,7 @@ setup(
         "safetensors>=0.4",
         "evaluate>=0.4",
         "huggingface-hub>=0.23",
+        "kornia>=0.7",
         "scikit-learn>=1.3",
         "numpy",
         "pillow",

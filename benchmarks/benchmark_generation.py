@@ -15,12 +15,18 @@ For each model and guidance scale, [`evaluate_generation`] draws `--num_generate
 turn) and compares them with the real evaluation images on the features of an independent [`ReferenceClassifier`]
 (trained here on the real training images, or loaded with `--reference_model`): Frechet distance, KID, precision,
 recall, and the share of samples that the reference network (and the joint model) assigns to the requested class.
-`--grid_dir` also writes a sample grid (one row per class) of each model and scale.
+`--grid_dir` also writes a sample grid (one row per class) of each model, sampler and scale. Each row also reports
+`dark_background_share`: the share of samples whose border is as dark as the real images' (within 0.1).
+
+`--samplers ddpm:1000 ddim:50` measures each model with each sampler (scheduler and number of steps); unguided
+samples are `--guidance_scales 0`.
 """
 
 import argparse
 import json
 import os
+import shlex
+import sys
 import time
 
 import torch
@@ -34,6 +40,7 @@ from diffusers_joint.evaluation import (
 from diffusers_joint.pipelines import DEFAULT_GUIDANCE_SCALES
 
 REPORTED = (
+    "dark_background_share",
     "frechet_distance",
     "kid_mean",
     "precision",
@@ -51,8 +58,13 @@ def parse_args():
     parser.add_argument("--csv_path", default=None)
     parser.add_argument("--reference_model", default=None, help="A saved ReferenceClassifier (else one is trained).")
     parser.add_argument("--num_generated", type=int, default=500)
-    parser.add_argument("--scheduler", choices=["ddpm", "ddim"], default="ddpm")
-    parser.add_argument("--num_inference_steps", type=int, default=250)
+    parser.add_argument(
+        "--samplers",
+        nargs="+",
+        type=parse_sampler,
+        default=[("ddpm", 250)],
+        help="Samplers as SCHEDULER:STEPS with SCHEDULER ddpm or ddim, e.g. ddpm:1000 ddim:50.",
+    )
     parser.add_argument("--guidance_scales", nargs="+", type=float, default=None, help="Default: 0 and the default.")
     parser.add_argument(
         "--guidance_method", choices=["x0", "features"], default="x0", help="The gradient guided samples follow."
@@ -64,13 +76,20 @@ def parse_args():
     return parser.parse_args()
 
 
-def sample_grid(pipe: JointDiffusionPipeline, args, scale: float):
+def parse_sampler(text: str) -> tuple[str, int]:
+    name, _, steps = text.partition(":")
+    if name not in ("ddpm", "ddim") or not steps.isdigit() or int(steps) < 1:
+        raise argparse.ArgumentTypeError(f"expected SCHEDULER:STEPS with SCHEDULER ddpm or ddim, got {text!r}")
+    return name, int(steps)
+
+
+def sample_grid(pipe: JointDiffusionPipeline, args, scale: float, num_inference_steps: int):
     num_classes, per_class = pipe.unet.config.num_classes, args.samples_per_class_in_grid
     images = pipe(
         class_labels=[c for c in range(num_classes) for _ in range(per_class)],
         guidance_scale=scale,
         guidance_method=args.guidance_method,
-        num_inference_steps=args.num_inference_steps,
+        num_inference_steps=num_inference_steps,
         generator=torch.Generator().manual_seed(args.seed),
     ).images
     return make_image_grid(images, rows=num_classes, cols=per_class)
@@ -79,11 +98,10 @@ def sample_grid(pipe: JointDiffusionPipeline, args, scale: float):
 def main():
     args = parse_args()
     config = print_run_config(args)
+    command = "python " + shlex.join(sys.argv)
     scales = args.guidance_scales or [0.0, DEFAULT_GUIDANCE_SCALES[args.guidance_method]]
-    models = {"joint": load_pipeline(args.joint_pipeline, args.scheduler)}
-    if args.plain_pipeline:
-        models["plain"] = load_pipeline(args.plain_pipeline, args.scheduler)
-    unet = models["joint"].unet
+    paths = {"joint": args.joint_pipeline, **({"plain": args.plain_pipeline} if args.plain_pipeline else {})}
+    unet = load_pipeline(args.joint_pipeline, "ddpm").unet
     if unet.is_multi_label:
         raise SystemExit("This benchmark requests single classes; use evaluate_generation directly for multi-label.")
 
@@ -91,34 +109,39 @@ def main():
         unet, args.npz_path, args.csv_path, args.reference_model, args.seed
     )
 
-    results = {"config": config, "reference_test_accuracy": reference_accuracy, "runs": []}
-    print(f"| model | guidance scale ({args.guidance_method}) | " + " | ".join(REPORTED) + " | seconds |", flush=True)
-    print("| --- " * (len(REPORTED) + 3) + "|", flush=True)
-    for name, pipe in models.items():
-        # the plain UNet's head was never trained: guiding with it would be meaningless
-        for scale in scales if name == "joint" else [0.0]:
-            start = time.perf_counter()
-            metrics = evaluate_generation(
-                pipe,
-                real_images,
-                reference,
-                num_generated=args.num_generated,
-                num_inference_steps=args.num_inference_steps,
-                guidance_scale=scale,
-                guidance_method=args.guidance_method,
-                seed=args.seed,
-            )
-            metrics["seconds"] = time.perf_counter() - start
-            results["runs"].append({"model": name, **metrics})
-            cells = [f"{metrics[k]:.4f}" if k in metrics else "–" for k in REPORTED]
-            print(f"| {name} | {scale:g} | " + " | ".join(cells) + f" | {metrics['seconds']:.0f} |", flush=True)
-            if args.grid_dir:
-                os.makedirs(args.grid_dir, exist_ok=True)
-                grid_name = f"samples-{name}-{args.guidance_method}-scale{scale:g}.png"
-                sample_grid(pipe, args, scale).save(os.path.join(args.grid_dir, grid_name))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    results = {"config": config, "command": command, "reference_test_accuracy": reference_accuracy, "runs": []}
+    header = f"| model | sampler | guidance scale ({args.guidance_method}) | "
+    print(header + " | ".join(REPORTED) + " | seconds |", flush=True)
+    print("| --- " * (len(REPORTED) + 4) + "|", flush=True)
+    for scheduler, steps in args.samplers:
+        for name, path in paths.items():
+            pipe = load_pipeline(path, scheduler)
+            # the plain UNet's head was never trained: guiding with it would be meaningless
+            for scale in scales if name == "joint" else [0.0]:
+                start = time.perf_counter()
+                metrics = evaluate_generation(
+                    pipe,
+                    real_images,
+                    reference,
+                    num_generated=args.num_generated,
+                    num_inference_steps=steps,
+                    guidance_scale=scale,
+                    guidance_method=args.guidance_method,
+                    seed=args.seed,
+                )
+                metrics["seconds"] = time.perf_counter() - start
+                sampler = f"{scheduler}:{steps}"
+                results["runs"].append({"model": name, "sampler": sampler, "command": command, **metrics})
+                cells = [f"{metrics[k]:.4f}" if k in metrics else "–" for k in REPORTED]
+                row = f"| {name} | {sampler} | {scale:g} | " + " | ".join(cells)
+                print(row + f" | {metrics['seconds']:.0f} |", flush=True)
+                if args.grid_dir:
+                    os.makedirs(args.grid_dir, exist_ok=True)
+                    grid_name = f"samples-{name}-{scheduler}{steps}-{args.guidance_method}-scale{scale:g}.png"
+                    sample_grid(pipe, args, scale, steps).save(os.path.join(args.grid_dir, grid_name))
+                if args.json:  # after every row: a long sweep keeps what it measured
+                    with open(args.json, "w") as f:
+                        json.dump(results, f, indent=2)
 
 
 if __name__ == "__main__":

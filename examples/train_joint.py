@@ -35,20 +35,24 @@ from tqdm.auto import tqdm
 
 from diffusers_joint import JointDiffusionPipeline, JointUNet2DModel
 from diffusers_joint.data import (
+    CLASSIFIER_AUGMENTATIONS,
     SINGLE_LABEL,
     ImagePreprocessor,
+    JointAugmentation,
     JointCollator,
     MixedBatchSampler,
     add_data_source_arguments,
-    augment_batch,
     is_labeled,
     load_joint_dataset_from_args,
     mask_labels,
 )
+from diffusers_joint.data.joint_dataset import holdout_name, holdout_split
 from diffusers_joint.evaluation import (
+    compute_classification_metrics,
     dataset_to_tensors,
     evaluate_classifier,
     evaluate_generation,
+    predict_logits,
     train_reference_classifier,
 )
 from diffusers_joint.training import (
@@ -58,6 +62,8 @@ from diffusers_joint.training import (
     build_model_card,
     check_checkpoint_fits,
     finalize_checkpoint,
+    fit_temperature,
+    inverse_frequency_weights,
     joint_diffusion_loss,
     push_output_to_hub,
     remove_incomplete_checkpoints,
@@ -78,6 +84,19 @@ def parse_args(argv=None):
     data.add_argument("--resolution", type=int, default=None, help="Default: the images' size, rounded to fit.")
     data.add_argument("--random_flip", action="store_true", help="Flip horizontally (not for lateralised images).")
     data.add_argument("--dataloader_num_workers", type=int, default=0)
+    data.add_argument(
+        "--validation_split",
+        type=str,
+        default=None,
+        help="A split of the data source (e.g. `val` of a MedMNIST .npz) for calibration. Default: a seeded, "
+        "stratified hold-out of --validation_fraction of the training split, taken before labels are masked.",
+    )
+    data.add_argument(
+        "--validation_fraction",
+        type=float,
+        default=0.1,
+        help="Share of the training split held out for calibration when no --validation_split is given; 0: none.",
+    )
 
     labels = parser.add_argument_group("label budget and mixed batches")
     budget = labels.add_mutually_exclusive_group()
@@ -96,6 +115,13 @@ def parse_args(argv=None):
     model.add_argument("--block_out_channels", type=int, nargs="+", default=None)
     model.add_argument("--layers_per_block", type=int, default=1)
     model.add_argument("--attention_levels", type=int, nargs="*", default=None, help="Levels with attention.")
+    model.add_argument(
+        "--norm_num_groups",
+        type=int,
+        default=None,
+        help="Group-norm groups. Default: the most groups (<= 32) with >= 4 channels each; one channel per group "
+        "normalises away each image's brightness (grey backgrounds).",
+    )
     model.add_argument("--classifier_hidden_dims", type=int, nargs="*", default=[256])
     model.add_argument("--classifier_dropout", type=float, default=0.1)
     model.add_argument("--ddpm_num_steps", type=int, default=1000)
@@ -109,6 +135,34 @@ def parse_args(argv=None):
         default=1.0,
         help="Weight of the denoising loss. 0 trains the same encoder and head on the labeled images alone "
         "(a classifier-only baseline: unlabeled images are dropped and no samples are drawn).",
+    )
+    loss.add_argument(
+        "--classifier_augmentation",
+        choices=list(CLASSIFIER_AUGMENTATIONS),
+        default="medium",
+        help="Augmentation of the classifier's input only (random affine; medium and strong add brightness, contrast "
+        "and gamma). The diffusion loss always sees the un-augmented images.",
+    )
+    loss.add_argument(
+        "--noisy_classifier_weight",
+        type=float,
+        default=1.0,
+        help="Weight (relative to the clean-image term) of classifying the labeled images' noisy x_t from the "
+        "denoising pass, each weighted by alpha_bar_t; 0 turns it off. Costs no extra forward pass.",
+    )
+    loss.add_argument(
+        "--class_weighting",
+        choices=["none", "inverse_frequency"],
+        default="inverse_frequency",
+        help="Weight the classification loss by inverse class frequency in the labeled set (no effect on balanced "
+        "labels; on imbalanced data it moves decisions towards balanced accuracy).",
+    )
+    loss.add_argument(
+        "--calibrate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Fit a temperature on the validation split after training, saved in the model config so that "
+        "classify() and the pipelines return calibrated probabilities.",
     )
     loss.add_argument("--fixmatch", action="store_true", help="Add FixMatch pseudo-labels on unlabeled images.")
     loss.add_argument("--fixmatch_threshold", type=float, default=0.95)
@@ -194,6 +248,10 @@ def parse_args(argv=None):
         parser.error("--fixmatch needs unlabeled images, which --diffusion_loss_weight 0 drops.")
     if args.fixmatch_distribution_alignment and not args.fixmatch:
         parser.error("--fixmatch_distribution_alignment aligns FixMatch pseudo-labels: add --fixmatch.")
+    if not 0.0 <= args.validation_fraction < 1.0:
+        parser.error(f"--validation_fraction must be in [0, 1), got {args.validation_fraction}.")
+    if args.noisy_classifier_weight < 0:
+        parser.error(f"--noisy_classifier_weight must be >= 0, got {args.noisy_classifier_weight}.")
     if args.fixmatch_distribution_alignment is None:  # on by default with FixMatch
         args.fixmatch_distribution_alignment = args.fixmatch
     if not 0.0 <= args.labeled_batch_fraction <= 1.0:
@@ -273,7 +331,7 @@ def main(args):
 
     # ---------------------------------------------------------------- data
     dataset = load_joint_dataset_from_args(args)
-    train_dataset = dataset.train
+    train_dataset, validation_dataset = split_validation(dataset, args)
     if args.num_labeled is not None or args.labeled_per_class is not None or args.labeled_fraction is not None:
         train_dataset = mask_labels(
             train_dataset,
@@ -313,6 +371,7 @@ def main(args):
                 dataset.num_channels,
                 block_out_channels=args.block_out_channels,
                 layers_per_block=args.layers_per_block,
+                norm_num_groups=args.norm_num_groups,
                 attention_levels=args.attention_levels,
             ),
             num_classes=dataset.num_classes,
@@ -374,6 +433,15 @@ def main(args):
 
         accelerator.register_save_state_pre_hook(save_alignment_hook)
         accelerator.register_load_state_pre_hook(load_alignment_hook)
+
+    class_weights = None
+    if args.class_weighting == "inverse_frequency":
+        label_tensor = torch.as_tensor(np.asarray(train_dataset["label"])[labeled])
+        class_weights = inverse_frequency_weights(label_tensor, dataset.num_classes)
+        logger.info(f"Class weights of the classification loss (inverse frequency): {class_weights.tolist()}")
+    augmentation = JointAugmentation(
+        dataset.num_channels, args.classifier_augmentation, random_flip=args.random_flip, fixmatch=args.fixmatch
+    )
 
     # ---------------------------------------------------------------- loader, optimizer, schedule
     # Flips and FixMatch views are drawn in the loop, after each step is seeded (`augment_batch`), for exact resumes.
@@ -464,7 +532,9 @@ def main(args):
         results = {}
         if dataset.eval is not None:
             results = evaluate_classifier(unet, dataset.eval, ImagePreprocessor(resolution, dataset.num_channels))
-        grid = sample_grid(unet, args, dataset.num_classes) if args.diffusion_loss_weight > 0 else None
+        grid = (
+            sample_grid(unet, noise_scheduler, args, dataset.num_classes) if args.diffusion_loss_weight > 0 else None
+        )
         if ema_model is not None and not final:
             ema_model.restore(unet.parameters())
         scalars = {f"eval/{k}": v for k, v in results.items() if isinstance(v, float)}
@@ -497,7 +567,7 @@ def main(args):
             # process), so a resumed run draws exactly what the uninterrupted run would have drawn.
             torch.manual_seed(batch_seed(args.seed, micro_step, accelerator.process_index))
             micro_step += 1
-            batch.update(augment_batch(batch["pixel_values"], random_flip=args.random_flip, fixmatch=args.fixmatch))
+            batch.update(augmentation(batch["pixel_values"]))
             with accelerator.accumulate(objective):
                 out = joint_diffusion_loss(
                     objective,
@@ -505,6 +575,9 @@ def main(args):
                     batch["pixel_values"],
                     batch["labels"],
                     classifier_loss_weight=args.classifier_loss_weight,
+                    classifier_images=batch["classifier_pixel_values"],
+                    noisy_classifier_weight=args.noisy_classifier_weight,
+                    class_weights=class_weights,
                     weak_images=batch.get("weak_pixel_values"),
                     strong_images=batch.get("strong_pixel_values"),
                     fixmatch_threshold=args.fixmatch_threshold,
@@ -512,7 +585,15 @@ def main(args):
                     diffusion_loss_weight=args.diffusion_loss_weight,
                     distribution_alignment=alignment,
                 )
-                terms = torch.stack([out.loss.detach(), out.loss_diffusion, out.loss_classifier, out.loss_fixmatch])
+                terms = torch.stack(
+                    [
+                        out.loss.detach(),
+                        out.loss_diffusion,
+                        out.loss_classifier,
+                        out.loss_fixmatch,
+                        out.loss_noisy_classifier,
+                    ]
+                )
                 terms = accelerator.gather(terms.float()[None])  # (processes, 4): every process takes the same path
                 if not bool(torch.isfinite(terms).all()):
                     message = nonfinite_message(global_step + 1, terms, args.output_dir)
@@ -570,8 +651,12 @@ def main(args):
     # ---------------------------------------------------------------- save, evaluate, card, push
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        results, grid = validate(global_step, final=True)  # leaves the EMA weights in the model
         unet = unwrapped_unet()
+        if ema_model is not None:
+            ema_model.copy_to(unet.parameters())  # the saved, calibrated and evaluated model is the EMA one
+        calibration = calibrate(unet, validation_dataset, preprocessor, dataset, args)
+        results, grid = validate(global_step, final=True)
+        results.update(calibration)
         pipeline = JointDiffusionPipeline(unet=unet, scheduler=noise_scheduler)
         pipeline.save_pretrained(args.output_dir)
         if args.evaluate_generation and dataset.eval is not None and args.diffusion_loss_weight > 0:
@@ -613,6 +698,44 @@ def main(args):
     accelerator.end_training()
 
 
+def split_validation(dataset, args):
+    """(training split, validation split or None): --validation_split of the source, else a seeded hold-out."""
+    if args.validation_split is not None:
+        source = load_joint_dataset_from_args(
+            argparse.Namespace(**{**vars(args), "eval_split": args.validation_split})
+        )
+        return dataset.train, source.eval
+    train, validation = holdout_split(dataset.train, args.validation_fraction, args.seed)
+    if validation is not None:
+        logger.info(
+            f"Validation (calibration) split: {holdout_name(args.validation_fraction)}, {len(validation)} images."
+        )
+    return train, validation
+
+
+def calibrate(unet, validation_dataset, preprocessor, dataset, args):
+    """Fit the temperature on the validation split (--calibrate) and report the metrics there, before and after."""
+    if validation_dataset is None:
+        return {}
+    images, labels = dataset_to_tensors(validation_dataset, preprocessor)
+    logits = predict_logits(unet, images)
+    names = list(unet.id2label.values())
+    uncalibrated = compute_classification_metrics(
+        labels, unet.probabilities(logits, calibrated=False), dataset.problem_type, names
+    )
+    results = {}
+    if args.calibrate:
+        temperature = fit_temperature(logits, labels, unet.is_multi_label)
+        unet.register_to_config(classifier_temperature=temperature)
+        results["classifier_temperature"] = temperature
+        logger.info(f"Temperature {temperature:.3f} fitted on {len(labels)} validation images.")
+    validation = compute_classification_metrics(labels, unet.probabilities(logits), dataset.problem_type, names)
+    results["validation"] = {**validation, "ece_uncalibrated": uncalibrated["ece"]}
+    if dataset.eval is not None:
+        results["ece_uncalibrated"] = evaluate_classifier(unet, dataset.eval, preprocessor, calibrated=False)["ece"]
+    return results
+
+
 def generation_metrics(unet, noise_scheduler, dataset, resolution, args):
     """--evaluate_generation: judge 50-step DDIM class-guided samples with a reference network (saved alongside)."""
     preprocessor = ImagePreprocessor(resolution, dataset.num_channels)
@@ -637,10 +760,9 @@ def generation_metrics(unet, noise_scheduler, dataset, resolution, args):
 
 
 @torch.no_grad()
-def sample_grid(unet, args, num_classes):
-    """One row of class-guided samples per class (DDPM, seeded)."""
-    scheduler = DDPMScheduler(num_train_timesteps=args.ddpm_num_steps, beta_schedule=args.ddpm_beta_schedule)
-    pipeline = JointDiffusionPipeline(unet=unet, scheduler=scheduler)
+def sample_grid(unet, noise_scheduler, args, num_classes):
+    """One row of class-guided samples per class (DDPM with the training schedule, seeded)."""
+    pipeline = JointDiffusionPipeline(unet=unet, scheduler=DDPMScheduler.from_config(noise_scheduler.config))
     pipeline.set_progress_bar_config(disable=True)
     per_class = args.num_validation_samples_per_class
     class_labels = [c for c in range(num_classes) for _ in range(per_class)] if not unet.is_multi_label else None
@@ -660,7 +782,7 @@ def sample_grid(unet, args, num_classes):
 
 
 MAX_CONSECUTIVE_SKIPS = 10  # --on_nonfinite_loss skip: more non-finite steps in a row means divergence
-LOSS_TERMS = ("loss", "diffusion", "classifier", "fixmatch")
+LOSS_TERMS = ("loss", "diffusion", "classifier", "fixmatch", "noisy_classifier")
 
 
 def nonfinite_message(step, terms, output_dir):

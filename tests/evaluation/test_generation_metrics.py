@@ -131,3 +131,18 @@ def test_inception_path_explains_what_is_missing(monkeypatch, tmp_path):
     images = torch.zeros(4, 1, 8, 8)
     with pytest.raises(ImportError, match=r"pip install \"torchmetrics\[image\]\""):
         inception_generation_metrics(images, images, tmp_path / "weights.pth")
+
+
+def test_background_match_share_tells_black_from_grey_backgrounds():
+    from diffusers_joint.evaluation import background_match_share, border_means
+
+    torch.manual_seed(0)
+    real = torch.full((20, 1, 28, 28), -1.0)
+    real[:, :, 8:20, 8:20] = 1.0  # a bright stroke on black
+    grey = real.clone()
+    grey[:, :, :4] = -0.5  # a grey band through the border
+    torch.testing.assert_close(border_means(real), torch.full((20,), -1.0))
+    assert background_match_share(real, real) == 1.0
+    assert background_match_share(real, torch.cat([real[:15], grey[:5]])) == 0.75
+    with pytest.raises(ValueError, match="border width"):
+        border_means(real, width=14)

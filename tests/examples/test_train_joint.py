@@ -44,8 +44,11 @@ def test_output_folder_is_a_loadable_pipeline_with_card_and_results(trained):
     assert pipe.unet.config.label_names == [str(i) for i in range(10)]
     results = json.loads((out / "eval_results.json").read_text())
     assert results["step"] == 4 and results["num_examples"] == 360
+    # calibrated on the validation hold-out (10 % of the training split), the temperature saved in the config
+    assert results["validation"]["num_examples"] == 144 and "ece_uncalibrated" in results
+    assert pipe.unet.config.classifier_temperature == pytest.approx(results["classifier_temperature"])
     card = (out / "README.md").read_text()
-    assert "30 labeled of 1437" in card and "fixed stratified 20% test split" in card
+    assert "30 labeled of 1293" in card and "fixed stratified 20% test split" in card
     images = pipe(batch_size=2, num_inference_steps=2, output_type="pt").images
     assert images.shape == (2, 1, 8, 8) and torch.isfinite(images).all()
     assert [p.name for p in sorted(out.glob("checkpoint-*"))] == ["checkpoint-2", "checkpoint-4"]

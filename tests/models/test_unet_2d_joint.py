@@ -197,6 +197,23 @@ def test_invalid_joint_config_raises():
         make_model(problem_type="regression")
     with pytest.raises(ValueError, match="expected 3 names, got 2"):
         make_model(label_names=["a", "b"])
+    with pytest.raises(ValueError, match="classifier_temperature` must be > 0"):
+        make_model(classifier_temperature=0.0)
+
+
+def test_forward_with_features_is_one_pass_giving_the_noise_prediction_and_the_encoder_features():
+    model = make_model()
+    x, t = images(3), torch.tensor([0, 5, 40])
+    calls = []
+    handle = model.conv_in.register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        noise_pred, features = model.forward_with_features(x, t)
+    assert len(calls) == 1
+    handle.remove()
+    with torch.no_grad():
+        torch.testing.assert_close(noise_pred, model(x, t).sample)
+        torch.testing.assert_close(features, model.extract_features(x, t))
+    assert not model.down_blocks[0]._forward_hooks, "the hooks are removed afterwards"
 
 
 def test_loading_refuses_pickled_weights_unless_allowed(tmp_path):

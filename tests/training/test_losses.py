@@ -4,7 +4,13 @@ from diffusers import DDPMScheduler
 from sklearn.datasets import load_digits
 
 from diffusers_joint import JointUNet2DModel
-from diffusers_joint.training import JointDiffusionObjective, joint_diffusion_loss
+from diffusers_joint.training import (
+    JointDiffusionObjective,
+    diffusion_target,
+    inverse_frequency_weights,
+    joint_diffusion_loss,
+    noise_level_weights,
+)
 from tiny_models import tiny_joint_unet
 
 
@@ -128,3 +134,112 @@ def test_zero_diffusion_weight_is_the_classifier_alone():
     assert all(p.grad is None for p in unet.conv_out.parameters())
     with pytest.raises(ValueError, match="diffusion_loss_weight must be >= 0"):
         joint_diffusion_loss(JointDiffusionObjective(unet), SCHEDULER, images, labels, diffusion_loss_weight=-1)
+
+
+def test_noise_aware_term_reads_the_denoising_pass_weighted_by_alpha_bar():
+    unet = tiny_unet().eval()
+    images, labels = digits(6)
+    labels[::2] = -1
+    encoder_calls = []
+    unet.conv_in.register_forward_hook(lambda *_: encoder_calls.append(1))
+    torch.manual_seed(3)
+    out = joint_diffusion_loss(
+        JointDiffusionObjective(unet),
+        SCHEDULER,
+        images,
+        labels,
+        classifier_loss_weight=0.5,
+        noisy_classifier_weight=2.0,
+    )
+    assert len(encoder_calls) == 2, "one noisy pass (denoising and noisy classification) and one clean pass"
+    torch.manual_seed(3)
+    noise = torch.randn_like(images)
+    timesteps = torch.randint(0, 100, (6,)).long()
+    noisy = SCHEDULER.add_noise(images, noise, timesteps)
+    with torch.no_grad():
+        ce_noisy = torch.nn.functional.cross_entropy(
+            unet.classify(noisy, timesteps)[1::2], labels[1::2], reduction="none"
+        )
+        ce = torch.nn.functional.cross_entropy(unet.classify(images[1::2]), labels[1::2])
+    expected_noisy = (ce_noisy * SCHEDULER.alphas_cumprod[timesteps[1::2]]).mean()
+    torch.testing.assert_close(out.loss_noisy_classifier, expected_noisy)
+    torch.testing.assert_close(out.loss.detach(), out.loss_diffusion + 0.5 * (ce + 2.0 * expected_noisy))
+
+
+def test_noise_aware_term_is_zero_and_finite_without_labels_and_off_by_default():
+    unet = tiny_unet()
+    images, _ = digits(8)
+    unlabeled = torch.full((8,), -1)
+    out = joint_diffusion_loss(
+        JointDiffusionObjective(unet),
+        SCHEDULER,
+        images,
+        unlabeled,
+        classifier_loss_weight=1.0,
+        noisy_classifier_weight=1,
+    )
+    assert out.loss_noisy_classifier.item() == 0.0 and torch.isfinite(out.loss)
+    out.loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in unet.parameters() if p.grad is not None)
+    assert all(p.grad.abs().sum() == 0 for p in unet.classifier.parameters())
+    _, labels = digits(8)
+    off = joint_diffusion_loss(JointDiffusionObjective(unet), SCHEDULER, images, labels)
+    assert off.loss_noisy_classifier.item() == 0.0
+    with pytest.raises(ValueError, match="noisy_classifier_weight must be >= 0"):
+        joint_diffusion_loss(JointDiffusionObjective(unet), SCHEDULER, images, labels, noisy_classifier_weight=-1)
+
+
+def test_noise_level_weights_fall_from_one_to_almost_zero():
+    cosine = DDPMScheduler(num_train_timesteps=100, beta_schedule="squaredcos_cap_v2")  # the training default
+    weights = noise_level_weights(cosine, torch.tensor([0, 50, 99]))
+    assert weights[0] > 0.99 and weights[0] > weights[1] > weights[2] and weights[2] < 0.01
+
+
+def test_classifier_images_change_the_classifier_term_only():
+    """The augmented view reaches the classifier; the diffusion loss reads the clean images."""
+    unet = tiny_unet().eval()
+    images, labels = digits(6)
+    objective = JointDiffusionObjective(unet)
+    torch.manual_seed(0)
+    plain = joint_diffusion_loss(objective, SCHEDULER, images, labels)
+    torch.manual_seed(0)
+    augmented = joint_diffusion_loss(objective, SCHEDULER, images, labels, classifier_images=images.flip(-1))
+    torch.testing.assert_close(plain.loss_diffusion, augmented.loss_diffusion, rtol=0, atol=0)
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(unet.classify(images.flip(-1)), labels)
+    torch.testing.assert_close(augmented.loss_classifier, expected)
+    assert not torch.isclose(plain.loss_classifier, augmented.loss_classifier)
+    with pytest.raises(ValueError, match="classifier_images must have the shape"):
+        joint_diffusion_loss(objective, SCHEDULER, images, labels, classifier_images=images[:2])
+
+
+def test_class_weights_come_from_the_labeled_rows_only():
+    labels = torch.tensor([0, 0, 0, 1, -1, -1, -1, -1, -1, -1])  # the unlabeled rows would make class 1 look common
+    weights = inverse_frequency_weights(labels, num_classes=3)
+    torch.testing.assert_close(weights, torch.tensor([4 / 9, 4 / 3, 1.0]))  # class 2 has no label: weight 1
+    multi = torch.tensor([[1, 0], [1, 0], [1, 1], [0, 0], [-1, -1]])
+    torch.testing.assert_close(inverse_frequency_weights(multi, 2), torch.tensor([1 / 3, 3.0]))
+    with pytest.raises(ValueError, match="need labeled images"):
+        inverse_frequency_weights(torch.full((4,), -1), 2)
+
+
+def test_class_weights_weight_the_cross_entropy():
+    unet = tiny_unet().eval()
+    images, labels = digits(6)
+    weights = torch.linspace(0.5, 2.0, 10)
+    torch.manual_seed(0)
+    out = joint_diffusion_loss(JointDiffusionObjective(unet), SCHEDULER, images, labels, class_weights=weights)
+    with torch.no_grad():
+        ce = torch.nn.functional.cross_entropy(unet.classify(images), labels, reduction="none")
+    torch.testing.assert_close(out.loss_classifier, (ce * weights[labels]).mean())
+
+
+def test_diffusion_target_follows_the_prediction_type():
+    images, _ = digits(4)
+    noise = torch.randn_like(images)
+    t = torch.tensor([1, 30, 60, 99])
+    torch.testing.assert_close(diffusion_target(SCHEDULER, images, noise, t), noise)
+    v_scheduler = DDPMScheduler(num_train_timesteps=100, prediction_type="v_prediction")
+    abar = v_scheduler.alphas_cumprod[t][:, None, None, None]
+    expected_v = abar.sqrt() * noise - (1 - abar).sqrt() * images
+    torch.testing.assert_close(diffusion_target(v_scheduler, images, noise, t), expected_v)

@@ -2,7 +2,7 @@
 """Data loading, label scarcity, mixed labeled / unlabeled batching and augmentations for Joint Diffusion."""
 
 from .arguments import add_data_source_arguments, load_joint_dataset_from_args
-from .augmentations import augment_batch, strong_augment, weak_augment
+from .augmentations import CLASSIFIER_AUGMENTATIONS, JointAugmentation, classifier_augmentation, strong_augmentation
 from .collate import JointCollator, build_collate_fn
 from .csv_images import load_csv_dataset
 from .digits import load_digits_dataset
@@ -14,14 +14,16 @@ from .sources import load_joint_dataset
 from .transforms import ImagePreprocessor, image_to_tensor, resize, tensor_to_pil
 
 __all__ = [
+    "CLASSIFIER_AUGMENTATIONS",
     "MULTI_LABEL",
     "SINGLE_LABEL",
     "ImagePreprocessor",
+    "JointAugmentation",
     "JointCollator",
     "JointDataset",
     "MixedBatchSampler",
     "add_data_source_arguments",
-    "augment_batch",
+    "classifier_augmentation",
     "build_collate_fn",
     "image_to_tensor",
     "is_labeled",
@@ -33,7 +35,6 @@ __all__ = [
     "mask_labels",
     "resize",
     "select_labeled_indices",
-    "strong_augment",
+    "strong_augmentation",
     "tensor_to_pil",
-    "weak_augment",
 ]

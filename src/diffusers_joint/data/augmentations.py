@@ -1,280 +1,181 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
-"""FixMatch-style weak and strong augmentations in plain torch, on image tensors in [-1, 1]."""
+"""Augmentation of the classifier's input (and FixMatch's weak and strong views) with kornia, on [-1, 1] tensors."""
 
 from __future__ import annotations
 
-import math
-
+import kornia.augmentation as K
 import torch
-import torch.nn.functional as F
+import torch.nn as nn
 from diffusers.utils import logging
+from kornia.augmentation.auto import RandAugment
 
 logger = logging.get_logger(__name__)
 
-
-def _uniform(low: float, high: float, generator: torch.Generator | None) -> float:
-    return low + (high - low) * torch.rand((), generator=generator).item()
-
-
-def _as_batch(images: torch.Tensor) -> tuple[torch.Tensor, bool]:
-    if images.ndim == 3:
-        return images[None], True
-    if images.ndim == 4:
-        return images, False
-    raise ValueError(
-        f"Expected an image tensor of shape (C, H, W) or (B, C, H, W) in [-1, 1], got shape {tuple(images.shape)}."
-    )
-
-
-def _translate_reflect(image: torch.Tensor, max_fraction: float, generator: torch.Generator | None) -> torch.Tensor:
-    """Shift a `(C, H, W)` image by up to `max_fraction` of its size, filling the border by reflection."""
-    height, width = image.shape[-2:]
-    pad_h = min(int(math.ceil(max_fraction * height)), height - 1)
-    pad_w = min(int(math.ceil(max_fraction * width)), width - 1)
-    if pad_h == 0 and pad_w == 0:
-        return image
-    padded = F.pad(image[None], (pad_w, pad_w, pad_h, pad_h), mode="reflect")[0]
-    top = int(torch.randint(0, 2 * pad_h + 1, (), generator=generator))
-    left = int(torch.randint(0, 2 * pad_w + 1, (), generator=generator))
-    return padded[:, top : top + height, left : left + width]
-
-
-def weak_augment(
-    images: torch.Tensor,
-    generator: torch.Generator | None = None,
-    random_flip: bool = True,
-    max_translation: float = 0.125,
-) -> torch.Tensor:
-    """
-    FixMatch's weak augmentation: an optional random horizontal flip and a random translation with reflect padding.
-
-    Args:
-        images (`torch.Tensor`):
-            One image `(C, H, W)` or a batch `(B, C, H, W)` in [-1, 1].
-        generator (`torch.Generator`, *optional*):
-            Source of randomness, for reproducible views.
-        random_flip (`bool`, *optional*, defaults to `True`):
-            Flip horizontally with probability 0.5 (turn off when laterality matters, e.g. chest X-rays).
-        max_translation (`float`, *optional*, defaults to 0.125):
-            Largest shift, as a fraction of the height and width.
-
-    Returns:
-        `torch.Tensor`: The augmented images, same shape as `images`.
-    """
-    batch, single = _as_batch(images)
-    out = []
-    for image in batch:
-        if random_flip and torch.rand((), generator=generator).item() < 0.5:
-            image = image.flip(-1)
-        out.append(_translate_reflect(image, max_translation, generator))
-    result = torch.stack(out)
-    return result[0] if single else result
-
-
-# The operations below work on a single `(C, H, W)` image with values in [0, 1].
-
-
-def _grayscale(image: torch.Tensor) -> torch.Tensor:
-    if image.shape[0] == 3:
-        weights = torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype, device=image.device)
-        return (image * weights[:, None, None]).sum(0, keepdim=True)
-    return image.mean(0, keepdim=True)
-
-
-def _blend(image: torch.Tensor, other: torch.Tensor, factor: float) -> torch.Tensor:
-    return (other + factor * (image - other)).clamp(0, 1)
-
-
-def _autocontrast(image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    low = image.amin(dim=(-2, -1), keepdim=True)
-    high = image.amax(dim=(-2, -1), keepdim=True)
-    scale = torch.where(high > low, 1.0 / (high - low).clamp_min(1e-6), torch.ones_like(high))
-    low = torch.where(high > low, low, torch.zeros_like(low))
-    return ((image - low) * scale).clamp(0, 1)
-
-
-def _brightness(image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    return _blend(image, torch.zeros_like(image), _uniform(0.05, 1.95, generator))
-
-
-def _contrast(image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    mean = _grayscale(image).mean()
-    return _blend(image, torch.full_like(image, mean.item()), _uniform(0.05, 1.95, generator))
-
-
-def _sharpness(image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    if min(image.shape[-2:]) < 3:
-        return image
-    kernel = torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]], dtype=image.dtype) / 13
-    kernel = kernel.to(image.device).expand(image.shape[0], 1, 3, 3)
-    blurred = F.conv2d(F.pad(image[None], (1, 1, 1, 1), mode="replicate"), kernel, groups=image.shape[0])[0]
-    return _blend(image, blurred, _uniform(0.05, 1.95, generator))
-
-
-def _posterize(image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    bits = int(torch.randint(4, 9, (), generator=generator))
-    levels = 2**bits
-    return torch.floor(image * 255 / (256 // levels)) * (256 // levels) / 255
-
-
-def _solarize(image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    threshold = _uniform(0.5, 1.0, generator)
-    return torch.where(image >= threshold, 1 - image, image)
-
-
-def _equalize(image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Histogram equalisation per channel, via the rank of each pixel (ties share their lowest rank)."""
-    channels, height, width = image.shape
-    flat = (image * 255).round().reshape(channels, -1)
-    out = torch.empty_like(flat)
-    for c in range(channels):
-        values, inverse, counts = torch.unique(flat[c], return_inverse=True, return_counts=True)
-        if len(values) == 1:
-            out[c] = flat[c]
-            continue
-        cdf = torch.cumsum(counts, 0).to(image.dtype)
-        cdf_min = cdf[0]
-        out[c] = ((cdf[inverse] - cdf_min) / (flat.shape[1] - cdf_min).clamp_min(1)) * 255
-    return (out / 255).reshape(channels, height, width).clamp(0, 1)
-
-
-def _affine(image: torch.Tensor, matrix: list[list[float]]) -> torch.Tensor:
-    """Apply a 2x3 affine map given in normalised coordinates; the area brought in is black."""
-    theta = torch.tensor(matrix, dtype=image.dtype, device=image.device)[None]
-    grid = F.affine_grid(theta, [1, *image.shape], align_corners=False)
-    return F.grid_sample(image[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
-
-
-def _rotate(image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    angle = math.radians(_uniform(-30.0, 30.0, generator))
-    cos, sin = math.cos(angle), math.sin(angle)
-    return _affine(image, [[cos, -sin, 0.0], [sin, cos, 0.0]])
-
-
-def _shear(image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    amount = _uniform(-0.3, 0.3, generator)
-    if torch.rand((), generator=generator).item() < 0.5:
-        return _affine(image, [[1.0, amount, 0.0], [0.0, 1.0, 0.0]])
-    return _affine(image, [[1.0, 0.0, 0.0], [amount, 1.0, 0.0]])
-
-
-def _translate(image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    # Normalised coordinates span 2 units, so a shift of 0.3 of the size is 0.6.
-    amount = _uniform(-0.6, 0.6, generator)
-    if torch.rand((), generator=generator).item() < 0.5:
-        return _affine(image, [[1.0, 0.0, amount], [0.0, 1.0, 0.0]])
-    return _affine(image, [[1.0, 0.0, 0.0], [0.0, 1.0, amount]])
-
-
-STRONG_OPS = {
-    "autocontrast": _autocontrast,
-    "brightness": _brightness,
-    "contrast": _contrast,
-    "sharpness": _sharpness,
-    "posterize": _posterize,
-    "solarize": _solarize,
-    "equalize": _equalize,
-    "rotate": _rotate,
-    "shear": _shear,
-    "translate": _translate,
+# Geometry (shift as a fraction of the size, rotation in degrees, scale range) and intensity (brightness, contrast
+# and gamma factors) of each strength. No horizontal flip: chest X-rays and digits are lateralised.
+CLASSIFIER_AUGMENTATIONS = {
+    "none": None,
+    "light": dict(translate=0.07, degrees=5.0, scale=(0.95, 1.05), intensity=0.0),
+    "medium": dict(translate=0.1, degrees=10.0, scale=(0.9, 1.1), intensity=0.1),
+    "strong": dict(translate=0.15, degrees=15.0, scale=(0.85, 1.15), intensity=0.2),
 }
 
+# RandAugment's operations that mean the same on grayscale images as on colour ones (kornia's default policy less
+# `color` and `invert`), with RandAugment's magnitude ranges.
+GRAYSCALE_RANDAUGMENT_POLICY = [
+    [("auto_contrast", 0, 1)],
+    [("equalize", 0, 1)],
+    [("rotate", -30.0, 30.0)],
+    [("posterize", 4.0, 8.0)],
+    [("solarize", 0.0, 1.0)],
+    [("contrast", 0.1, 1.9)],
+    [("brightness", 0.1, 1.9)],
+    [("sharpness", 0.1, 1.9)],
+    [("shear_x", -0.3, 0.3)],
+    [("shear_y", -0.3, 0.3)],
+    [("translate_x", -0.1, 0.1)],
+    [("translate_y", -0.1, 0.1)],
+]
 
-def _cutout(image: torch.Tensor, max_fraction: float, generator: torch.Generator | None) -> torch.Tensor:
-    """Fill a random square of side up to `max_fraction` of the smaller image side with mid-grey."""
-    height, width = image.shape[-2:]
-    side = max(1, int(round(_uniform(0.0, max_fraction, generator) * min(height, width))))
-    center_y = int(torch.randint(0, height, (), generator=generator))
-    center_x = int(torch.randint(0, width, (), generator=generator))
-    top, left = max(0, center_y - side // 2), max(0, center_x - side // 2)
-    image = image.clone()
-    image[:, top : top + side, left : left + side] = 0.5
-    return image
+
+class _UnitRange(nn.Module):
+    """Run kornia augmentations (which expect [0, 1]) on images in [-1, 1]."""
+
+    def __init__(self, *augmentations: nn.Module):
+        super().__init__()
+        self.augmentations = nn.Sequential(*augmentations)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.ndim != 4:
+            raise ValueError(f"Expected a batch of shape (B, C, H, W) in [-1, 1], got shape {tuple(images.shape)}.")
+        out = self.augmentations(((images.float() + 1) / 2).clamp(0, 1))
+        return (out * 2 - 1).to(images.dtype)
 
 
-def strong_augment(
-    images: torch.Tensor,
-    generator: torch.Generator | None = None,
-    random_flip: bool = True,
-    max_translation: float = 0.125,
-    num_ops: int = 2,
-    cutout_fraction: float = 0.5,
-) -> torch.Tensor:
+def classifier_augmentation(strength: str = "medium", random_flip: bool = False) -> nn.Module:
     """
-    FixMatch's strong augmentation: the weak augmentation, then `num_ops` operations drawn at random (with random
-    magnitudes, as in RandAugment) from autocontrast, brightness, contrast, sharpness, posterize, solarize, equalize,
-    rotate, shear and translate, then cutout.
+    The augmentation of the images the classifier sees during training: a random affine map (shift, rotation, scale,
+    border pixels repeated), and for `"medium"` and `"strong"` random brightness, contrast and gamma, each applied with
+    probability 0.5. The diffusion loss never sees it.
 
     Args:
-        images (`torch.Tensor`):
-            One image `(C, H, W)` or a batch `(B, C, H, W)` in [-1, 1].
-        generator (`torch.Generator`, *optional*):
-            Source of randomness, for reproducible views.
-        random_flip (`bool`, *optional*, defaults to `True`):
-            Whether the weak part flips horizontally with probability 0.5.
-        max_translation (`float`, *optional*, defaults to 0.125):
-            Largest shift of the weak part, as a fraction of the height and width.
-        num_ops (`int`, *optional*, defaults to 2):
-            Number of random operations applied to each image.
-        cutout_fraction (`float`, *optional*, defaults to 0.5):
-            Largest side of the cutout square, as a fraction of the smaller image side (0 disables cutout).
-
-    Returns:
-        `torch.Tensor`: The augmented images in [-1, 1], same shape as `images`.
-    """
-    if num_ops < 0:
-        raise ValueError(f"Expected `num_ops` >= 0, got {num_ops}.")
-    batch, single = _as_batch(images)
-    batch = weak_augment(batch, generator=generator, random_flip=random_flip, max_translation=max_translation)
-    ops = list(STRONG_OPS.values())
-    out = []
-    for image in batch:
-        image = ((image.float() + 1) / 2).clamp(0, 1)
-        for index in torch.randint(0, len(ops), (num_ops,), generator=generator).tolist():
-            image = ops[index](image, generator).clamp(0, 1)
-        if cutout_fraction > 0:
-            image = _cutout(image, cutout_fraction, generator)
-        out.append(image * 2 - 1)
-    result = torch.stack(out).to(images.dtype)
-    return result[0] if single else result
-
-
-def augment_batch(
-    pixel_values: torch.Tensor,
-    random_flip: bool = False,
-    fixmatch: bool = False,
-    generator: torch.Generator | None = None,
-) -> dict[str, torch.Tensor]:
-    """
-    The random part of a training batch, drawn after collation: horizontal flips, then FixMatch's weak and strong views
-    of the (flipped) images.
-
-    The training script calls this in its loop, right after seeding the step, instead of flipping and augmenting in
-    the data loader: every random draw of a step then depends only on the step's seed, so a run resumed from a
-    checkpoint sees exactly the batches the uninterrupted run saw (the loader fetches ahead, and its workers have their
-    own random state).
-
-    Args:
-        pixel_values (`torch.Tensor` of shape `(B, C, H, W)`):
-            Collated images in [-1, 1].
+        strength (`str`, *optional*, defaults to `"medium"`):
+            One of `"none"` (identity), `"light"` (shift ±7 %, rotation ±5°, scale 0.95-1.05), `"medium"` (±10 %,
+            ±10°, 0.9-1.1, intensity factors ±10 %) or `"strong"` (±15 %, ±15°, 0.85-1.15, ±20 %).
         random_flip (`bool`, *optional*, defaults to `False`):
-            Flip each image horizontally with probability 0.5 (and let the FixMatch views flip too).
-        fixmatch (`bool`, *optional*, defaults to `False`):
-            Also return `"weak_pixel_values"` and `"strong_pixel_values"` ([`weak_augment`], [`strong_augment`]).
-        generator (`torch.Generator`, *optional*):
-            Source of randomness, on the device of `pixel_values`; the global generator by default.
+            Also flip horizontally with probability 0.5 (not for lateralised images such as chest X-rays or digits).
 
     Returns:
-        `dict[str, torch.Tensor]`: `"pixel_values"` and, with `fixmatch=True`, the two views, each shaped like
-        `pixel_values`.
+        `nn.Module`: maps a batch `(B, C, H, W)` in [-1, 1] to an augmented batch of the same shape, in [-1, 1]. It
+        draws from torch's global random generator: seed it (`torch.manual_seed`) for reproducible views.
+
+    Example:
+
+    ```py
+    >>> import torch
+    >>> from diffusers_joint.data import classifier_augmentation
+
+    >>> augment = classifier_augmentation("medium")
+    >>> augment(torch.rand(4, 1, 28, 28) * 2 - 1).shape
+    torch.Size([4, 1, 28, 28])
+    ```
     """
-    if pixel_values.ndim != 4:
-        raise ValueError(f"Expected a batch of shape (B, C, H, W), got shape {tuple(pixel_values.shape)}.")
-    if random_flip:
-        flip = torch.rand(len(pixel_values), generator=generator, device=pixel_values.device) < 0.5
-        pixel_values = torch.where(flip[:, None, None, None], pixel_values.flip(-1), pixel_values)
-    out = {"pixel_values": pixel_values}
-    if fixmatch:
-        out["weak_pixel_values"] = weak_augment(pixel_values, generator=generator, random_flip=random_flip)
-        out["strong_pixel_values"] = strong_augment(pixel_values, generator=generator, random_flip=random_flip)
-    return out
+    if strength not in CLASSIFIER_AUGMENTATIONS:
+        raise ValueError(
+            f"Unknown augmentation strength {strength!r}: expected one of {list(CLASSIFIER_AUGMENTATIONS)}."
+        )
+    settings = CLASSIFIER_AUGMENTATIONS[strength]
+    ops: list[nn.Module] = [K.RandomHorizontalFlip(p=0.5)] if random_flip else []
+    if settings is not None:
+        shift, factor = settings["translate"], settings["intensity"]
+        ops.append(
+            K.RandomAffine(
+                degrees=settings["degrees"],
+                translate=(shift, shift),
+                scale=settings["scale"],
+                padding_mode="border",
+                p=1.0,
+            )
+        )
+        if factor > 0:
+            ops += [
+                K.RandomBrightness((1 - factor, 1 + factor), p=0.5),
+                K.RandomContrast((1 - factor, 1 + factor), p=0.5),
+                K.RandomGamma((1 - factor, 1 / (1 - factor)), p=0.5),
+            ]
+    return _UnitRange(*ops)
+
+
+def strong_augmentation(
+    num_channels: int, strength: str = "medium", random_flip: bool = False, num_ops: int = 2, magnitude: int = 10
+) -> nn.Module:
+    """
+    FixMatch's strong view: [`classifier_augmentation`], then kornia's RandAugment (`num_ops` operations at
+    `magnitude`, colour operations only for 3-channel images), then cutout (kornia's `RandomErasing`).
+
+    Args:
+        num_channels (`int`):
+            Image channels; grayscale images use [`GRAYSCALE_RANDAUGMENT_POLICY`].
+        strength (`str`, *optional*, defaults to `"medium"`):
+            Strength of the classifier augmentation under it (at least its geometry is always applied).
+        random_flip (`bool`, *optional*, defaults to `False`):
+            Flip horizontally with probability 0.5.
+        num_ops (`int`, *optional*, defaults to 2):
+            RandAugment operations per image.
+        magnitude (`int`, *optional*, defaults to 10):
+            RandAugment magnitude, in (0, 30).
+    """
+    base = classifier_augmentation("light" if strength == "none" else strength, random_flip=random_flip)
+    policy = None if num_channels == 3 else GRAYSCALE_RANDAUGMENT_POLICY
+    rand_augment = RandAugment(n=num_ops, m=magnitude, policy=policy)
+    cutout = K.RandomErasing(scale=(0.02, 0.25), ratio=(0.5, 2.0), value=0.5, p=1.0)
+    return nn.Sequential(base, _UnitRange(rand_augment, cutout))
+
+
+class JointAugmentation(nn.Module):
+    """
+    The random part of a training batch, drawn after collation: optional horizontal flips of every image (the diffusion
+    input too), the classifier's augmented view, and with FixMatch a strong view.
+
+    The training script calls it in its loop, right after seeding the step: every random draw of a step then depends
+    only on the step's seed, so a run resumed from a checkpoint sees exactly the batches the uninterrupted run saw.
+
+    Args:
+        num_channels (`int`):
+            Image channels.
+        strength (`str`, *optional*, defaults to `"medium"`):
+            Strength of [`classifier_augmentation`] for the classifier's view.
+        random_flip (`bool`, *optional*, defaults to `False`):
+            Flip each image horizontally with probability 0.5 (every view).
+        fixmatch (`bool`, *optional*, defaults to `False`):
+            Also return `"strong_pixel_values"`; the classifier's view serves as FixMatch's weak view.
+
+    Returns (from `forward(pixel_values)`):
+        `dict[str, torch.Tensor]`: `"pixel_values"` (the diffusion input, flipped when asked),
+        `"classifier_pixel_values"` and, with `fixmatch=True`, `"weak_pixel_values"` (the same tensor as the
+        classifier's view) and `"strong_pixel_values"`, each shaped like the input.
+    """
+
+    def __init__(
+        self,
+        num_channels: int,
+        strength: str = "medium",
+        random_flip: bool = False,
+        fixmatch: bool = False,
+    ):
+        super().__init__()
+        self.random_flip = random_flip
+        self.classifier_view = classifier_augmentation(strength)
+        self.strong_view = strong_augmentation(num_channels, strength) if fixmatch else None
+
+    def forward(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
+        if pixel_values.ndim != 4:
+            raise ValueError(f"Expected a batch of shape (B, C, H, W), got shape {tuple(pixel_values.shape)}.")
+        if self.random_flip:
+            flip = torch.rand(len(pixel_values), device=pixel_values.device) < 0.5
+            pixel_values = torch.where(flip[:, None, None, None], pixel_values.flip(-1), pixel_values)
+        out = {"pixel_values": pixel_values, "classifier_pixel_values": self.classifier_view(pixel_values)}
+        if self.strong_view is not None:
+            out["weak_pixel_values"] = out["classifier_pixel_values"]
+            out["strong_pixel_values"] = self.strong_view(pixel_values)
+        return out

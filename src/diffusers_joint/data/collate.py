@@ -9,7 +9,6 @@ from typing import Any
 import torch
 from diffusers.utils import logging
 
-from .augmentations import strong_augment, weak_augment
 from .joint_dataset import PROBLEM_TYPES, SINGLE_LABEL
 from .transforms import ImagePreprocessor
 
@@ -26,10 +25,9 @@ class JointCollator:
       flipped if the preprocessor says so);
     - `"labels"`: `torch.long` of shape `(B,)` with -1 for unlabeled rows (single-label), or `torch.float32` of shape
       `(B, L)` of 0/1 with rows of -1 for unlabeled rows (multi-label);
-    - `"labeled_mask"`: `torch.bool` of shape `(B,)`, `True` where the label is known;
-    - with `fixmatch=True`, also `"weak_pixel_values"` and `"strong_pixel_values"`: a weak and a strong view of each
-      image (see [`weak_augment`] and [`strong_augment`]), derived from `"pixel_values"`. The weak and strong views
-      flip only if the preprocessor has `random_flip=True`.
+    - `"labeled_mask"`: `torch.bool` of shape `(B,)`, `True` where the label is known.
+
+    Augmented views (the classifier's, FixMatch's) are drawn from the collated batch by [`JointAugmentation`].
 
     Args:
         preprocessor (`ImagePreprocessor`):
@@ -38,10 +36,8 @@ class JointCollator:
             `"single_label_classification"` or `"multi_label_classification"`.
         num_classes (`int`):
             Number of classes (the length of a multi-label row).
-        fixmatch (`bool`, *optional*, defaults to `False`):
-            Also return weak and strong augmented views.
         generator (`torch.Generator`, *optional*):
-            Source of randomness for flips and augmentations, for reproducible batches. Note that data loader worker
+            Source of randomness for the preprocessor's flips, for reproducible batches. Note that data loader worker
             processes each get a copy of it.
         image_column (`str`, *optional*, defaults to `"image"`):
             Key of the image in each row.
@@ -54,7 +50,6 @@ class JointCollator:
         preprocessor: ImagePreprocessor,
         problem_type: str,
         num_classes: int,
-        fixmatch: bool = False,
         generator: torch.Generator | None = None,
         image_column: str = "image",
         label_column: str = "label",
@@ -66,7 +61,6 @@ class JointCollator:
         self.preprocessor = preprocessor
         self.problem_type = problem_type
         self.num_classes = int(num_classes)
-        self.fixmatch = fixmatch
         self.generator = generator
         self.image_column = image_column
         self.label_column = label_column
@@ -107,20 +101,14 @@ class JointCollator:
             [self.preprocessor(row[self.image_column], generator=self.generator) for row in rows]
         ).float()
         labels, labeled_mask = self._labels(rows)
-        batch = {"pixel_values": pixel_values, "labels": labels, "labeled_mask": labeled_mask}
-        if self.fixmatch:
-            flip = bool(getattr(self.preprocessor, "random_flip", False))
-            batch["weak_pixel_values"] = weak_augment(pixel_values, generator=self.generator, random_flip=flip)
-            batch["strong_pixel_values"] = strong_augment(pixel_values, generator=self.generator, random_flip=flip)
-        return batch
+        return {"pixel_values": pixel_values, "labels": labels, "labeled_mask": labeled_mask}
 
 
 def build_collate_fn(
     preprocessor: ImagePreprocessor,
     problem_type: str,
     num_classes: int,
-    fixmatch: bool = False,
     generator: torch.Generator | None = None,
 ) -> JointCollator:
     """Shorthand for [`JointCollator`] with the default column names."""
-    return JointCollator(preprocessor, problem_type, num_classes, fixmatch=fixmatch, generator=generator)
+    return JointCollator(preprocessor, problem_type, num_classes, generator=generator)

@@ -1,3 +1,4 @@
+from .background import background_match_share, border_means
 from .classification import compute_classification_metrics, expected_calibration_error
 from .counterfactual import DEFAULT_CHANGE_THRESHOLD, compute_counterfactual_metrics
 from .evaluate_metric import JointClassificationMetric
@@ -11,11 +12,13 @@ from .generation import (
     precision_recall,
 )
 from .pipeline_evaluation import counterfactual_requests, evaluate_counterfactuals, evaluate_generation
-from .predict import dataset_to_tensors, evaluate_classifier, predict_probabilities
+from .predict import dataset_to_tensors, evaluate_classifier, predict_logits, predict_probabilities
 from .reference_network import ReferenceClassifier, train_reference_classifier
 from .report import metrics_table, results_to_markdown
 
 __all__ = [
+    "background_match_share",
+    "border_means",
     "DEFAULT_CHANGE_THRESHOLD",
     "JointClassificationMetric",
     "ReferenceClassifier",
@@ -35,6 +38,7 @@ __all__ = [
     "kernel_inception_distance",
     "metrics_table",
     "precision_recall",
+    "predict_logits",
     "predict_probabilities",
     "results_to_markdown",
     "train_reference_classifier",

@@ -11,6 +11,7 @@ from diffusers.utils import logging
 
 from ..pipelines import CounterfactualPipeline, JointDiffusionPipeline
 from ..pipelines.guidance import resolve_guidance_scale
+from .background import background_match_share
 from .counterfactual import DEFAULT_CHANGE_THRESHOLD, compute_counterfactual_metrics
 from .generation import compute_generation_metrics, conditional_accuracy, inception_generation_metrics
 from .predict import predict_probabilities
@@ -98,7 +99,8 @@ def evaluate_generation(
 
     Returns:
         `dict`: the metrics of [`compute_generation_metrics`] (conditional accuracy under the reference network) plus
-        `conditional_accuracy_model` (under the joint model itself) and the sampling settings.
+        `conditional_accuracy_model` (under the joint model itself), `dark_background_share` (the share of samples
+        with the real images' background, [`background_match_share`]) and the sampling settings.
     """
     unet = pipeline.unet
     requested = _requested_labels(pipeline, num_generated, real_labels)
@@ -127,6 +129,7 @@ def evaluate_generation(
         kid_subset_size=kid_subset_size,
         seed=seed,
     )
+    results["dark_background_share"] = background_match_share(real_images, generated)
     if requested is not None:
         model_probs = predict_probabilities(unet, generated)
         results["conditional_accuracy_model"] = conditional_accuracy(requested, model_probs, problem_type)

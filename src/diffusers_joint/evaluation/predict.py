@@ -14,19 +14,28 @@ from .classification import compute_classification_metrics
 
 
 @torch.no_grad()
-def predict_probabilities(unet: JointUNet2DModel, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Class probabilities `(N, num_classes)` (softmax, or sigmoid for multi-label) of images in [-1, 1]."""
+def predict_logits(unet: JointUNet2DModel, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Raw classifier logits `(N, num_classes)` of images in [-1, 1] at timestep 0, in eval mode, on the CPU."""
     was_training = unet.training
     unet.eval()
-    probs = []
+    logits = []
     try:
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size].to(device=unet.device, dtype=unet.dtype)
-            logits = unet.classify(batch).float()
-            probs.append((logits.sigmoid() if unet.is_multi_label else logits.softmax(dim=1)).cpu())
+            logits.append(unet.classify(batch).float().cpu())
     finally:
         unet.train(was_training)
-    return torch.cat(probs)
+    return torch.cat(logits)
+
+
+def predict_probabilities(
+    unet: JointUNet2DModel, images: torch.Tensor, batch_size: int = 256, calibrated: bool = True
+) -> torch.Tensor:
+    """
+    Class probabilities `(N, num_classes)` of images in [-1, 1] (see [`JointUNet2DModel.probabilities`]); with
+    `calibrated=False`, before the model's temperature.
+    """
+    return unet.probabilities(predict_logits(unet, images, batch_size), calibrated=calibrated)
 
 
 def dataset_to_tensors(
@@ -45,11 +54,18 @@ def dataset_to_tensors(
 
 
 def evaluate_classifier(
-    unet: JointUNet2DModel, dataset: datasets.Dataset, preprocessor: ImagePreprocessor, batch_size: int = 256
+    unet: JointUNet2DModel,
+    dataset: datasets.Dataset,
+    preprocessor: ImagePreprocessor,
+    batch_size: int = 256,
+    calibrated: bool = True,
 ) -> dict:
-    """Classification metrics of `unet` on the labeled rows of `dataset` (see `compute_classification_metrics`)."""
+    """
+    Classification metrics of `unet` on the labeled rows of `dataset` (see `compute_classification_metrics`), from
+    calibrated probabilities (`calibrated=False`: before the model's temperature).
+    """
     images, labels = dataset_to_tensors(dataset, preprocessor)
-    probs = predict_probabilities(unet, images, batch_size=batch_size)
+    probs = predict_probabilities(unet, images, batch_size=batch_size, calibrated=calibrated)
     return compute_classification_metrics(
         labels, probs, problem_type=unet.config.problem_type, label_names=list(unet.id2label.values())
     )

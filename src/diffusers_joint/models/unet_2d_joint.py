@@ -68,6 +68,11 @@ def _raise_if_corrupted(path: str | os.PathLike, subfolder: str | None, error: E
                 ) from error
 
 
+def _pool(hidden_states: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Global average pooling of every encoder stage, concatenated: the classifier's input."""
+    return torch.cat([h.mean(dim=(2, 3)) for h in hidden_states], dim=1)
+
+
 class ClassifierHead(nn.Module):
     """A small MLP from pooled encoder features to class logits."""
 
@@ -109,6 +114,10 @@ class JointUNet2DModel(UNet2DModel):
         label_names (`list[str]`, *optional*):
             Human-readable class names, index-aligned with the logits. Saved in the config so that a loaded model
             knows its classes; see [`~JointUNet2DModel.id2label`].
+        classifier_temperature (`float`, *optional*, defaults to 1.0):
+            Temperature that turns logits into calibrated probabilities (`softmax(logits / T)`), fitted on validation
+            data after training (temperature scaling). It changes probabilities, never the predicted class; see
+            [`~JointUNet2DModel.calibrated_logits`].
 
     Example:
 
@@ -165,7 +174,10 @@ class JointUNet2DModel(UNet2DModel):
         classifier_dropout: float = 0.0,
         problem_type: str = SINGLE_LABEL,
         label_names: list[str] | None = None,
+        classifier_temperature: float = 1.0,
     ):
+        if not classifier_temperature > 0:
+            raise ValueError(f"`classifier_temperature` must be > 0, got {classifier_temperature}.")
         if num_classes < 1:
             raise ValueError(f"`num_classes` must be a positive integer, got {num_classes}.")
         if problem_type not in PROBLEM_TYPES:
@@ -383,7 +395,7 @@ class JointUNet2DModel(UNet2DModel):
         if self.mid_block is not None:
             hidden = self.mid_block(hidden, emb)
             hidden_states.append(hidden)
-        features = torch.cat([h.mean(dim=(2, 3)) for h in hidden_states], dim=1)
+        features = _pool(hidden_states)
         if not return_dict:
             return hidden_states, features
         return JointUNet2DEncoderOutput(hidden_states=hidden_states, features=features)
@@ -404,6 +416,45 @@ class JointUNet2DModel(UNet2DModel):
                 keep the default unless the model was trained otherwise.
         """
         return self.classifier(self.extract_features(images, timestep))
+
+    def calibrated_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """`logits / classifier_temperature`: softmax (or sigmoid) of these are the calibrated probabilities."""
+        return logits / self.config.get("classifier_temperature", 1.0)
+
+    def probabilities(self, logits: torch.Tensor, calibrated: bool = True) -> torch.Tensor:
+        """
+        Class probabilities of classifier logits, in float32: softmax (single-label) or per-label sigmoid (multi-label)
+        of `logits / classifier_temperature` (of the raw logits with `calibrated=False`).
+        """
+        logits = logits.float()
+        if calibrated:
+            logits = self.calibrated_logits(logits)
+        return logits.sigmoid() if self.is_multi_label else logits.softmax(dim=1)
+
+    def forward_with_features(
+        self, sample: torch.Tensor, timestep: torch.Tensor | float | int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        The noise prediction of `sample` at `timestep` and the pooled encoder features of the same forward pass, as
+        [`~JointUNet2DModel.extract_features`] would give them: the classifier can read noisy images at no extra cost.
+
+        Returns:
+            `tuple[torch.Tensor, torch.Tensor]`: the noise prediction `(batch, channels, height, width)` and the
+            features `(batch, feature_dim)`.
+        """
+        modules = list(self.down_blocks) + ([self.mid_block] if self.mid_block is not None else [])
+        outputs: list[torch.Tensor] = []
+
+        def hook(module, args, output):
+            outputs.append(output[0] if isinstance(output, tuple) else output)
+
+        handles = [module.register_forward_hook(hook) for module in modules]
+        try:
+            noise_pred = self(sample, timestep).sample
+        finally:
+            for handle in handles:
+                handle.remove()
+        return noise_pred, _pool(outputs)
 
     @contextlib.contextmanager
     def shift_encoder_features(self, shifts: Sequence[torch.Tensor]) -> Iterator[None]:

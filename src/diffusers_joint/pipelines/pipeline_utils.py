@@ -207,9 +207,8 @@ class JointClassificationOutput(BaseOutput):
 
 
 def probs_from_logits(unet: JointUNet2DModel, logits: torch.Tensor) -> torch.Tensor:
-    """Softmax (single-label) or sigmoid (multi-label) of classifier logits, in float32."""
-    logits = logits.float()
-    return logits.sigmoid() if unet.is_multi_label else logits.softmax(dim=1)
+    """Calibrated probabilities: softmax (single-label) or sigmoid (multi-label) of `logits / temperature`, float32."""
+    return unet.probabilities(logits)
 
 
 def labels_from_probs(unet: JointUNet2DModel, probs: torch.Tensor) -> torch.Tensor:

@@ -1,3 +1,4 @@
+from .calibration import fit_temperature, negative_log_likelihood
 from .checkpointing import (
     check_checkpoint_fits,
     finalize_checkpoint,
@@ -8,9 +9,18 @@ from .checkpointing import (
 )
 from .distribution_alignment import DistributionAlignment
 from .hub import HubUploadError, push_output_to_hub
-from .losses import JointDiffusionObjective, JointLossOutput, classification_loss, joint_diffusion_loss, labeled_mask
+from .losses import (
+    JointDiffusionObjective,
+    JointLossOutput,
+    classification_loss,
+    diffusion_target,
+    inverse_frequency_weights,
+    joint_diffusion_loss,
+    labeled_mask,
+    noise_level_weights,
+)
 from .model_card import build_model_card, save_model_card
-from .unet_config import default_block_out_channels, unet_kwargs
+from .unet_config import default_block_out_channels, default_norm_num_groups, unet_kwargs
 
 __all__ = [
     "DistributionAlignment",
@@ -21,10 +31,16 @@ __all__ = [
     "check_checkpoint_fits",
     "classification_loss",
     "default_block_out_channels",
+    "default_norm_num_groups",
+    "diffusion_target",
     "finalize_checkpoint",
+    "fit_temperature",
+    "inverse_frequency_weights",
     "joint_diffusion_loss",
     "labeled_mask",
     "list_checkpoints",
+    "negative_log_likelihood",
+    "noise_level_weights",
     "push_output_to_hub",
     "remove_incomplete_checkpoints",
     "resolve_checkpoint",

@@ -16,7 +16,8 @@ from .distribution_alignment import DistributionAlignment
 
 class JointDiffusionObjective(nn.Module):
     """
-    Wraps a [`JointUNet2DModel`] so that one `forward` call computes both the noise prediction and the class logits.
+    Wraps a [`JointUNet2DModel`] so that one `forward` call computes the noise prediction, the class logits of the
+    noisy images (from the same encoder pass) and the class logits of the classifier's images at timestep 0.
 
     Distributed data parallel synchronises gradients only for computations that run inside the wrapped module's
     `forward`; giving `accelerator.prepare` this wrapper, rather than the UNet, keeps the classifier head and the
@@ -29,11 +30,14 @@ class JointDiffusionObjective(nn.Module):
 
     def forward(
         self, noisy_images: torch.Tensor | None, timesteps: torch.Tensor | None, classify_images: torch.Tensor
-    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
         # `noisy_images=None` runs the encoder and head only (the classifier-only baseline)
-        noise_pred = None if noisy_images is None else self.unet(noisy_images, timesteps).sample
+        noise_pred = noisy_logits = None
+        if noisy_images is not None:
+            noise_pred, features = self.unet.forward_with_features(noisy_images, timesteps)
+            noisy_logits = self.unet.classifier(features)
         logits = self.unet.classify(classify_images)
-        return noise_pred, logits
+        return noise_pred, noisy_logits, logits
 
 
 @dataclass
@@ -44,6 +48,7 @@ class JointLossOutput:
     loss_diffusion: torch.Tensor
     loss_classifier: torch.Tensor
     loss_fixmatch: torch.Tensor
+    loss_noisy_classifier: torch.Tensor
     num_labeled: int
     num_pseudo_labeled: int
 
@@ -53,6 +58,7 @@ class JointLossOutput:
             "loss_diffusion": self.loss_diffusion.item(),
             "loss_classifier": self.loss_classifier.item(),
             "loss_fixmatch": self.loss_fixmatch.item(),
+            "loss_noisy_classifier": self.loss_noisy_classifier.item(),
             "num_labeled": self.num_labeled,
             "num_pseudo_labeled": self.num_pseudo_labeled,
         }
@@ -63,11 +69,57 @@ def labeled_mask(labels: torch.Tensor) -> torch.Tensor:
     return labels >= 0 if labels.ndim == 1 else (labels >= 0).all(dim=1)
 
 
-def classification_loss(logits: torch.Tensor, labels: torch.Tensor, multi_label: bool) -> torch.Tensor:
-    """Mean cross-entropy (single-label) or mean binary cross-entropy with logits (multi-label)."""
+def inverse_frequency_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """
+    Class weights of the classification loss from the labeled rows of `labels` (unlabeled rows are ignored).
+
+    Single-label: `n / (num_classes * n_c)` for a class with `n_c` of the `n` labeled images, so that the weights
+    average to 1 over the labeled images. Multi-label: the positive weight `n_negative / n_positive` of each label (the
+    `pos_weight` of binary cross-entropy). A class without any labeled example gets weight 1.
+    """
+    labels = labels[labeled_mask(labels)]
+    if len(labels) == 0:
+        raise ValueError("Class weights need labeled images, but every row of `labels` is unlabeled (-1).")
+    if labels.ndim == 1:
+        counts = torch.bincount(labels.long(), minlength=num_classes).float()
+        weights = len(labels) / (num_classes * counts.clamp_min(1))
+        return torch.where(counts > 0, weights, torch.ones_like(weights))
+    positives = labels.float().sum(dim=0)
+    negatives = len(labels) - positives
+    return torch.where(
+        (positives > 0) & (negatives > 0), negatives / positives.clamp_min(1), torch.ones_like(positives)
+    )
+
+
+def classification_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    multi_label: bool,
+    class_weights: torch.Tensor | None = None,
+    sample_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """
+    Cross-entropy (single-label) or binary cross-entropy with logits (multi-label), averaged over the rows.
+
+    `class_weights` (see [`inverse_frequency_weights`]) weight each class (single-label) or each label's positives
+    (multi-label); `sample_weights` `(batch,)` weight each row, e.g. by the noise level of its image.
+    """
+    logits = logits.float()
     if multi_label:
-        return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
-    return F.cross_entropy(logits.float(), labels.long())
+        per_row = F.binary_cross_entropy_with_logits(
+            logits, labels.float(), pos_weight=class_weights, reduction="none"
+        ).mean(dim=1)
+    else:
+        per_row = F.cross_entropy(logits, labels.long(), weight=class_weights, reduction="none")
+    if sample_weights is not None:
+        per_row = per_row * sample_weights.float()
+    return per_row.mean()
+
+
+def noise_level_weights(noise_scheduler: SchedulerMixin, timesteps: torch.Tensor) -> torch.Tensor:
+    """`alpha_bar_t`, the share of signal in the variance of `x_t`: 1 for clean images, near 0 for pure noise."""
+    alphas_cumprod = noise_scheduler.alphas_cumprod.to(timesteps.device)
+    return alphas_cumprod[timesteps].float()
 
 
 def joint_diffusion_loss(
@@ -82,22 +134,25 @@ def joint_diffusion_loss(
     fixmatch_weight: float = 1.0,
     diffusion_loss_weight: float = 1.0,
     distribution_alignment: DistributionAlignment | None = None,
+    classifier_images: torch.Tensor | None = None,
+    noisy_classifier_weight: float = 0.0,
+    class_weights: torch.Tensor | None = None,
 ) -> JointLossOutput:
     """
     Loss of one batch: `diffusion_loss_weight * mse(eps_pred, eps) + classifier_loss_weight * (ce_labeled +
-    fixmatch_weight * ce_pseudo)`.
+    noisy_classifier_weight * ce_noisy + fixmatch_weight * ce_pseudo)`.
 
     Args:
         objective (`nn.Module`):
             A [`JointDiffusionObjective`], possibly wrapped by `accelerator.prepare`.
         noise_scheduler (`SchedulerMixin`):
-            The training noise scheduler (`add_noise`, `config.num_train_timesteps`); the model predicts epsilon.
+            The training noise scheduler (`add_noise`, `alphas_cumprod`, `config.num_train_timesteps`,
+            `config.prediction_type`: `"epsilon"`, `"v_prediction"` or `"sample"`).
         clean_images (`torch.Tensor` of shape `(batch, channels, height, width)`):
             Images in [-1, 1]. Every image contributes to the diffusion loss.
         labels (`torch.Tensor`):
             `(batch,)` class indices with `-1` for unlabeled images, or `(batch, num_classes)` multi-hot rows with
-            `-1` rows for unlabeled images. Only labeled images contribute to the classification loss, computed on
-            the clean image at timestep 0.
+            `-1` rows for unlabeled images. Only labeled images contribute to the classification loss.
         classifier_loss_weight (`float`, *optional*, defaults to 1e-3):
             Weight of the classification terms (the paper's lambda, with a per-pixel mean MSE).
         weak_images, strong_images (`torch.Tensor`, *optional*):
@@ -115,6 +170,15 @@ def joint_diffusion_loss(
             With FixMatch, first folds the weak-view probabilities of the unlabeled images into its moving average,
             then rescales them towards the class prior before thresholding. Call this function on every process at
             every step when given (the average is synchronised).
+        classifier_images (`torch.Tensor`, *optional*):
+            What the classifier reads at timestep 0 for the labeled images, e.g. an augmented view of `clean_images`
+            ([`JointAugmentation`]); defaults to `clean_images`. The diffusion loss always reads `clean_images`.
+        noisy_classifier_weight (`float`, *optional*, defaults to 0.0):
+            Weight of the noise-aware term: the classifier also reads the pooled encoder features of the labeled
+            images' noisy `x_t` (the denoising pass, so no extra forward pass), each row weighted by
+            `alpha_bar_t` ([`noise_level_weights`]) so that nearly pure noise counts for almost nothing.
+        class_weights (`torch.Tensor`, *optional*):
+            Per-class weights of every classification term ([`inverse_frequency_weights`]).
 
     A batch without any labeled (or pseudo-labeled) image gives a classification loss of exactly zero, yet the
     classifier still takes part in the graph (with a zero weight), so multi-process gradient synchronisation sees
@@ -125,6 +189,17 @@ def joint_diffusion_loss(
     unet.check_labels(labels, allow_unlabeled=True)
     if diffusion_loss_weight < 0:
         raise ValueError(f"diffusion_loss_weight must be >= 0, got {diffusion_loss_weight}.")
+    if noisy_classifier_weight < 0:
+        raise ValueError(f"noisy_classifier_weight must be >= 0, got {noisy_classifier_weight}.")
+    if classifier_images is None:
+        classifier_images = clean_images
+    elif classifier_images.shape != clean_images.shape:
+        raise ValueError(
+            f"classifier_images must have the shape of clean_images {tuple(clean_images.shape)}, got "
+            f"{tuple(classifier_images.shape)}."
+        )
+    if class_weights is not None:
+        class_weights = class_weights.to(device=clean_images.device, dtype=torch.float32)
     has_label = labeled_mask(labels)
     num_labeled = int(has_label.sum())
 
@@ -152,23 +227,57 @@ def joint_diffusion_loss(
             pseudo_images, pseudo_labels = strong_images[unlabeled][keep], guess[keep]
     num_pseudo = int(pseudo_labels.shape[0])
 
-    classify_images = torch.cat([clean_images[has_label], pseudo_images])
+    classify_images = torch.cat([classifier_images[has_label], pseudo_images])
     # Keep the classifier in the graph on batches with nothing to classify (weighted by zero below).
     classify_images = classify_images if len(classify_images) else clean_images[:1]
-    noise_pred, logits = objective(noisy_images, timesteps, classify_images)
+    noise_pred, noisy_logits, logits = objective(noisy_images, timesteps, classify_images)
 
     zero = logits.float().sum() * 0.0
-    loss_diffusion = zero if noise_pred is None else F.mse_loss(noise_pred.float(), noise.float())
-    loss_labeled = classification_loss(logits[:num_labeled], labels[has_label], multi_label) if num_labeled else zero
-    loss_pseudo = classification_loss(logits[num_labeled:], pseudo_labels, multi_label) if num_pseudo else zero
+    loss_diffusion = zero
+    if noise_pred is not None:
+        loss_diffusion = F.mse_loss(
+            noise_pred.float(), diffusion_target(noise_scheduler, clean_images, noise, timesteps)
+        )
+    loss_labeled = zero
+    if num_labeled:
+        loss_labeled = classification_loss(logits[:num_labeled], labels[has_label], multi_label, class_weights)
+    loss_pseudo = zero
+    if num_pseudo:
+        loss_pseudo = classification_loss(logits[num_labeled:], pseudo_labels, multi_label, class_weights)
+    loss_noisy = zero
+    if noisy_logits is not None:
+        loss_noisy = loss_noisy + noisy_logits.float().sum() * 0.0  # in the graph on every process
+        if num_labeled and noisy_classifier_weight > 0:
+            loss_noisy = classification_loss(
+                noisy_logits[has_label],
+                labels[has_label],
+                multi_label,
+                class_weights,
+                sample_weights=noise_level_weights(noise_scheduler, timesteps[has_label]),
+            )
     loss = diffusion_loss_weight * loss_diffusion + classifier_loss_weight * (
-        loss_labeled + fixmatch_weight * loss_pseudo
+        loss_labeled + noisy_classifier_weight * loss_noisy + fixmatch_weight * loss_pseudo
     )
     return JointLossOutput(
         loss=loss,
         loss_diffusion=loss_diffusion.detach(),
         loss_classifier=loss_labeled.detach(),
         loss_fixmatch=loss_pseudo.detach(),
+        loss_noisy_classifier=loss_noisy.detach(),
         num_labeled=num_labeled,
         num_pseudo_labeled=num_pseudo,
     )
+
+
+def diffusion_target(
+    noise_scheduler: SchedulerMixin, clean_images: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor
+) -> torch.Tensor:
+    """What the UNet is trained to predict, per the scheduler's `prediction_type`: the noise, `v` or `x0`."""
+    prediction_type = noise_scheduler.config.get("prediction_type", "epsilon")
+    if prediction_type == "epsilon":
+        return noise.float()
+    if prediction_type == "v_prediction":
+        return noise_scheduler.get_velocity(clean_images, noise, timesteps).float()
+    if prediction_type == "sample":
+        return clean_images.float()
+    raise ValueError(f"Unknown prediction_type {prediction_type!r}: expected epsilon, v_prediction or sample.")

@@ -1,0 +1,60 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+import pytest
+import torch
+
+from diffusers_joint.data import CLASSIFIER_AUGMENTATIONS, JointAugmentation, classifier_augmentation
+
+
+@pytest.fixture
+def images(digits):
+    arrays, _ = digits
+    return torch.tensor(arrays[:16], dtype=torch.float32)[:, None] / 255 * 2 - 1
+
+
+def test_classifier_augmentation_changes_images_within_range_and_none_is_identity(images):
+    torch.manual_seed(0)
+    assert torch.equal(classifier_augmentation("none")(images), images)
+    change = {}
+    for strength in ("light", "medium", "strong"):
+        out = classifier_augmentation(strength)(images)
+        assert out.shape == images.shape and out.min() >= -1 and out.max() <= 1
+        change[strength] = (out - images).abs().mean().item()
+    # Small geometric moves: closer to the original than an unrelated digit is, stronger moves change more.
+    unrelated = (images - images.roll(1, dims=0)).abs().mean().item()
+    assert 0 < change["light"] < change["strong"] < unrelated
+    with pytest.raises(ValueError, match="Unknown augmentation strength 'huge'"):
+        classifier_augmentation("huge")
+    assert set(CLASSIFIER_AUGMENTATIONS) == {"none", "light", "medium", "strong"}
+
+
+def test_joint_augmentation_touches_only_the_classifier_views_and_depends_only_on_the_seed(images):
+    augment = JointAugmentation(num_channels=1, strength="medium", fixmatch=True)
+    torch.manual_seed(0)
+    out = augment(images)
+    assert torch.equal(out["pixel_values"], images)  # the diffusion input is never augmented
+    assert out["weak_pixel_values"] is out["classifier_pixel_values"]
+    assert not torch.equal(out["classifier_pixel_values"], images)
+    assert not torch.equal(out["strong_pixel_values"], out["weak_pixel_values"])
+    torch.rand(7)  # whatever ran before: only the seed counts
+    torch.manual_seed(0)
+    again = augment(images)
+    assert all(torch.equal(out[key], again[key]) for key in out)
+    assert set(JointAugmentation(1, "none")(images)) == {"pixel_values", "classifier_pixel_values"}
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        augment(images[0])
+
+
+def test_random_flip_flips_the_diffusion_input_of_some_images_only(images):
+    torch.manual_seed(0)
+    out = JointAugmentation(num_channels=1, strength="none", random_flip=True)(images)
+    flipped = [torch.equal(a, b.flip(-1)) for a, b in zip(out["pixel_values"], images)]
+    kept = [torch.equal(a, b) for a, b in zip(out["pixel_values"], images)]
+    assert all(f or k for f, k in zip(flipped, kept)) and any(flipped) and any(kept)
+
+
+def test_strong_view_works_on_colour_images():
+    torch.manual_seed(0)
+    colour = torch.rand(4, 3, 16, 16) * 2 - 1
+    out = JointAugmentation(num_channels=3, strength="light", fixmatch=True)(colour)
+    assert out["strong_pixel_values"].shape == colour.shape
+    assert out["strong_pixel_values"].min() >= -1 and out["strong_pixel_values"].max() <= 1
