@@ -39,6 +39,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from diffusers_joint.data import ImagePreprocessor, is_labeled, load_joint_dataset, mask_labels
+from diffusers_joint.data.joint_dataset import holdout_split
 from diffusers_joint.evaluation import compute_classification_metrics, dataset_to_tensors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +51,8 @@ METHOD_FLAGS = {
     "joint_fixmatch_da": ["--fixmatch", "--fixmatch_distribution_alignment"],
     "label_only": ["--diffusion_loss_weight", "0", "--classifier_loss_weight", "1"],
 }
-REPORTED = ("roc_auc", "balanced_accuracy", "accuracy")
+REPORTED = ("roc_auc", "balanced_accuracy", "accuracy", "ece", "ece_uncalibrated")
+VALIDATION_FRACTION = 0.1  # train_joint.py's default --validation_fraction: the same labeled subsets for every method
 
 
 def parse_args():
@@ -64,6 +66,13 @@ def parse_args():
     parser.add_argument("--train_batch_size", type=int, default=32)
     parser.add_argument("--runs_dir", default="bench-runs/semi-supervised")
     parser.add_argument("--plot", default=None, help="Write a PNG of balanced accuracy against labels here.")
+    parser.add_argument(
+        "--imbalance_ratio",
+        type=float,
+        default=None,
+        help="With --npz_path: train on an imbalanced copy (written to --runs_dir) that keeps every image of the "
+        "last class and drops images of the others until each has 1/R as many; the test split is untouched.",
+    )
     parser.add_argument("--only_summary", action="store_true", help="Summarise the runs that exist; train nothing.")
     parser.add_argument(
         "--import_results",
@@ -76,6 +85,30 @@ def parse_args():
     args = parser.parse_args()
     args.train_args = [a for a in args.train_args if a != "--"]
     return args
+
+
+def make_imbalanced_npz(npz_path: str, ratio: float, out_path: Path, seed: int = 0) -> Path:
+    """Copy of a MedMNIST-style file whose train and val splits keep the last class whole and 1/ratio of the others."""
+    rng = np.random.default_rng(seed)
+    with np.load(npz_path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    for split in ("train", "val"):
+        if f"{split}_labels" not in arrays:
+            continue
+        labels = arrays[f"{split}_labels"].reshape(-1)
+        majority = labels.max()
+        keep = [np.flatnonzero(labels == majority)]
+        for c in np.unique(labels[labels != majority]):
+            members = np.flatnonzero(labels == c)
+            count = min(len(members), int(round(len(keep[0]) / ratio)))
+            keep.append(rng.choice(members, size=count, replace=False))
+        keep = np.sort(np.concatenate(keep))
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = (
+            arrays[f"{split}_images"][keep],
+            arrays[f"{split}_labels"][keep],
+        )
+    np.savez_compressed(out_path, **arrays)
+    return out_path
 
 
 def data_flags(args) -> list[str]:
@@ -111,7 +144,8 @@ def train_run(args, method: str, budget: str, seed: int, run_dir: Path) -> dict:
 def sklearn_run(args, budget: str, seed: int) -> dict:
     """Logistic regression on the pixels of exactly the labeled subset the other methods get."""
     dataset = load_joint_dataset(npz_path=args.npz_path, csv_path=args.csv_path, seed=seed)
-    train = dataset.train if budget == "all" else mask_labels(dataset.train, num_labeled=int(budget), seed=seed)
+    train, _ = holdout_split(dataset.train, VALIDATION_FRACTION, seed)  # what train_joint.py trains on
+    train = train if budget == "all" else mask_labels(train, num_labeled=int(budget), seed=seed)
     preprocessor = ImagePreprocessor(dataset.image_size, dataset.num_channels)
     keep = np.flatnonzero(is_labeled(train["label"]))
     images, labels = dataset_to_tensors(train.select(keep), preprocessor)
@@ -134,8 +168,9 @@ def merge_runs(runs: list[dict], imported: list[dict]) -> list[dict]:
 
 def summarise(runs: list[dict], budgets, methods, imported_summary: dict | None = None) -> tuple[dict, str]:
     """Mean and standard deviation over seeds per cell; a cell with no run takes `imported_summary`'s entry."""
-    summary, lines = {}, ["| labels | method | seeds | ROC AUC | balanced accuracy | accuracy | minutes per run |"]
-    lines.append("| --- | --- | --- | --- | --- | --- | --- |")
+    header = "| labels | method | seeds | ROC AUC | balanced accuracy | accuracy | ECE | ECE before calibration |"
+    summary, lines = {}, [header + " minutes per run |"]
+    lines.append("| --- " * 9 + "|")
     for budget in budgets:
         for method in methods:
             key = f"{method}/{budget}"
@@ -201,6 +236,10 @@ def main():
     print(json.dumps(vars(args)), flush=True)
     runs_dir = Path(args.runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
+    if args.imbalance_ratio:
+        if not args.npz_path:
+            raise SystemExit("--imbalance_ratio needs --npz_path.")
+        args.npz_path = str(make_imbalanced_npz(args.npz_path, args.imbalance_ratio, runs_dir / "imbalanced.npz"))
     runs = []
     for budget in args.budgets:
         for seed in args.seeds:
@@ -216,7 +255,7 @@ def main():
                     results = json.loads(result_file.read_text())
                     runs.append({"method": method, "budget": budget, "seed": seed, "results": results})
                     print(f"{method:>15} {budget:>5} seed {seed}: " + ", ".join(
-                        f"{k}={results[k]:.4f}" for k in REPORTED), flush=True)  # fmt: skip
+                        f"{k}={results[k]:.4f}" for k in REPORTED if k in results), flush=True)  # fmt: skip
     imported = json.loads(Path(args.import_results).read_text()) if args.import_results else {}
     runs = merge_runs(runs, imported.get("runs", []))
     summary, table = summarise(runs, args.budgets, args.methods, imported.get("summary"))

@@ -151,6 +151,13 @@ def parse_args(argv=None):
         "denoising pass, each weighted by alpha_bar_t; 0 turns it off. Costs no extra forward pass.",
     )
     loss.add_argument(
+        "--noisy_pseudo_label_weight",
+        type=float,
+        default=0.0,
+        help="Weight of pseudo-labels (confidence >= --fixmatch_threshold on the classifier's view) of unlabeled "
+        "images training the classifier on their noisy x_t from the denoising pass; 0 turns it off.",
+    )
+    loss.add_argument(
         "--class_weighting",
         choices=["none", "inverse_frequency"],
         default="inverse_frequency",
@@ -250,8 +257,9 @@ def parse_args(argv=None):
         parser.error("--fixmatch_distribution_alignment aligns FixMatch pseudo-labels: add --fixmatch.")
     if not 0.0 <= args.validation_fraction < 1.0:
         parser.error(f"--validation_fraction must be in [0, 1), got {args.validation_fraction}.")
-    if args.noisy_classifier_weight < 0:
-        parser.error(f"--noisy_classifier_weight must be >= 0, got {args.noisy_classifier_weight}.")
+    for name in ("noisy_classifier_weight", "noisy_pseudo_label_weight"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name} must be >= 0, got {getattr(args, name)}.")
     if args.fixmatch_distribution_alignment is None:  # on by default with FixMatch
         args.fixmatch_distribution_alignment = args.fixmatch
     if not 0.0 <= args.labeled_batch_fraction <= 1.0:
@@ -578,6 +586,7 @@ def main(args):
                     classifier_images=batch["classifier_pixel_values"],
                     noisy_classifier_weight=args.noisy_classifier_weight,
                     class_weights=class_weights,
+                    noisy_pseudo_label_weight=args.noisy_pseudo_label_weight,
                     weak_images=batch.get("weak_pixel_values"),
                     strong_images=batch.get("strong_pixel_values"),
                     fixmatch_threshold=args.fixmatch_threshold,

@@ -243,3 +243,19 @@ def test_diffusion_target_follows_the_prediction_type():
     abar = v_scheduler.alphas_cumprod[t][:, None, None, None]
     expected_v = abar.sqrt() * noise - (1 - abar).sqrt() * images
     torch.testing.assert_close(diffusion_target(v_scheduler, images, noise, t), expected_v)
+
+
+def test_noisy_pseudo_labels_train_the_noisy_view_of_confident_unlabeled_images():
+    unet = tiny_unet().eval()
+    images, labels = digits(8)
+    labels[4:] = -1
+    objective = JointDiffusionObjective(unet)
+    common = dict(classifier_loss_weight=1.0, noisy_pseudo_label_weight=1.0)
+    everything = joint_diffusion_loss(objective, SCHEDULER, images, labels, fixmatch_threshold=0.0, **common)
+    nothing = joint_diffusion_loss(objective, SCHEDULER, images, labels, fixmatch_threshold=1.01, **common)
+    assert everything.num_pseudo_labeled == 4 and everything.loss_noisy_pseudo > 0
+    assert everything.loss_fixmatch == 0  # no strong views: FixMatch is off
+    assert nothing.num_pseudo_labeled == 0 and nothing.loss_noisy_pseudo == 0
+    multi = tiny_unet(num_classes=3, problem_type="multi_label_classification")
+    with pytest.raises(ValueError, match="single-label problems only"):
+        joint_diffusion_loss(JointDiffusionObjective(multi), SCHEDULER, images, torch.full((8, 3), -1), **common)

@@ -49,6 +49,7 @@ class JointLossOutput:
     loss_classifier: torch.Tensor
     loss_fixmatch: torch.Tensor
     loss_noisy_classifier: torch.Tensor
+    loss_noisy_pseudo: torch.Tensor
     num_labeled: int
     num_pseudo_labeled: int
 
@@ -59,6 +60,7 @@ class JointLossOutput:
             "loss_classifier": self.loss_classifier.item(),
             "loss_fixmatch": self.loss_fixmatch.item(),
             "loss_noisy_classifier": self.loss_noisy_classifier.item(),
+            "loss_noisy_pseudo": self.loss_noisy_pseudo.item(),
             "num_labeled": self.num_labeled,
             "num_pseudo_labeled": self.num_pseudo_labeled,
         }
@@ -137,10 +139,11 @@ def joint_diffusion_loss(
     classifier_images: torch.Tensor | None = None,
     noisy_classifier_weight: float = 0.0,
     class_weights: torch.Tensor | None = None,
+    noisy_pseudo_label_weight: float = 0.0,
 ) -> JointLossOutput:
     """
     Loss of one batch: `diffusion_loss_weight * mse(eps_pred, eps) + classifier_loss_weight * (ce_labeled +
-    noisy_classifier_weight * ce_noisy + fixmatch_weight * ce_pseudo)`.
+    noisy_classifier_weight * ce_noisy + fixmatch_weight * ce_pseudo + noisy_pseudo_label_weight * ce_noisy_pseudo)`.
 
     Args:
         objective (`nn.Module`):
@@ -179,6 +182,12 @@ def joint_diffusion_loss(
             `alpha_bar_t` ([`noise_level_weights`]) so that nearly pure noise counts for almost nothing.
         class_weights (`torch.Tensor`, *optional*):
             Per-class weights of every classification term ([`inverse_frequency_weights`]).
+        noisy_pseudo_label_weight (`float`, *optional*, defaults to 0.0):
+            Weight of a consistency term the joint model gets almost for free: unlabeled images whose weak view
+            (`weak_images`, else `classifier_images`) is classified with confidence >= `fixmatch_threshold` are
+            pseudo-labeled, and the classifier reading their noisy `x_t` from the denoising pass is trained towards
+            that label, weighted by `alpha_bar_t`. Costs one gradient-free encoder pass over the unlabeled images.
+            Single-label problems only.
 
     A batch without any labeled (or pseudo-labeled) image gives a classification loss of exactly zero, yet the
     classifier still takes part in the graph (with a zero weight), so multi-process gradient synchronisation sees
@@ -209,23 +218,18 @@ def joint_diffusion_loss(
     ).long()
     noisy_images = noise_scheduler.add_noise(clean_images, noise, timesteps) if diffusion_loss_weight > 0 else None
 
-    pseudo_images, pseudo_labels = clean_images[:0], labels[:0]
-    if weak_images is not None and strong_images is not None:
+    fixmatch = weak_images is not None and strong_images is not None
+    noisy_pseudo = noisy_pseudo_label_weight > 0 and noisy_images is not None
+    confident, guess = torch.zeros_like(has_label), torch.zeros_like(has_label, dtype=torch.long)
+    if fixmatch or noisy_pseudo:
         if multi_label:
-            raise ValueError("FixMatch pseudo-labels are implemented for single-label problems only.")
-        unlabeled = ~has_label
-        probs = clean_images.new_zeros((0, unet.config.num_classes), dtype=torch.float32)
-        if unlabeled.any():
-            with torch.no_grad():
-                probs = unet.classify(weak_images[unlabeled]).float().softmax(dim=1)
-        if distribution_alignment is not None:
-            distribution_alignment.update(probs)  # also with no unlabeled image: processes stay in step
-            probs = distribution_alignment(probs)
-        if len(probs):
-            confidence, guess = probs.max(dim=1)
-            keep = confidence >= fixmatch_threshold
-            pseudo_images, pseudo_labels = strong_images[unlabeled][keep], guess[keep]
-    num_pseudo = int(pseudo_labels.shape[0])
+            raise ValueError("Pseudo-labels (FixMatch, noisy consistency) are for single-label problems only.")
+        views = weak_images if weak_images is not None else classifier_images
+        confident, guess = _pseudo_labels(unet, views, ~has_label, fixmatch_threshold, distribution_alignment)
+    pseudo_images, pseudo_labels = clean_images[:0], labels[:0]
+    if fixmatch:
+        pseudo_images, pseudo_labels = strong_images[confident], guess[confident]
+    num_pseudo = int(confident.sum())
 
     classify_images = torch.cat([classifier_images[has_label], pseudo_images])
     # Keep the classifier in the graph on batches with nothing to classify (weighted by zero below).
@@ -242,7 +246,7 @@ def joint_diffusion_loss(
     if num_labeled:
         loss_labeled = classification_loss(logits[:num_labeled], labels[has_label], multi_label, class_weights)
     loss_pseudo = zero
-    if num_pseudo:
+    if len(pseudo_labels):
         loss_pseudo = classification_loss(logits[num_labeled:], pseudo_labels, multi_label, class_weights)
     loss_noisy = zero
     if noisy_logits is not None:
@@ -255,8 +259,20 @@ def joint_diffusion_loss(
                 class_weights,
                 sample_weights=noise_level_weights(noise_scheduler, timesteps[has_label]),
             )
+    loss_noisy_pseudo = zero
+    if noisy_pseudo and num_pseudo:
+        loss_noisy_pseudo = classification_loss(
+            noisy_logits[confident],
+            guess[confident],
+            multi_label,
+            class_weights,
+            sample_weights=noise_level_weights(noise_scheduler, timesteps[confident]),
+        )
     loss = diffusion_loss_weight * loss_diffusion + classifier_loss_weight * (
-        loss_labeled + noisy_classifier_weight * loss_noisy + fixmatch_weight * loss_pseudo
+        loss_labeled
+        + noisy_classifier_weight * loss_noisy
+        + fixmatch_weight * loss_pseudo
+        + noisy_pseudo_label_weight * loss_noisy_pseudo
     )
     return JointLossOutput(
         loss=loss,
@@ -264,9 +280,33 @@ def joint_diffusion_loss(
         loss_classifier=loss_labeled.detach(),
         loss_fixmatch=loss_pseudo.detach(),
         loss_noisy_classifier=loss_noisy.detach(),
+        loss_noisy_pseudo=loss_noisy_pseudo.detach(),
         num_labeled=num_labeled,
         num_pseudo_labeled=num_pseudo,
     )
+
+
+@torch.no_grad()
+def _pseudo_labels(
+    unet: JointUNet2DModel,
+    views: torch.Tensor,
+    unlabeled: torch.Tensor,
+    threshold: float,
+    distribution_alignment: DistributionAlignment | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows (of the whole batch) pseudo-labeled with confidence >= `threshold`, and every row's guessed class."""
+    probs = views.new_zeros((0, unet.config.num_classes), dtype=torch.float32)
+    if unlabeled.any():
+        probs = unet.classify(views[unlabeled]).float().softmax(dim=1)
+    if distribution_alignment is not None:
+        distribution_alignment.update(probs)  # also with no unlabeled image: processes stay in step
+        probs = distribution_alignment(probs)
+    confident = torch.zeros_like(unlabeled)
+    guess = torch.zeros(len(unlabeled), dtype=torch.long, device=views.device)
+    if len(probs):
+        confidence, guess[unlabeled] = probs.max(dim=1)
+        confident[unlabeled] = confidence >= threshold
+    return confident, guess
 
 
 def diffusion_target(
