@@ -37,7 +37,7 @@ from diffusers_joint import JointDiffusionPipeline
 from diffusers_joint.evaluation import (
     evaluate_generation,
 )
-from diffusers_joint.pipelines import DEFAULT_GUIDANCE_SCALES
+from diffusers_joint.pipelines import DEFAULT_GUIDANCE_SCALES, GUIDANCE_METHODS
 
 REPORTED = (
     "dark_background_share",
@@ -67,7 +67,7 @@ def parse_args():
     )
     parser.add_argument("--guidance_scales", nargs="+", type=float, default=None, help="Default: 0 and the default.")
     parser.add_argument(
-        "--guidance_method", choices=["x0", "features"], default="x0", help="The gradient guided samples follow."
+        "--guidance_method", choices=list(GUIDANCE_METHODS), default="x0", help="The gradient guided samples follow."
     )
     parser.add_argument("--samples_per_class_in_grid", type=int, default=8)
     parser.add_argument("--grid_dir", default=None)

@@ -37,6 +37,7 @@ from diffusers_joint.evaluation import (
     results_to_markdown,
     train_reference_classifier,
 )
+from diffusers_joint.pipelines import GUIDANCE_METHODS
 
 logger = diffusers_logging.get_logger("evaluate_joint")
 REFERENCE_SUBFOLDER = "reference_classifier"
@@ -59,7 +60,7 @@ def parse_args(argv=None):
     gen.add_argument("--num_inference_steps", type=int, default=50)
     gen.add_argument("--scheduler", choices=["ddim", "ddpm"], default="ddim", help="ddim suits few steps.")
     gen.add_argument("--guidance_scale", type=float, default=None, help="Default: the pipeline's for the method.")
-    gen.add_argument("--guidance_method", choices=["x0", "features"], default="x0")
+    gen.add_argument("--guidance_method", choices=list(GUIDANCE_METHODS), default="x0")
     gen.add_argument("--kid_subset_size", type=int, default=1000)
     gen.add_argument(
         "--inception_weights",

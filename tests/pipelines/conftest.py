@@ -24,8 +24,9 @@ def digits() -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.fixture(scope="session")
 def trained_digits_unet(digits) -> JointUNet2DModel:
     """
-    The tiny model trained briefly on real 8x8 digits with the Joint Diffusion loss,
-    `MSE(eps) + CE(classify(x0, t=0), y)`. Takes a few seconds; shared by the whole session.
+    The tiny model trained briefly on real 8x8 digits with the Joint Diffusion loss and its noise-aware term,
+    `MSE(eps) + CE(classify(x0, t=0), y) + mean(abar_t * CE(classify(x_t, t), y))`. Takes a few seconds; shared by the
+    whole session.
     """
     images, labels = digits
     # One thread: float sums then run in one order, so the same model comes out whatever the machine's core count
@@ -49,8 +50,10 @@ def _train_digits_unet(images: torch.Tensor, labels: torch.Tensor) -> JointUNet2
         x0, y = images[index], labels[index]
         noise = torch.randn(x0.shape, generator=generator)
         timesteps = torch.randint(0, NUM_TRAIN_TIMESTEPS, (len(x0),), generator=generator)
-        noise_pred = unet(scheduler.add_noise(x0, noise, timesteps), timesteps).sample
+        noise_pred, features = unet.forward_with_features(scheduler.add_noise(x0, noise, timesteps), timesteps)
+        noisy_ce = F.cross_entropy(unet.classifier(features), y, reduction="none")
         loss = F.mse_loss(noise_pred, noise) + F.cross_entropy(unet.classify(x0, 0), y)
+        loss = loss + (scheduler.alphas_cumprod[timesteps] * noisy_ce).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -106,7 +106,7 @@ def test_pil_inputs_are_resized_and_reproducible(unet):
     assert torch.equal(first.images, second.images)
 
 
-@pytest.mark.parametrize("method", ["x0", "features"])
+@pytest.mark.parametrize("method", ["x0", "noisy", "features"])
 def test_same_seed_same_counterfactuals_with_a_stochastic_scheduler_and_search(unet, images, method):
     # DDPM draws fresh noise at every step and the search re-runs part of the batch: all of it must follow the seed.
     pipe = CounterfactualPipeline(unet=unet, scheduler=make_scheduler())
@@ -241,10 +241,10 @@ def test_multi_label_flip_definition():
     assert torch.equal(output.flipped, matches & ~matched_before)
 
 
-MIN_GAIN = {"x0": 0.2, "features": 0.03}
+MIN_GAIN = {"x0": 0.2, "noisy": 0.2, "features": 0.03}
 
 
-@pytest.mark.parametrize("method", ["x0", "features"])
+@pytest.mark.parametrize("method", ["x0", "noisy", "features"])
 def test_counterfactuals_raise_target_probability(trained_digits_unet, digits, method):
     pipe = make_pipe(trained_digits_unet)
     images, labels = digits

@@ -58,7 +58,7 @@ def test_unconditional_batch_size_and_tuple_output(unet):
     assert images.shape == (1, 1, 8, 8) and labels.tolist() == [2]
 
 
-@pytest.mark.parametrize("method", ["x0", "features"])
+@pytest.mark.parametrize("method", ["x0", "noisy", "features"])
 def test_same_generator_same_images(unet, method):
     pipe = make_pipe(unet)
     first = sample(pipe, seed=3, class_labels=[0, 1], guidance_method=method).images
@@ -69,7 +69,7 @@ def test_same_generator_same_images(unet, method):
 
 
 @pytest.mark.parametrize("scheduler_cls", [DDPMScheduler, DDIMScheduler])
-@pytest.mark.parametrize("method", ["x0", "features"])
+@pytest.mark.parametrize("method", ["x0", "noisy", "features"])
 def test_zero_scale_equals_unguided_and_nonzero_scale_changes_samples(unet, scheduler_cls, method):
     pipe = make_pipe(unet, scheduler_cls)
     unguided = sample(pipe, batch_size=3).images
@@ -105,7 +105,7 @@ def test_save_and_load_round_trip(unet, tmp_path):
     loaded.set_progress_bar_config(disable=True)
     assert loaded.unet.id2label == unet.id2label
     assert isinstance(loaded.scheduler, DDPMScheduler)
-    for method in ("x0", "features"):
+    for method in ("x0", "noisy", "features"):
         expected = sample(pipe, seed=5, class_labels=[2, 0], guidance_method=method).images
         actual = sample(loaded, seed=5, class_labels=[2, 0], guidance_method=method).images
         assert torch.allclose(expected, actual, atol=1e-6)
@@ -178,7 +178,7 @@ def test_multi_label_targets_and_classification():
 
 # ---------------------------------------------------------------- trained model: guidance works
 
-MIN_GAIN = {"x0": 0.2, "features": 0.03}
+MIN_GAIN = {"x0": 0.2, "noisy": 0.2, "features": 0.03}
 
 
 def target_probability(pipe, images: torch.Tensor, targets: list[int]) -> float:
@@ -186,7 +186,7 @@ def target_probability(pipe, images: torch.Tensor, targets: list[int]) -> float:
     return probs[torch.arange(len(targets)), torch.tensor(targets)].mean().item()
 
 
-@pytest.mark.parametrize("method", ["x0", "features"])
+@pytest.mark.parametrize("method", ["x0", "noisy", "features"])
 @pytest.mark.parametrize("scheduler_cls", [DDPMScheduler, DDIMScheduler])
 def test_guidance_raises_target_probability(trained_digits_unet, method, scheduler_cls):
     pipe = make_pipe(trained_digits_unet, scheduler_cls)

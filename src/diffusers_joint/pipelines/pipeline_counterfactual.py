@@ -291,8 +291,8 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
                 Strength of the classifier guidance towards `target_class` (>= 0; 0 gives a plain reconstruction).
                 Defaults to the method's value in `guidance.DEFAULT_GUIDANCE_SCALES`.
             guidance_method (`str`, *optional*, defaults to `"x0"`):
-                `"x0"` (classifier guidance on the denoised estimate) or `"features"` (shift the encoder
-                representations); see [`JointDiffusionPipeline`].
+                `"x0"` (classifier guidance on the denoised estimate), `"noisy"` (the classifier reads `x_t`) or
+                `"features"` (shift the encoder representations); see [`JointDiffusionPipeline`].
             num_inference_steps (`int`, *optional*, defaults to 50):
                 Number of timesteps of the full schedule, of which `strength` are run.
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):

@@ -78,12 +78,16 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
     This model inherits from [`~diffusers.DiffusionPipeline`]. Check the superclass documentation for the generic
     methods implemented for all pipelines (downloading, saving, running on a particular device, etc.).
 
-    Two guidance methods are available (see [`~pipelines.guidance`]):
+    Three guidance methods are available (see [`~pipelines.guidance`]):
 
     - `"x0"` (default): classifier guidance on the denoised estimate. At each step the classifier scores
       `x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)` at timestep 0 (as it was trained) and the noise
       prediction becomes `eps - scale * sqrt(1 - abar_t) * grad_{x_t} log p(y | x0_hat)`, the gradient taken with the
       noise prediction held fixed (one extra backward pass through the encoder per step).
+    - `"noisy"`: classifier guidance proper, for models trained with the noise-aware classification term
+      (`train_joint.py --noisy_classifier_weight`): the classifier reads the encoder features of `x_t` at timestep t
+      from the pass that predicts the noise, and `eps - scale * sqrt(1 - abar_t) * grad_{x_t} log p(y | x_t, t)`
+      (one backward pass through the encoder per step).
     - `"features"`: the Joint Diffusion paper's variant. The pooled encoder representations of `x_t` are moved by
       `scale * grad log p(y | features)` and the decoder denoises with the shifted representations (one extra encoder
       pass per step, no backward pass through the UNet).
@@ -93,7 +97,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
             The joint model: a `UNet2DModel` that predicts noise, with a classifier head on its encoder.
         scheduler ([`~diffusers.SchedulerMixin`]):
             A scheduler used with `unet` to denoise, for example [`~diffusers.DDPMScheduler`] or
-            [`~diffusers.DDIMScheduler`]. `"x0"` guidance needs a scheduler with `alphas_cumprod` and
+            [`~diffusers.DDIMScheduler`]. `"x0"` and `"noisy"` guidance need a scheduler with `alphas_cumprod` and
             `prediction_type="epsilon"`.
     """
 
@@ -137,10 +141,11 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
             guidance_scale (`float`, *optional*):
                 Strength of classifier guidance; 0 gives plain sampling (no gradient computed, identical to unguided
                 sampling with the same generator). Defaults to the method's value in
-                `guidance.DEFAULT_GUIDANCE_SCALES` (5.0 for `"x0"`, 10.0 for `"features"`).
+                `guidance.DEFAULT_GUIDANCE_SCALES` (5.0 for `"x0"`, 1.0 for `"noisy"`, 10.0 for `"features"`).
             guidance_method (`str`, *optional*, defaults to `"x0"`):
-                `"x0"` (classifier guidance on the denoised estimate) or `"features"` (shift the encoder
-                representations, as in the Joint Diffusion paper).
+                `"x0"` (classifier guidance on the denoised estimate), `"noisy"` (the classifier reads `x_t`; for
+                models trained with the noise-aware term) or `"features"` (shift the encoder representations, as in
+                the Joint Diffusion paper).
             num_inference_steps (`int`, *optional*, defaults to 1000):
                 The number of denoising steps, as for [`~diffusers.DDPMPipeline`] (use e.g. 50 with a DDIM scheduler).
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
