@@ -6,23 +6,29 @@ from .augmentations import augment_batch, strong_augment, weak_augment
 from .collate import JointCollator, build_collate_fn
 from .csv_images import load_csv_dataset
 from .digits import load_digits_dataset
+from .image_reading import IMAGE_EXTENSIONS, ImageReadError, read_image
+from .intensity import IntensityNormalization
 from .joint_dataset import MULTI_LABEL, SINGLE_LABEL, JointDataset
 from .label_masking import is_labeled, mask_labels, select_labeled_indices
 from .npz import load_npz_dataset
 from .samplers import MixedBatchSampler
 from .sources import load_joint_dataset
-from .transforms import ImagePreprocessor, image_to_tensor, resize, tensor_to_pil
+from .transforms import ImagePreprocessor, image_to_array, image_to_tensor, resize, tensor_to_pil
 
 __all__ = [
+    "IMAGE_EXTENSIONS",
     "MULTI_LABEL",
     "SINGLE_LABEL",
     "ImagePreprocessor",
+    "ImageReadError",
+    "IntensityNormalization",
     "JointCollator",
     "JointDataset",
     "MixedBatchSampler",
     "add_data_source_arguments",
     "augment_batch",
     "build_collate_fn",
+    "image_to_array",
     "image_to_tensor",
     "is_labeled",
     "load_csv_dataset",
@@ -31,6 +37,7 @@ __all__ = [
     "load_joint_dataset_from_args",
     "load_npz_dataset",
     "mask_labels",
+    "read_image",
     "resize",
     "select_labeled_indices",
     "strong_augment",

@@ -25,6 +25,7 @@ from .pipeline_utils import (
     prepare_class_targets,
     preprocess_images,
     probs_from_logits,
+    register_intensity_normalization,
 )
 
 logger = logging.get_logger(__name__)
@@ -165,13 +166,26 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         scheduler ([`~diffusers.SchedulerMixin`]):
             A scheduler used with `unet` to denoise, for example [`~diffusers.DDIMScheduler`] or
             [`~diffusers.DDPMScheduler`].
+        intensity_normalization (`str`, *optional*, defaults to `"dtype"`):
+            How input images' intensities map to [-1, 1], as in training (see
+            [`~data.intensity.IntensityNormalization`]): `"dtype"` (the dtype's range), `"minmax"`, `"percentile"` or
+            `"window"`. Saved in `model_index.json`, so `from_pretrained` restores it.
+        intensity_range (`list[float]`, *optional*):
+            The percentiles (`"percentile"`) or the window `[low, high]` (`"window"`).
     """
 
     model_cpu_offload_seq = "unet"
 
-    def __init__(self, unet: JointUNet2DModel, scheduler):
+    def __init__(
+        self,
+        unet: JointUNet2DModel,
+        scheduler,
+        intensity_normalization: str = "dtype",
+        intensity_range: list[float] | None = None,
+    ):
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler)
+        register_intensity_normalization(self, intensity_normalization, intensity_range)
 
     def get_timesteps(self, num_inference_steps: int, strength: float) -> tuple[torch.Tensor, int]:
         """The last `int(num_inference_steps * strength)` timesteps, as in diffusers' image-to-image pipelines."""
@@ -324,7 +338,9 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         schedule = self.strength_schedule(strength, search_strengths, max_strength, num_inference_steps)
 
         device = self._execution_device
-        original = preprocess_images(self.unet, image, name="image").to(device=device, dtype=self.unet.dtype)
+        original = preprocess_images(self.unet, image, name="image", normalization=self.image_normalization).to(
+            device=device, dtype=self.unet.dtype
+        )
         batch_size = len(original)
         targets = prepare_class_targets(self.unet, target_class, name="target_class", num_images=batch_size)
         targets = targets.to(device)

@@ -20,6 +20,7 @@ from .pipeline_utils import (
     check_output_type,
     postprocess_images,
     prepare_class_targets,
+    register_intensity_normalization,
 )
 
 logger = logging.get_logger(__name__)
@@ -95,13 +96,26 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
             A scheduler used with `unet` to denoise, for example [`~diffusers.DDPMScheduler`] or
             [`~diffusers.DDIMScheduler`]. `"x0"` guidance needs a scheduler with `alphas_cumprod` and
             `prediction_type="epsilon"`.
+        intensity_normalization (`str`, *optional*, defaults to `"dtype"`):
+            How input images' intensities map to [-1, 1], as in training (see
+            [`~data.intensity.IntensityNormalization`]): `"dtype"` (the dtype's range), `"minmax"`, `"percentile"` or
+            `"window"`. Saved in `model_index.json`, so `from_pretrained` restores it.
+        intensity_range (`list[float]`, *optional*):
+            The percentiles (`"percentile"`) or the window `[low, high]` (`"window"`).
     """
 
     model_cpu_offload_seq = "unet"
 
-    def __init__(self, unet: JointUNet2DModel, scheduler):
+    def __init__(
+        self,
+        unet: JointUNet2DModel,
+        scheduler,
+        intensity_normalization: str = "dtype",
+        intensity_range: list[float] | None = None,
+    ):
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler)
+        register_intensity_normalization(self, intensity_normalization, intensity_range)
 
     def check_inputs(self, batch_size: int, num_inference_steps: int, output_type: str) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
