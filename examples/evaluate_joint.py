@@ -126,12 +126,19 @@ def main(args):
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     unet = pipe.unet.eval()
+    normalization = pipe.image_normalization  # the model's own, saved with it
+    if args.intensity_normalization not in (None, normalization):
+        raise ValueError(
+            f"--intensity_normalization {args.intensity_normalization} differs from the pipeline's {normalization}, "
+            "which the model was trained with: drop the flag."
+        )
+    args.intensity_normalization = normalization
     dataset = load_joint_dataset_from_args(args)
     if dataset.eval is None:
         raise ValueError("The data source has no evaluation split: evaluation needs held-out images.")
     if dataset.num_classes != unet.config.num_classes:
         raise ValueError(f"The model has {unet.config.num_classes} classes but the data has {dataset.num_classes}.")
-    preprocessor = ImagePreprocessor(unet.config.sample_size, unet.config.in_channels)
+    preprocessor = ImagePreprocessor(unet.config.sample_size, unet.config.in_channels, normalization=normalization)
     train_images, train_labels = dataset_to_tensors(dataset.train, preprocessor)
     eval_images, eval_labels = dataset_to_tensors(dataset.eval, preprocessor)
     problem_type = unet.config.problem_type
