@@ -140,8 +140,8 @@ def read_image(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.ndar
         float array for rescaled DICOM), and their nominal range.
 
     Raises:
-        [`ImageReadError`]: the file is missing, truncated, of an unknown format, or not one 2-D grayscale / RGB image;
-        the message names the file and the reason.
+        ImageReadError: the file is missing, truncated, of an unknown format, or not one 2-D grayscale / RGB image
+            (the message names the file and the reason).
     """
     path = os.fspath(path)
     lower = path.lower()
