@@ -5,17 +5,14 @@ metadata.csv with two label columns, and a folder with a corrupt PNG (tiny model
 """
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import PIL.Image
 import pytest
 import torch
-from train_script_utils import ROOT, SCRIPT, TINY
+from train_script_utils import ROOT, launch
 
 from diffusers_joint import JointDiffusionPipeline
 
@@ -23,15 +20,6 @@ pytestmark = pytest.mark.slow  # each test trains (or starts) a tiny model throu
 
 PNEUMONIA = ROOT.parent / "shared" / "data" / "pneumoniamnist" / "pneumoniamnist_balanced_28.npz"
 PATIENT_NAME, PATIENT_ID = "Doe^Jane", "PAT-4711-0815"
-
-
-def launch(*args, check=True):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--cpu", str(SCRIPT)]
-    result = subprocess.run(cmd + TINY + list(args), env=env, capture_output=True, text=True, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"train_joint.py failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -179,7 +179,23 @@ def _from_datasets(
     train = _normalise_images(train)
     if eval_dataset is not None:
         eval_dataset = _normalise_images(eval_dataset)
-    else:
+    return _joint_dataset(
+        train, eval_dataset, eval_name, label_names, problem_type, source, eval_holdout_fraction, seed
+    )
+
+
+def _joint_dataset(
+    train: datasets.Dataset,
+    eval_dataset: datasets.Dataset | None,
+    eval_name: str | None,
+    label_names: list[str],
+    problem_type: str,
+    source: str,
+    eval_holdout_fraction: float,
+    seed: int,
+) -> JointDataset:
+    """The [`JointDataset`] of normalised splits, holding out part of `train` when there is no evaluation split."""
+    if eval_dataset is None:
         train, eval_dataset = holdout_split(train, eval_holdout_fraction, seed)
     num_channels, image_size = image_info(train)
     return JointDataset(
@@ -217,19 +233,8 @@ def _from_image_files(
     checked = check_images(
         {"train": splits[0], "eval": splits[1] if evaluation else None}, normalization, skip_bad_images
     )
-    train_split, eval_split = checked["train"], checked["eval"]
-    if eval_split is None:
-        train_split, eval_split = holdout_split(train_split, eval_holdout_fraction, seed)
-    num_channels, image_size = image_info(train_split)
-    return JointDataset(
-        train=train_split,
-        eval=eval_split,
-        label_names=names,
-        problem_type=problem_type,
-        num_channels=num_channels,
-        image_size=image_size,
-        source=source,
-        eval_split_name=f"{eval_name!r} split" if eval_name is not None else holdout_name(eval_holdout_fraction),
+    return _joint_dataset(
+        checked["train"], checked["eval"], eval_name, names, problem_type, source, eval_holdout_fraction, seed
     )
 
 

@@ -13,7 +13,6 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.utils import logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
-from ..models import JointUNet2DModel
 from .guidance import guided_noise_prediction, resolve_guidance_scale, scheduler_step_kwargs
 from .pipeline_utils import (
     ClassLabels,
@@ -25,7 +24,6 @@ from .pipeline_utils import (
     prepare_class_targets,
     preprocess_images,
     probs_from_logits,
-    register_intensity_normalization,
 )
 
 logger = logging.get_logger(__name__)
@@ -167,25 +165,12 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
             A scheduler used with `unet` to denoise, for example [`~diffusers.DDIMScheduler`] or
             [`~diffusers.DDPMScheduler`].
         intensity_normalization (`str`, *optional*, defaults to `"dtype"`):
-            How input images' intensities map to [-1, 1], as in training (see
-            [`~data.intensity.IntensityNormalization`]): `"dtype"` (the dtype's range), `"minmax"`, `"percentile"` or
-            `"window"`. Saved in `model_index.json`, so `from_pretrained` restores it.
+            How input images' intensities map to [-1, 1], saved with the model (see [`JointDiffusionPipeline`]).
         intensity_range (`list[float]`, *optional*):
-            The percentiles (`"percentile"`) or the window `[low, high]` (`"window"`).
+            Its percentiles or window.
     """
 
     model_cpu_offload_seq = "unet"
-
-    def __init__(
-        self,
-        unet: JointUNet2DModel,
-        scheduler,
-        intensity_normalization: str = "dtype",
-        intensity_range: list[float] | None = None,
-    ):
-        super().__init__()
-        self.register_modules(unet=unet, scheduler=scheduler)
-        register_intensity_normalization(self, intensity_normalization, intensity_range)
 
     def get_timesteps(self, num_inference_steps: int, strength: float) -> tuple[torch.Tensor, int]:
         """The last `int(num_inference_steps * strength)` timesteps, as in diffusers' image-to-image pipelines."""

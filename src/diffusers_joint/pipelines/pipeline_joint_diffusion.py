@@ -12,7 +12,6 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.utils import logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
-from ..models import JointUNet2DModel
 from .guidance import guided_noise_prediction, resolve_guidance_scale, scheduler_step_kwargs
 from .pipeline_utils import (
     ClassLabels,
@@ -20,7 +19,6 @@ from .pipeline_utils import (
     check_output_type,
     postprocess_images,
     prepare_class_targets,
-    register_intensity_normalization,
 )
 
 logger = logging.get_logger(__name__)
@@ -105,17 +103,6 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
     """
 
     model_cpu_offload_seq = "unet"
-
-    def __init__(
-        self,
-        unet: JointUNet2DModel,
-        scheduler,
-        intensity_normalization: str = "dtype",
-        intensity_range: list[float] | None = None,
-    ):
-        super().__init__()
-        self.register_modules(unet=unet, scheduler=scheduler)
-        register_intensity_normalization(self, intensity_normalization, intensity_range)
 
     def check_inputs(self, batch_size: int, num_inference_steps: int, output_type: str) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:

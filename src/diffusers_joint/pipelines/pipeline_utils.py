@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
-from diffusers import DiffusionPipeline
+from diffusers import SchedulerMixin
 from diffusers.utils import BaseOutput, logging
 
 from ..data.intensity import IntensityNormalization
@@ -242,19 +242,24 @@ def label_names_of(unet: JointUNet2DModel, labels: torch.Tensor) -> list[str] | 
     return [id2label[i] for i in labels.tolist()]
 
 
-def register_intensity_normalization(
-    pipeline: DiffusionPipeline, intensity_normalization: str, intensity_range: Sequence[float] | None
-) -> None:
-    """Check the normalisation and save it in the pipeline's config (`model_index.json`)."""
-    normalization = IntensityNormalization(intensity_normalization, intensity_range)
-    pipeline.register_to_config(**normalization.to_config())
-
-
 class JointClassifierMixin:
     """
-    Adds `classify` and `image_normalization` to a pipeline with a [`JointUNet2DModel`] registered as `unet` and the
-    `intensity_normalization` / `intensity_range` config values.
+    The components and config shared by the Joint Diffusion pipelines (a [`JointUNet2DModel`] `unet`, a `scheduler`,
+    the `intensity_normalization` / `intensity_range` of the training images), and `classify`.
     """
+
+    def __init__(
+        self,
+        unet: JointUNet2DModel,
+        scheduler: SchedulerMixin,
+        intensity_normalization: str = "dtype",
+        intensity_range: list[float] | None = None,
+    ):
+        super().__init__()
+        self.register_modules(unet=unet, scheduler=scheduler)
+        # checked here, saved in model_index.json: from_pretrained passes the values back to __init__
+        normalization = IntensityNormalization(intensity_normalization, intensity_range)
+        self.register_to_config(**normalization.to_config())
 
     @property
     def image_normalization(self) -> IntensityNormalization:
