@@ -18,6 +18,7 @@ from .transforms import image_to_tensor
 logger = logging.get_logger(__name__)
 
 MAX_LISTED = 50
+CHUNK_SIZE = 256
 
 
 class BadImagesError(ValueError):
@@ -72,7 +73,6 @@ def find_bad_images(
     feature = dataset.features["image"]
     if isinstance(feature, datasets.Image):
         dataset = dataset.cast_column("image", datasets.Image(decode=False))  # decode here, with the error caught
-    column = dataset["image"]
 
     def where(index: int, item) -> str:
         if isinstance(item, (str, os.PathLike)):
@@ -81,10 +81,17 @@ def find_bad_images(
             return item["path"]
         return f"{split_name} row {index}"
 
-    items = list(column)
+    bad = []
     with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:  # decoders release the GIL
-        reasons = list(pool.map(lambda item: _check(item, normalization), items))
-    return [(i, where(i, items[i]), reason) for i, reason in enumerate(reasons) if reason is not None]
+        offset = 0
+        # in chunks: a dataset's encoded images need not fit in memory at once
+        for chunk in dataset.select_columns(["image"]).iter(batch_size=CHUNK_SIZE):
+            items = chunk["image"]
+            for i, reason in enumerate(pool.map(lambda item: _check(item, normalization), items)):
+                if reason is not None:
+                    bad.append((offset + i, where(offset + i, items[i]), reason))
+            offset += len(items)
+    return bad
 
 
 def check_images(
