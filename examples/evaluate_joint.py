@@ -26,7 +26,12 @@ from diffusers import DDIMScheduler
 from diffusers.utils import logging as diffusers_logging
 
 from diffusers_joint import JointDiffusionPipeline
-from diffusers_joint.data import ImagePreprocessor, add_data_source_arguments, load_joint_dataset_from_args
+from diffusers_joint.data import (
+    ImagePreprocessor,
+    add_data_source_arguments,
+    intensity_normalization_from_args,
+    load_joint_dataset_from_args,
+)
 from diffusers_joint.evaluation import (
     ReferenceClassifier,
     compute_classification_metrics,
@@ -127,12 +132,13 @@ def main(args):
     pipe.set_progress_bar_config(disable=True)
     unet = pipe.unet.eval()
     normalization = pipe.image_normalization  # the model's own, saved with it
-    if args.intensity_normalization not in (None, normalization):
+    if args.intensity_normalization is not None and intensity_normalization_from_args(args) != normalization:
         raise ValueError(
-            f"--intensity_normalization {args.intensity_normalization} differs from the pipeline's {normalization}, "
-            "which the model was trained with: drop the flag."
+            f"--intensity_normalization {' '.join(args.intensity_normalization)} differs from the pipeline's "
+            f"{normalization}, which the model was trained with: drop the flag."
         )
-    args.intensity_normalization = normalization
+    config = normalization.to_config()
+    args.intensity_normalization = [config["intensity_normalization"], *map(str, config["intensity_range"] or [])]
     dataset = load_joint_dataset_from_args(args)
     if dataset.eval is None:
         raise ValueError("The data source has no evaluation split: evaluation needs held-out images.")

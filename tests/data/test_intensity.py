@@ -98,3 +98,20 @@ def test_bad_flags_raise(flag, message):
 def test_unexpected_channels_and_dimensions_raise(image, message):
     with pytest.raises(ValueError, match=message):
         image_to_tensor(image, 1)
+
+
+def test_the_flag_is_checked_when_parsing(capsys):
+    import argparse
+
+    from diffusers_joint.data import add_data_source_arguments, intensity_normalization_from_args
+
+    parser = argparse.ArgumentParser()
+    add_data_source_arguments(parser)
+    args = parser.parse_args(["--intensity_normalization", "window", "-1000", "400", "--label_column", "a",
+                              "--label_column", "b"])  # fmt: skip
+    assert intensity_normalization_from_args(args) == IntensityNormalization("window", (-1000, 400))
+    assert args.label_column == ["a", "b"]
+    assert intensity_normalization_from_args(parser.parse_args([])) == IntensityNormalization()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--intensity_normalization", "window"])
+    assert "needs a window LOW HIGH" in capsys.readouterr().err

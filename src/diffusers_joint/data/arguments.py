@@ -17,13 +17,14 @@ _SOURCE_KEYWORDS = (
 
 
 class _IntensityNormalizationAction(argparse.Action):
-    """Parses `--intensity_normalization MODE [LOW HIGH]` into an [`IntensityNormalization`], refusing bad values."""
+    """Checks `--intensity_normalization MODE [LOW HIGH]` when parsing; keeps the strings (JSON-serialisable args)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         try:
-            setattr(namespace, self.dest, IntensityNormalization.from_args(values))
+            IntensityNormalization.from_args(values)
         except ValueError as error:
             raise argparse.ArgumentError(self, str(error)) from error
+        setattr(namespace, self.dest, list(values))
 
 
 def add_data_source_arguments(group: argparse._ActionsContainer) -> None:
@@ -75,7 +76,7 @@ def add_data_source_arguments(group: argparse._ActionsContainer) -> None:
 
 def intensity_normalization_from_args(args: argparse.Namespace) -> IntensityNormalization:
     """The [`IntensityNormalization`] of `--intensity_normalization` (the dtype's range when not given)."""
-    return getattr(args, "intensity_normalization", None) or IntensityNormalization()
+    return IntensityNormalization.from_args(getattr(args, "intensity_normalization", None))
 
 
 def load_joint_dataset_from_args(args: argparse.Namespace) -> JointDataset:
