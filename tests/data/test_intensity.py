@@ -115,3 +115,26 @@ def test_the_flag_is_checked_when_parsing(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["--intensity_normalization", "window"])
     assert "needs a window LOW HIGH" in capsys.readouterr().err
+
+
+def test_8_bit_inputs_give_the_tensors_of_the_8_bit_only_preprocessing(digits, tmp_path):
+    """Pipelines saved before full-range support see the same inputs: PIL's own L / RGB conversion, arrays / 255."""
+    rng = np.random.RandomState(0)
+    rgb = rng.randint(0, 256, size=(8, 8, 3)).astype(np.uint8)
+    gray = digits[0][0]
+
+    def old(image, channels):  # the preprocessing before 16-bit support, for 8-bit inputs
+        if isinstance(image, PIL.Image.Image):
+            array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.float32) / 255.0
+        else:
+            array = image.astype(np.float32) / 255.0
+            if array.ndim == 3 and channels == 1:
+                return torch.from_numpy(array).permute(2, 0, 1).mean(dim=0, keepdim=True)
+        tensor = torch.from_numpy(array)
+        return tensor[None].expand(channels, -1, -1) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+
+    for image in (PIL.Image.fromarray(rgb), PIL.Image.fromarray(gray), rgb, gray):
+        for channels in (1, 3):
+            torch.testing.assert_close(image_to_tensor(image, channels), old(image, channels), atol=0, rtol=0)
+    PIL.Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    torch.testing.assert_close(image_to_tensor(tmp_path / "rgb.png", 1), old(PIL.Image.fromarray(rgb), 1))

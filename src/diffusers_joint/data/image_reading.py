@@ -80,12 +80,15 @@ def check_image_array(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def pil_to_array(image: PIL.Image.Image) -> tuple[np.ndarray, ValueRange]:
+def pil_to_array(image: PIL.Image.Image, grayscale: bool = False) -> tuple[np.ndarray, ValueRange]:
     """
     A PIL image as an `(H, W, C)` array with its real values and nominal range. 16-bit modes (`I;16`) give `uint16`
     (0-65535); mode `I` (32-bit integers, what some readers give for 16-bit files) is taken as 0-65535 too; mode `F`
-    gives `float32` taken as [0, 1].
+    gives `float32` taken as [0, 1]. With `grayscale`, RGB images are converted with PIL's ITU-R 601-2 luma (as
+    PIL-based preprocessing always did for grayscale models).
     """
+    if grayscale and image.mode == "RGB":
+        image = image.convert("L")
     mode = image.mode
     if mode in _REFUSED_MODES:
         raise ValueError(f"PIL mode {mode!r}: {_REFUSED_MODES[mode]}")
@@ -100,12 +103,12 @@ def pil_to_array(image: PIL.Image.Image) -> tuple[np.ndarray, ValueRange]:
     return check_image_array(array), value_range
 
 
-def _read_pil(path: str) -> tuple[np.ndarray, ValueRange]:
+def _read_pil(path: str, grayscale: bool) -> tuple[np.ndarray, ValueRange]:
     with PIL.Image.open(path) as image:
         if getattr(image, "n_frames", 1) > 1:
             raise ValueError(f"expected one image, got a file of {image.n_frames} frames (a multi-page file?)")
         image.load()  # decodes every byte now, so a truncated file fails here
-        return pil_to_array(image)
+        return pil_to_array(image, grayscale)
 
 
 def _read_numpy(path: str) -> tuple[np.ndarray, ValueRange]:
@@ -124,7 +127,9 @@ def _read_numpy(path: str) -> tuple[np.ndarray, ValueRange]:
     return check_image_array(array), dtype_range(array.dtype)
 
 
-def read_image(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.ndarray, ValueRange]:
+def read_image(
+    path: str | os.PathLike, apply_voi: bool = True, grayscale: bool = False
+) -> tuple[np.ndarray, ValueRange]:
     """
     Read one image file with its real intensities.
 
@@ -134,6 +139,8 @@ def read_image(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.ndar
             array (any integer or float dtype, read without pickle), or a DICOM file (`.dcm`, needs pydicom).
         apply_voi (`bool`, *optional*, defaults to `True`):
             For DICOM, whether to apply the file's own VOI LUT or window (see [`~data.dicom.read_dicom`]).
+        grayscale (`bool`, *optional*, defaults to `False`):
+            Convert 8-bit RGB files read with PIL to one channel with PIL's luma (see [`pil_to_array`]).
 
     Returns:
         `tuple[np.ndarray, tuple[float, float]]`: the pixels `(H, W, C)` with `C` 1 or 3, in their stored dtype (a
@@ -154,7 +161,7 @@ def read_image(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.ndar
             from .dicom import read_dicom  # pydicom is optional
 
             return read_dicom(path, apply_voi=apply_voi)
-        return _read_pil(path)
+        return _read_pil(path, grayscale)
     except ImageReadError:
         raise
     except ImportError as error:  # a missing optional extra is not a bad file: say which command installs it

@@ -18,17 +18,18 @@ ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor | str | os.PathLike
 
 
 def image_to_array(
-    image: PIL.Image.Image | np.ndarray | str | os.PathLike, apply_voi: bool = True
+    image: PIL.Image.Image | np.ndarray | str | os.PathLike, apply_voi: bool = True, grayscale: bool = False
 ) -> tuple[np.ndarray, ValueRange]:
     """
     One image as an `(H, W, C)` array with its real values and nominal range (see [`~data.image_reading.read_image`]):
     a file path of any supported format, a PIL image (8-bit, 16-bit `I;16`, 32-bit `I` or float `F` grayscale, or
-    RGB), or a numpy array `(H, W)` / `(H, W, 1)` / `(H, W, 3)` of any integer or float dtype.
+    RGB), or a numpy array `(H, W)` / `(H, W, 1)` / `(H, W, 3)` of any integer or float dtype. With `grayscale`, RGB
+    PIL images and files are converted with PIL's luma.
     """
     if isinstance(image, (str, os.PathLike)):
-        return read_image(image, apply_voi=apply_voi)
+        return read_image(image, apply_voi=apply_voi, grayscale=grayscale)
     if isinstance(image, PIL.Image.Image):
-        return pil_to_array(image)
+        return pil_to_array(image, grayscale=grayscale)
     if isinstance(image, np.ndarray):
         return check_image_array(image), dtype_range(image.dtype)
     raise ValueError(
@@ -58,8 +59,9 @@ def image_to_tensor(
     Accepts a file path (PNG, TIFF, JPEG, `.npy`, `.npz`, DICOM), a PIL image or a numpy array `(H, W)` / `(H, W, C)`
     of any integer or float dtype, whose intensities are mapped to [0, 1] by `normalization` (default: the dtype's
     range, so `uint8` / 255, `uint16` / 65535, float taken as [0, 1]); or a tensor `(C, H, W)` / `(H, W)` already in
-    [0, 1]. Grayscale is repeated to 3 channels and colour is averaged to 1 channel when `num_channels` asks for it.
-    RGBA, palette images and arrays that are not one 2-D image raise a `ValueError` saying what was found.
+    [0, 1]. Grayscale is repeated to 3 channels when `num_channels` asks for it; colour becomes 1 channel with PIL's
+    luma (PIL images and files) or the channels' mean (arrays and tensors). RGBA, palette images and arrays that are
+    not one 2-D image raise a `ValueError` saying what was found.
     """
     if torch.is_tensor(image):
         tensor = image.float()
@@ -72,7 +74,10 @@ def image_to_tensor(
         return _match_channels(tensor, num_channels)
     normalization = normalization or IntensityNormalization()
     try:
-        array, nominal_range = image_to_array(image, apply_voi=normalization.applies_file_voi)
+        # PIL's own RGB -> L conversion for PIL images and files, as before 16-bit support: same inputs, same tensors
+        array, nominal_range = image_to_array(
+            image, apply_voi=normalization.applies_file_voi, grayscale=num_channels == 1
+        )
         array = normalization(array, nominal_range)
     except ImageReadError:
         raise
