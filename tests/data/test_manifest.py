@@ -68,3 +68,18 @@ def test_bad_manifests_raise(image_paths, table, kwargs, message):
 def test_several_label_columns_need_a_manifest_or_folder():
     with pytest.raises(ValueError, match="Several label columns"):
         load_joint_dataset(label_column=["a", "b"])
+
+
+def test_a_split_column_gives_the_evaluation_split(image_paths):
+    root, targets = image_paths
+    split = ["train"] * 14 + ["test"] * 6
+    rows = ["file_name,label,split"] + [f"images/{i}.png,{t % 2},{s}" for i, (t, s) in enumerate(zip(targets, split))]
+    (root / "m.csv").write_text("\n".join(rows) + "\n")
+    data = load_joint_dataset(manifest=str(root / "m.csv"))
+    assert (len(data.train), len(data.eval)) == (14, 6) and data.eval_split_name == "'test' split"
+    assert data.eval["image"][0] == str(root / "images" / "14.png")
+    with pytest.raises(ValueError, match=r"Expected 'val' rows in the 'split' column of m.csv, got \['test'"):
+        load_joint_dataset(manifest=str(root / "m.csv"), eval_split="val")
+    (root / "m.csv").write_text("\n".join(rows[:-1] + [rows[-1].replace(",test", ",val")]) + "\n")
+    with pytest.raises(ValueError, match=r"one evaluation split, got also \['val'\]"):
+        load_joint_dataset(manifest=str(root / "m.csv"))

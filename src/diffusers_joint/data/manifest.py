@@ -41,6 +41,44 @@ def read_table(path: str | os.PathLike) -> list[dict]:
         return list(csv.DictReader(f, delimiter="\t" if path.lower().endswith(".tsv") else ","))
 
 
+SPLIT_COLUMN = "split"
+EVAL_SPLITS = ("test", "validation", "val", "valid")
+
+
+def split_rows(
+    rows: Sequence[dict], eval_split: str | None = None, where: str = "the manifest"
+) -> tuple[list[dict], list[dict] | None, str | None]:
+    """
+    Partition manifest rows by their `split` column, if any: `train` rows for training and `eval_split` (default: the
+    first of `test`, `validation`, `val`, `valid` present) for evaluation.
+
+    Returns:
+        `(train_rows, eval_rows or None, eval_split or None)`; without a `split` column, all rows train.
+    """
+    if not rows or SPLIT_COLUMN not in rows[0]:
+        if eval_split is not None:
+            raise ValueError(
+                f"Got `eval_split={eval_split!r}` but {where} has no {SPLIT_COLUMN!r} column: drop it to hold out "
+                "part of the rows, or add the column (train / test values)."
+            )
+        return list(rows), None, None
+    names = sorted({str(row.get(SPLIT_COLUMN) or "").strip() for row in rows})
+    if "train" not in names:
+        raise ValueError(f"Expected 'train' rows in the {SPLIT_COLUMN!r} column of {where}, got values {names}.")
+    if eval_split is None:
+        eval_split = next((s for s in EVAL_SPLITS if s in names), None)
+    elif eval_split not in names:
+        raise ValueError(f"Expected {eval_split!r} rows in the {SPLIT_COLUMN!r} column of {where}, got {names}.")
+    unknown = [n for n in names if n not in ("train", eval_split)]
+    if unknown:
+        raise ValueError(
+            f"Expected the {SPLIT_COLUMN!r} column of {where} to hold 'train' and one evaluation split, got also "
+            f"{unknown}. Pick the evaluation split with --eval_split, and remove the other rows."
+        )
+    pick = {name: [row for row in rows if str(row.get(SPLIT_COLUMN) or "").strip() == name] for name in names}
+    return pick["train"], pick.get(eval_split), eval_split
+
+
 def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and value != value) or str(value).strip().lower() in MISSING
 

@@ -28,7 +28,7 @@ from .joint_dataset import (
     label_feature,
 )
 from .label_masking import replace_column
-from .manifest import manifest_splits, multi_label_dataset, raw_label_dataset, read_table
+from .manifest import manifest_splits, multi_label_dataset, raw_label_dataset, read_table, split_rows
 from .npz import load_npz_dataset
 
 logger = logging.get_logger(__name__)
@@ -297,7 +297,9 @@ def load_joint_dataset(
             A CSV / `.csv.gz` file with one image per row, label last (see [`load_csv_dataset`]).
         manifest (`str`, *optional*):
             A label manifest: a `.csv`, `.tsv` or `.jsonl` table of image file paths (relative to the table's folder,
-            or absolute) and labels. The evaluation split is a seeded hold-out of `eval_holdout_fraction`.
+            or absolute) and labels. An optional `split` column (`train`, and `test` / `validation` / `val` /
+            `valid` or `eval_split`) gives the evaluation split; without it, a seeded hold-out of
+            `eval_holdout_fraction`.
         intensity_normalization ([`IntensityNormalization`], *optional*):
             The normalisation training will use; image files are checked with it. Defaults to the dtype's range.
         skip_bad_images (`bool`, *optional*, defaults to `False`):
@@ -332,9 +334,13 @@ def load_joint_dataset(
     if manifest is not None or train_data_dir is not None:
         image_col = None if image_column == "image" else image_column  # default: the usual file-name columns
         if manifest is not None:
-            pairs = (manifest_splits(read_table(manifest), os.path.dirname(os.path.abspath(manifest)), label_columns,
-                                     image_col, where=os.path.basename(manifest)), None, None)  # fmt: skip
-            source = f"label manifest {os.path.basename(manifest)}"
+            name, folder = os.path.basename(manifest), os.path.dirname(os.path.abspath(manifest))
+            train_rows, eval_rows, eval_name = split_rows(read_table(manifest), eval_split, where=name)
+            pairs = tuple(
+                manifest_splits(rows, folder, label_columns, image_col, where=name) if rows else None
+                for rows in (train_rows, eval_rows)
+            ) + (eval_name,)
+            source = f"label manifest {name}"
         else:
             if not os.path.isdir(train_data_dir):
                 raise ValueError(f"Expected `train_data_dir` to be an existing folder, got {train_data_dir!r}.")
