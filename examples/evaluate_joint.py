@@ -26,7 +26,12 @@ from diffusers import DDIMScheduler
 from diffusers.utils import logging as diffusers_logging
 
 from diffusers_joint import JointDiffusionPipeline
-from diffusers_joint.data import ImagePreprocessor, add_data_source_arguments, load_joint_dataset_from_args
+from diffusers_joint.data import (
+    ImagePreprocessor,
+    add_data_source_arguments,
+    intensity_normalization_from_args,
+    load_joint_dataset_from_args,
+)
 from diffusers_joint.evaluation import (
     ReferenceClassifier,
     compute_classification_metrics,
@@ -127,12 +132,20 @@ def main(args):
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     unet = pipe.unet.eval()
+    normalization = pipe.image_normalization  # the model's own, saved with it
+    if args.intensity_normalization is not None and intensity_normalization_from_args(args) != normalization:
+        raise ValueError(
+            f"--intensity_normalization {' '.join(args.intensity_normalization)} differs from the pipeline's "
+            f"{normalization}, which the model was trained with: drop the flag."
+        )
+    config = normalization.to_config()
+    args.intensity_normalization = [config["intensity_normalization"], *map(str, config["intensity_range"] or [])]
     dataset = load_joint_dataset_from_args(args)
     if dataset.eval is None:
         raise ValueError("The data source has no evaluation split: evaluation needs held-out images.")
     if dataset.num_classes != unet.config.num_classes:
         raise ValueError(f"The model has {unet.config.num_classes} classes but the data has {dataset.num_classes}.")
-    preprocessor = ImagePreprocessor(unet.config.sample_size, unet.config.in_channels)
+    preprocessor = ImagePreprocessor(unet.config.sample_size, unet.config.in_channels, normalization=normalization)
     train_images, train_labels = dataset_to_tensors(dataset.train, preprocessor)
     eval_images, eval_labels = dataset_to_tensors(dataset.eval, preprocessor)
     problem_type = unet.config.problem_type

@@ -42,6 +42,7 @@ from diffusers_joint.data import (
     JointCollator,
     MixedBatchSampler,
     add_data_source_arguments,
+    intensity_normalization_from_args,
     is_labeled,
     load_joint_dataset_from_args,
     mask_labels,
@@ -338,7 +339,8 @@ def main(args):
     set_seed(args.seed)
 
     # ---------------------------------------------------------------- data
-    dataset = load_joint_dataset_from_args(args)
+    dataset = load_joint_dataset_from_args(args)  # reads every image first: bad files stop the run here
+    normalization = intensity_normalization_from_args(args)
     train_dataset, validation_dataset = split_validation(dataset, args)
     if args.num_labeled is not None or args.labeled_per_class is not None or args.labeled_fraction is not None:
         train_dataset = mask_labels(
@@ -452,8 +454,8 @@ def main(args):
     )
 
     # ---------------------------------------------------------------- loader, optimizer, schedule
-    # Flips and FixMatch views are drawn in the loop, after each step is seeded (`augment_batch`), for exact resumes.
-    preprocessor = ImagePreprocessor(resolution, dataset.num_channels)
+    # Flips and augmented views are drawn in the loop, after each step is seeded (`augmentation`), for exact resumes.
+    preprocessor = ImagePreprocessor(resolution, dataset.num_channels, normalization=normalization)
     collator = JointCollator(preprocessor, dataset.problem_type, dataset.num_classes)
     batches_per_epoch = math.ceil(len(train_dataset) / args.train_batch_size)
     some_unlabeled = num_labeled < len(train_dataset)
@@ -539,7 +541,9 @@ def main(args):
             ema_model.copy_to(unet.parameters())
         results = {}
         if dataset.eval is not None:
-            results = evaluate_classifier(unet, dataset.eval, ImagePreprocessor(resolution, dataset.num_channels))
+            results = evaluate_classifier(
+                unet, dataset.eval, ImagePreprocessor(resolution, dataset.num_channels, normalization=normalization)
+            )
         grid = (
             sample_grid(unet, noise_scheduler, args, dataset.num_classes) if args.diffusion_loss_weight > 0 else None
         )
@@ -666,7 +670,7 @@ def main(args):
         calibration = calibrate(unet, validation_dataset, preprocessor, dataset, args)
         results, grid = validate(global_step, final=True)
         results.update(calibration)
-        pipeline = JointDiffusionPipeline(unet=unet, scheduler=noise_scheduler)
+        pipeline = JointDiffusionPipeline(unet=unet, scheduler=noise_scheduler, **normalization.to_config())
         pipeline.save_pretrained(args.output_dir)
         if args.evaluate_generation and dataset.eval is not None and args.diffusion_loss_weight > 0:
             results["generation"] = generation_metrics(unet, noise_scheduler, dataset, resolution, args)
@@ -747,7 +751,8 @@ def calibrate(unet, validation_dataset, preprocessor, dataset, args):
 
 def generation_metrics(unet, noise_scheduler, dataset, resolution, args):
     """--evaluate_generation: judge 50-step DDIM class-guided samples with a reference network (saved alongside)."""
-    preprocessor = ImagePreprocessor(resolution, dataset.num_channels)
+    normalization = intensity_normalization_from_args(args)
+    preprocessor = ImagePreprocessor(resolution, dataset.num_channels, normalization=normalization)
     train_images, train_labels = dataset_to_tensors(dataset.train, preprocessor)  # all real labels of the split
     eval_images, eval_labels = dataset_to_tensors(dataset.eval, preprocessor)
     reference = train_reference_classifier(

@@ -111,6 +111,17 @@ def test_mismatched_reference_network_is_refused(tiny_pipeline, tmp_path):
         script.main(args)
 
 
+def test_the_pipelines_intensity_normalisation_is_used_and_a_different_flag_refused(tiny_pipeline, tmp_path):
+    script = load_script()
+    flags = ["--pipeline", str(tiny_pipeline), "--output_dir", str(tmp_path), "--skip_generation",
+             "--skip_counterfactuals", "--reference_epochs", "1"]  # fmt: skip
+    args = script.parse_args([*flags, "--intensity_normalization", "minmax"])
+    with pytest.raises(ValueError, match=r"differs from the pipeline's IntensityNormalization\('dtype'\)"):
+        script.main(args)
+    args = script.parse_args([*flags, "--intensity_normalization", "dtype"])  # the same as saved: accepted
+    assert script.main(args)["num_eval_images"] == 360
+
+
 def test_training_script_puts_generation_metrics_in_results_and_model_card(tmp_path):
     out = tmp_path / "joint"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}

@@ -2,27 +2,15 @@
 
 import importlib.util
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_script_utils import SCRIPT, TINY
+from train_script_utils import SCRIPT, launch
 
 from diffusers_joint import JointDiffusionPipeline
-
-
-def launch(*args, check=True):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--cpu", str(SCRIPT)]
-    result = subprocess.run(cmd + TINY + list(args), env=env, capture_output=True, text=True, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"train_joint.py failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    return result
 
 
 @pytest.fixture(scope="module")

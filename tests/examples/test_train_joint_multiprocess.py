@@ -1,15 +1,16 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
 """
-A real 2-process CPU run (gloo) of examples/train_joint.py: it trains with batches that hold no labeled image on one
+Real 2-process CPU runs (gloo) of examples/train_joint.py: one trains with batches that hold no labeled image on one
 process, saves one pipeline, writes the card and pushes (to a fake Hub) from the main process only, and never writes
-the Hub token anywhere.
+the Hub token anywhere; one is killed (launcher and workers) and resumed, and ends with the uninterrupted weights.
 """
 
 from collections import defaultdict
 
 import pytest
 import torch
-from test_train_joint_reliability import run
+from safetensors.torch import load_file
+from test_train_joint_reliability import assert_same_weights, load_weights, run, run_and_kill
 
 from diffusers_joint import JointDiffusionPipeline
 
@@ -56,3 +57,20 @@ def test_two_processes_train_with_unlabeled_only_batches_and_write_once(tmp_path
     assert any("events.out.tfevents" in p.name for p in written), "tensorboard logged nothing: the check is void"
     assert not [p for p in written if FAKE_TOKEN.encode() in p.read_bytes()]
     assert FAKE_TOKEN not in result.stdout and FAKE_TOKEN not in result.stderr
+
+
+@pytest.mark.slow
+def test_two_processes_killed_and_resumed_end_with_the_uninterrupted_weights(tmp_path):
+    steps = ["--max_train_steps", "4", "--checkpointing_steps", "1", "--checkpoints_total_limit", "10"]
+    reference = tmp_path / "reference"
+    run(["--output_dir", reference, *steps], num_processes=2)
+
+    out = tmp_path / "killed"
+    run_and_kill(["--output_dir", out, *steps], (out / "checkpoint-2").exists, num_processes=2)
+    assert not (out / "model_index.json").exists()  # killed mid-run, not after it
+    result = run(["--output_dir", out, *steps, "--resume_from_checkpoint", "latest"], num_processes=2)
+    assert "Num processes: 2" in result.stderr and "Resuming from" in result.stderr
+
+    assert_same_weights(load_weights(reference / "checkpoint-4"), load_weights(out / "checkpoint-4"))
+    final = "unet/diffusion_pytorch_model.safetensors"
+    assert_same_weights({final: load_file(reference / final)}, {final: load_file(out / final)})

@@ -65,13 +65,18 @@ def run(args, num_processes=1, check=True, **extra_env):
     return result
 
 
-def run_and_kill(args, kill_when, **extra_env):
+def run_and_kill(args, kill_when, num_processes=1, **extra_env):
     """
-    Start a run in its own process group and SIGKILL the whole group once `kill_when()`; returns what it had logged.
+    Start a run in its own process group and SIGKILL the whole group (launcher and every worker) once `kill_when()`;
+    returns what it had logged.
     """
     with tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: a chatty run can never block on a full pipe
         process = subprocess.Popen(
-            command(args), env=env(**extra_env), stdout=subprocess.DEVNULL, stderr=log, start_new_session=True
+            command(args, num_processes),
+            env=env(**extra_env),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
         )
         deadline = time.monotonic() + TIMEOUT
         try:

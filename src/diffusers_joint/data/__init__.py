@@ -1,23 +1,30 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
 """Data loading, label scarcity, mixed labeled / unlabeled batching and augmentations for Joint Diffusion."""
 
-from .arguments import add_data_source_arguments, load_joint_dataset_from_args
+from .arguments import add_data_source_arguments, intensity_normalization_from_args, load_joint_dataset_from_args
 from .augmentations import CLASSIFIER_AUGMENTATIONS, JointAugmentation, classifier_augmentation, strong_augmentation
 from .collate import JointCollator, build_collate_fn
 from .csv_images import load_csv_dataset
 from .digits import load_digits_dataset
+from .image_check import BadImagesError, check_images, find_bad_images
+from .image_reading import IMAGE_EXTENSIONS, ImageReadError, read_image
+from .intensity import IntensityNormalization
 from .joint_dataset import MULTI_LABEL, SINGLE_LABEL, JointDataset
 from .label_masking import is_labeled, mask_labels, select_labeled_indices
 from .npz import load_npz_dataset
 from .samplers import MixedBatchSampler
 from .sources import load_joint_dataset
-from .transforms import ImagePreprocessor, image_to_tensor, resize, tensor_to_pil
+from .transforms import ImagePreprocessor, image_to_array, image_to_tensor, resize, tensor_to_pil
 
 __all__ = [
+    "BadImagesError",
     "CLASSIFIER_AUGMENTATIONS",
+    "IMAGE_EXTENSIONS",
     "MULTI_LABEL",
     "SINGLE_LABEL",
     "ImagePreprocessor",
+    "ImageReadError",
+    "IntensityNormalization",
     "JointAugmentation",
     "JointCollator",
     "JointDataset",
@@ -25,6 +32,10 @@ __all__ = [
     "add_data_source_arguments",
     "classifier_augmentation",
     "build_collate_fn",
+    "check_images",
+    "find_bad_images",
+    "image_to_array",
+    "intensity_normalization_from_args",
     "image_to_tensor",
     "is_labeled",
     "load_csv_dataset",
@@ -33,6 +44,7 @@ __all__ = [
     "load_joint_dataset_from_args",
     "load_npz_dataset",
     "mask_labels",
+    "read_image",
     "resize",
     "select_labeled_indices",
     "strong_augmentation",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import datasets
@@ -11,6 +12,7 @@ import PIL.Image
 from diffusers.utils import logging
 from sklearn.model_selection import train_test_split
 
+from .image_reading import read_image
 from .label_masking import is_labeled
 
 logger = logging.get_logger(__name__)
@@ -26,7 +28,8 @@ class JointDataset:
     """
     Train and evaluation splits normalised for Joint Diffusion training.
 
-    Both splits have exactly two columns: `"image"` (decoded to PIL images) and `"label"`. For single-label data a
+    Both splits have exactly two columns: `"image"` (PIL images, or file paths read by
+    [`~data.image_reading.read_image`] for image folders and manifests) and `"label"`. For single-label data a
     label is a class index (a `ClassLabel` feature), -1 meaning unlabeled; for multi-label data it is a list of `L`
     ints 0/1, a list of all -1 meaning unlabeled.
 
@@ -83,14 +86,20 @@ def image_info(dataset: datasets.Dataset) -> tuple[int, tuple[int, int]]:
     if len(dataset) == 0:
         raise ValueError("Expected a non-empty training split, got a split with 0 examples.")
     image = dataset[0]["image"]
-    if not isinstance(image, PIL.Image.Image):
-        raise ValueError(f"Expected the 'image' column to decode to PIL images, got {type(image).__name__}.")
-    num_channels = 1 if image.mode in GRAYSCALE_MODES else 3
-    return num_channels, (image.height, image.width)
+    if isinstance(image, PIL.Image.Image):
+        num_channels = 1 if image.mode in GRAYSCALE_MODES else 3
+        return num_channels, (image.height, image.width)
+    if not isinstance(image, (str, os.PathLike)):
+        raise ValueError(f"Expected the 'image' column to hold PIL images or file paths, got {type(image).__name__}.")
+    array, _ = read_image(image)
+    return array.shape[-1], (array.shape[0], array.shape[1])
 
 
 def array_to_pil(image: np.ndarray) -> PIL.Image.Image:
-    """Convert one `uint8` array `(H, W)`, `(H, W, 1)` or `(H, W, 3)` to a PIL image."""
+    """
+    Convert one `uint8` array `(H, W)`, `(H, W, 1)` or `(H, W, 3)`, or a grayscale `uint16` / `float32` array, to a PIL
+    image (mode `L`, `RGB`, `I;16` or `F`: the values are kept).
+    """
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     return PIL.Image.fromarray(np.ascontiguousarray(image))
@@ -100,7 +109,8 @@ def dataset_from_arrays(
     images: np.ndarray, labels: np.ndarray, label_names: list[str], problem_type: str
 ) -> datasets.Dataset:
     """
-    Build an in-memory split from `uint8` images `(N, H, W)` / `(N, H, W, 3)` and labels `(N,)` or `(N, L)`.
+    Build an in-memory split from images `(N, H, W)` / `(N, H, W, 3)` (see [`array_to_pil`]) and labels `(N,)` or
+    `(N, L)`.
     """
     labels = np.asarray(labels, dtype=np.int64)
     column = labels.reshape(-1).tolist() if problem_type == SINGLE_LABEL else labels.tolist()

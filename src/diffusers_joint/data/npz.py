@@ -23,6 +23,34 @@ logger = logging.get_logger(__name__)
 EVAL_SPLIT_CANDIDATES = ("test", "val", "validation")
 
 
+def _full_range_images(images: np.ndarray, split: str, path: str) -> np.ndarray:
+    """
+    Keep `uint16` and float grayscale images as they are (stored as 16-bit / float PIL images, nothing lost); other
+    integer arrays holding 0-255 are 8-bit images in a wide type. Anything else is refused rather than clipped.
+    """
+    if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
+        raise ValueError(
+            f"Expected finite pixel values in {split}_images of {path}, but {int((~np.isfinite(images)).sum())} "
+            "are NaN or infinite. Fix or drop those images first."
+        )
+    grayscale = images.ndim == 3 or images.shape[-1] == 1
+    if images.dtype == np.uint16 or np.issubdtype(images.dtype, np.floating):
+        if not grayscale:
+            raise ValueError(
+                f"Expected {split}_images of dtype {images.dtype} in {path} to be grayscale: colour images are read "
+                "as 8-bit (uint8) only. Save them as uint8, or one .npy file per image in an image folder."
+            )
+        return images.astype(np.float32) if images.dtype != np.uint16 else images
+    if np.issubdtype(images.dtype, np.integer) and images.min() >= 0 and images.max() <= 255:
+        return images.astype(np.uint8)
+    raise ValueError(
+        f"Expected {split}_images of {path} to be uint8, uint16 or float (grayscale), got dtype {images.dtype}"
+        + (f" with values {images.min()}..{images.max()}" if np.issubdtype(images.dtype, np.number) else "")
+        + ". Convert them (e.g. CT in Hounsfield units + 1024 as uint16), or save one .npy file per image in an "
+        "image folder or manifest, which keeps any dtype."
+    )
+
+
 def _split_arrays(archive: np.lib.npyio.NpzFile, split: str, path: str) -> tuple[np.ndarray, np.ndarray]:
     keys = sorted(archive.files)
     for key in (f"{split}_images", f"{split}_labels"):
@@ -45,16 +73,7 @@ def _split_arrays(archive: np.lib.npyio.NpzFile, split: str, path: str) -> tuple
             f"Expected {split}_images of shape (N, H, W) (grayscale) or (N, H, W, 3) (colour), got {images.shape}."
         )
     if images.dtype != np.uint8:
-        if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
-            raise ValueError(
-                f"Expected finite pixel values in {split}_images of {path}, but {int((~np.isfinite(images)).sum())} "
-                "are NaN or infinite. Fix or drop those images first."
-            )
-        if not np.issubdtype(images.dtype, np.number) or images.min() < 0 or images.max() > 255:
-            raise ValueError(
-                f"Expected {split}_images to be uint8 (0-255), got dtype {images.dtype}. Convert the images first."
-            )
-        images = images.astype(np.uint8)
+        images = _full_range_images(images, split, path)
     if labels.ndim == 1:
         labels = labels[:, None]
     if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
@@ -76,7 +95,8 @@ def load_npz_dataset(
     """
     Load a MedMNIST-style `.npz` file.
 
-    The file holds `<split>_images` of shape `(N, H, W)` (grayscale) or `(N, H, W, 3)` (colour), `uint8`, and
+    The file holds `<split>_images` of shape `(N, H, W)` (grayscale) or `(N, H, W, 3)` (colour), `uint8` (or, for
+    grayscale, `uint16` or float, kept at full range: see [`~data.intensity.IntensityNormalization`]), and
     `<split>_labels` of shape `(N, 1)` (single-label class indices) or `(N, L)` with `L > 1` (multi-label 0/1). It is
     read with `allow_pickle=False`.
 

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Sequence
 
 import datasets
 import numpy as np
@@ -12,6 +14,9 @@ from diffusers.utils import logging
 
 from .csv_images import load_csv_dataset
 from .digits import load_digits_dataset
+from .image_check import check_images
+from .image_folder import image_folder_splits
+from .intensity import IntensityNormalization
 from .joint_dataset import (
     MULTI_LABEL,
     SINGLE_LABEL,
@@ -23,6 +28,7 @@ from .joint_dataset import (
     label_feature,
 )
 from .label_masking import replace_column
+from .manifest import manifest_splits, multi_label_dataset, raw_label_dataset, read_table, split_rows
 from .npz import load_npz_dataset
 
 logger = logging.get_logger(__name__)
@@ -173,7 +179,23 @@ def _from_datasets(
     train = _normalise_images(train)
     if eval_dataset is not None:
         eval_dataset = _normalise_images(eval_dataset)
-    else:
+    return _joint_dataset(
+        train, eval_dataset, eval_name, label_names, problem_type, source, eval_holdout_fraction, seed
+    )
+
+
+def _joint_dataset(
+    train: datasets.Dataset,
+    eval_dataset: datasets.Dataset | None,
+    eval_name: str | None,
+    label_names: list[str],
+    problem_type: str,
+    source: str,
+    eval_holdout_fraction: float,
+    seed: int,
+) -> JointDataset:
+    """The [`JointDataset`] of normalised splits, holding out part of `train` when there is no evaluation split."""
+    if eval_dataset is None:
         train, eval_dataset = holdout_split(train, eval_holdout_fraction, seed)
     num_channels, image_size = image_info(train)
     return JointDataset(
@@ -188,6 +210,34 @@ def _from_datasets(
     )
 
 
+def _from_image_files(
+    train: tuple[list[str], list],
+    evaluation: tuple[list[str], list] | None,
+    eval_name: str | None,
+    label_columns: Sequence[str],
+    source: str,
+    eval_holdout_fraction: float,
+    seed: int,
+    normalization: IntensityNormalization | None,
+    skip_bad_images: bool,
+) -> JointDataset:
+    """A [`JointDataset`] whose `"image"` column holds file paths, checked (every file read) before it is returned."""
+    pairs = [train] if evaluation is None else [train, evaluation]
+    if len(label_columns) > 1:
+        names, problem_type = list(label_columns), MULTI_LABEL
+        splits = [multi_label_dataset(paths, labels, names) for paths, labels in pairs]
+    else:
+        splits = [raw_label_dataset(paths, labels) for paths, labels in pairs]
+        first, second, names, problem_type = _normalise_labels(splits[0], splits[1] if evaluation else None)
+        splits = [first, second] if evaluation else [first]
+    checked = check_images(
+        {"train": splits[0], "eval": splits[1] if evaluation else None}, normalization, skip_bad_images
+    )
+    return _joint_dataset(
+        checked["train"], checked["eval"], eval_name, names, problem_type, source, eval_holdout_fraction, seed
+    )
+
+
 def load_joint_dataset(
     dataset_name: str | None = None,
     dataset_config_name: str | None = None,
@@ -196,11 +246,14 @@ def load_joint_dataset(
     npz_split: str = "train",
     eval_split: str | None = None,
     image_column: str = "image",
-    label_column: str = "label",
+    label_column: str | Sequence[str] = "label",
     cache_dir: str | None = None,
     eval_holdout_fraction: float = 0.1,
     seed: int = 0,
     csv_path: str | None = None,
+    manifest: str | None = None,
+    intensity_normalization: IntensityNormalization | None = None,
+    skip_bad_images: bool = False,
 ) -> JointDataset:
     """
     Load a classification data set from any supported source and normalise it to a [`JointDataset`].
@@ -216,8 +269,10 @@ def load_joint_dataset(
         dataset_config_name (`str`, *optional*):
             The configuration of `dataset_name`.
         train_data_dir (`str`, *optional*):
-            An `imagefolder` tree (`<dir>/<class_name>/<image>`, optionally under `train/` and `test/`); class names
-            are the folder names.
+            A folder of images of any supported format (PNG, TIFF, JPEG, `.npy`, `.npz`, DICOM), optionally under
+            `train/` and `test/` (or `validation/`, `val/`): labelled by a `metadata.csv` / `metadata.jsonl` with a
+            `file_name` column and the `label_column` columns, else by their class sub-folder
+            (`<dir>/<class_name>/<image>`, class names are the folder names).
         npz_path (`str`, *optional*):
             A MedMNIST-style `.npz` file (see [`load_npz_dataset`]).
         npz_split (`str`, *optional*, defaults to `"train"`):
@@ -225,10 +280,13 @@ def load_joint_dataset(
         eval_split (`str`, *optional*):
             Name of the evaluation split, to override the default choice (e.g. `"val"`).
         image_column (`str`, *optional*, defaults to `"image"`):
-            The column holding the images (for `dataset_name`).
-        label_column (`str`, *optional*, defaults to `"label"`):
-            The column holding the labels (for `dataset_name`): a `ClassLabel`, plain ints or strings (remapped to
-            `0..K-1` in sorted order, names are the original values), or lists of 0/1 (multi-label).
+            The column holding the images (for `dataset_name`), or the file names (for `manifest` and metadata files,
+            where `file_name`, `image`, `path` or `filename` is found by default).
+        label_column (`str` or `list[str]`, *optional*, defaults to `"label"`):
+            The column holding the labels: a `ClassLabel`, plain ints or strings (remapped to `0..K-1` in sorted
+            order, names are the original values), or lists of 0/1 (multi-label). For `manifest` and metadata files,
+            several columns make a multi-label problem with one 0/1 column per finding (named after the columns).
+            Missing or empty label cells mean unlabeled.
         cache_dir (`str`, *optional*):
             Cache folder for `datasets.load_dataset`.
         eval_holdout_fraction (`float`, *optional*, defaults to 0.1):
@@ -237,9 +295,21 @@ def load_joint_dataset(
             Seed of the hold-out split (not used by the embedded digits, whose split is fixed).
         csv_path (`str`, *optional*):
             A CSV / `.csv.gz` file with one image per row, label last (see [`load_csv_dataset`]).
+        manifest (`str`, *optional*):
+            A label manifest: a `.csv`, `.tsv` or `.jsonl` table of image file paths (relative to the table's folder,
+            or absolute) and labels. An optional `split` column (`train`, and `test` / `validation` / `val` /
+            `valid` or `eval_split`) gives the evaluation split; without it, a seeded hold-out of
+            `eval_holdout_fraction`.
+        intensity_normalization ([`IntensityNormalization`], *optional*):
+            The normalisation training will use; image files are checked with it. Defaults to the dtype's range.
+        skip_bad_images (`bool`, *optional*, defaults to `False`):
+            Every image of the training and evaluation splits is read before the data set is returned; files that
+            cannot be used raise a [`~data.image_check.BadImagesError`] listing them all (path and reason), or with
+            `skip_bad_images=True` are dropped with a warning that names them.
 
     Returns:
-        [`JointDataset`]: splits with columns `"image"` (PIL) and `"label"`.
+        [`JointDataset`]: splits with columns `"image"` (PIL images, or file paths for `train_data_dir` and
+        `manifest`) and `"label"`.
     """
     given = [
         name
@@ -248,43 +318,58 @@ def load_joint_dataset(
             ("train_data_dir", train_data_dir),
             ("npz_path", npz_path),
             ("csv_path", csv_path),
+            ("manifest", manifest),
         )
         if value is not None
     ]
     if len(given) > 1:
         raise ValueError(f"Expected at most one data source, got {', '.join(given)}. Keep only one of them.")
 
-    if npz_path is not None:
+    label_columns = [label_column] if isinstance(label_column, str) else list(label_column)
+    if len(label_columns) > 1 and manifest is None and train_data_dir is None:
+        raise ValueError(
+            f"Several label columns ({label_columns}) are read from a label manifest or an image folder's metadata "
+            "file: pass `manifest` or `train_data_dir`, or a single `label_column`."
+        )
+    if manifest is not None or train_data_dir is not None:
+        image_col = None if image_column == "image" else image_column  # default: the usual file-name columns
+        if manifest is not None:
+            name, folder = os.path.basename(manifest), os.path.dirname(os.path.abspath(manifest))
+            train_rows, eval_rows, eval_name = split_rows(read_table(manifest), eval_split, where=name)
+            pairs = tuple(
+                manifest_splits(rows, folder, label_columns, image_col, where=name) if rows else None
+                for rows in (train_rows, eval_rows)
+            ) + (eval_name,)
+            source = f"label manifest {name}"
+        else:
+            if not os.path.isdir(train_data_dir):
+                raise ValueError(f"Expected `train_data_dir` to be an existing folder, got {train_data_dir!r}.")
+            pairs = image_folder_splits(train_data_dir, eval_split, label_columns, image_col)
+            # the folder's name only: the source goes into model cards, which must not publish local paths
+            source = f"imagefolder {os.path.basename(os.path.normpath(train_data_dir))}"
+        return _from_image_files(
+            *pairs, label_columns, source, eval_holdout_fraction, seed, intensity_normalization, skip_bad_images
+        )
+    if npz_path is not None:  # arrays checked by their loader: nothing to decode from outside
         return load_npz_dataset(
             npz_path, split=npz_split, eval_split=eval_split, eval_holdout_fraction=eval_holdout_fraction, seed=seed
         )
     if csv_path is not None:
         return load_csv_dataset(csv_path)
-    if train_data_dir is not None:
-        if not os.path.isdir(train_data_dir):
-            raise ValueError(f"Expected `train_data_dir` to be an existing folder, got {train_data_dir!r}.")
-        loaded = datasets.load_dataset("imagefolder", data_dir=train_data_dir, cache_dir=cache_dir)
-        return _from_datasets(
-            loaded,
-            f"imagefolder {os.path.basename(os.path.normpath(train_data_dir))}",
-            eval_split,
-            "image",
-            "label",
-            eval_holdout_fraction,
-            seed,
-        )
-    if dataset_name is not None:
-        if _is_saved_to_disk(dataset_name):
-            try:
-                loaded = datasets.load_from_disk(dataset_name)
-            except IndexError as error:  # what `datasets` raises for a split saved with 0 examples
-                raise ValueError(
-                    f"Cannot read the dataset saved in {dataset_name} (IndexError: {error}): one of its splits is "
-                    "empty (0 examples). Expected at least one image per split: drop the empty split and save again."
-                ) from error
-        else:
-            loaded = datasets.load_dataset(dataset_name, dataset_config_name, cache_dir=cache_dir)
-        source = dataset_name if dataset_config_name is None else f"{dataset_name} ({dataset_config_name})"
-        return _from_datasets(loaded, source, eval_split, image_column, label_column, eval_holdout_fraction, seed)
-    logger.info("No data source given: using scikit-learn's embedded 8x8 digits.")
-    return load_digits_dataset()
+    if dataset_name is None:
+        logger.info("No data source given: using scikit-learn's embedded 8x8 digits.")
+        return load_digits_dataset()
+    if _is_saved_to_disk(dataset_name):
+        try:
+            loaded = datasets.load_from_disk(dataset_name)
+        except IndexError as error:  # what `datasets` raises for a split saved with 0 examples
+            raise ValueError(
+                f"Cannot read the dataset saved in {dataset_name} (IndexError: {error}): one of its splits is "
+                "empty (0 examples). Expected at least one image per split: drop the empty split and save again."
+            ) from error
+    else:
+        loaded = datasets.load_dataset(dataset_name, dataset_config_name, cache_dir=cache_dir)
+    source = dataset_name if dataset_config_name is None else f"{dataset_name} ({dataset_config_name})"
+    joint = _from_datasets(loaded, source, eval_split, image_column, label_columns[0], eval_holdout_fraction, seed)
+    checked = check_images({"train": joint.train, "eval": joint.eval}, intensity_normalization, skip_bad_images)
+    return dataclasses.replace(joint, train=checked["train"], eval=checked["eval"])

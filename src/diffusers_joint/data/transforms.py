@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,36 +11,33 @@ import PIL.Image
 import torch
 import torch.nn.functional as F
 
-ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor
+from .image_reading import ImageReadError, ValueRange, check_image_array, dtype_range, pil_to_array, read_image
+from .intensity import IntensityNormalization
+
+ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor | str | os.PathLike
 
 
-def image_to_tensor(image: ImageInput, num_channels: int) -> torch.Tensor:
+def image_to_array(
+    image: PIL.Image.Image | np.ndarray | str | os.PathLike, apply_voi: bool = True, grayscale: bool = False
+) -> tuple[np.ndarray, ValueRange]:
     """
-    Convert one image to a float tensor `(num_channels, H, W)` in [0, 1].
-
-    Accepts a PIL image (any mode), a `uint8` numpy array `(H, W)` / `(H, W, C)` with values 0-255, a float numpy
-    array in [0, 1], or a tensor `(C, H, W)` / `(H, W)` already in [0, 1]. Grayscale is repeated to 3 channels and
-    colour is averaged to 1 channel when `num_channels` asks for it.
+    One image as an `(H, W, C)` array with its real values and nominal range (see [`~data.image_reading.read_image`]):
+    a file path of any supported format, a PIL image (8-bit, 16-bit `I;16`, 32-bit `I` or float `F` grayscale, or
+    RGB), or a numpy array `(H, W)` / `(H, W, 1)` / `(H, W, 3)` of any integer or float dtype. With `grayscale`, RGB
+    PIL images and files are converted with PIL's luma.
     """
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image, apply_voi=apply_voi, grayscale=grayscale)
     if isinstance(image, PIL.Image.Image):
-        mode = "L" if num_channels == 1 else "RGB"
-        array = np.asarray(image.convert(mode), dtype=np.float32) / 255.0
-        tensor = torch.from_numpy(array.copy())
-        tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-    elif isinstance(image, np.ndarray):
-        array = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
-        tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-    elif torch.is_tensor(image):
-        tensor = image.float()
-        if tensor.ndim == 2:
-            tensor = tensor[None]
-    else:
-        raise ValueError(f"Unsupported image type {type(image).__name__}: pass a PIL image, numpy array or tensor.")
-    if tensor.ndim != 3:
-        raise ValueError(
-            f"Expected a single image of shape (H, W) or (H, W, C) / (C, H, W), got {tuple(tensor.shape)}."
-        )
+        return pil_to_array(image, grayscale=grayscale)
+    if isinstance(image, np.ndarray):
+        return check_image_array(image), dtype_range(image.dtype)
+    raise ValueError(
+        f"Unsupported image type {type(image).__name__}: pass a file path, a PIL image, a numpy array or a tensor."
+    )
+
+
+def _match_channels(tensor: torch.Tensor, num_channels: int) -> torch.Tensor:
     channels = tensor.shape[0]
     if channels == num_channels:
         return tensor
@@ -50,6 +48,45 @@ def image_to_tensor(image: ImageInput, num_channels: int) -> torch.Tensor:
     if channels == 4 and num_channels == 3:
         return tensor[:3]
     raise ValueError(f"Cannot convert an image with {channels} channels to the model's {num_channels} channels.")
+
+
+def image_to_tensor(
+    image: ImageInput, num_channels: int, normalization: IntensityNormalization | None = None
+) -> torch.Tensor:
+    """
+    Convert one image to a float tensor `(num_channels, H, W)` in [0, 1].
+
+    Accepts a file path (PNG, TIFF, JPEG, `.npy`, `.npz`, DICOM), a PIL image or a numpy array `(H, W)` / `(H, W, C)`
+    of any integer or float dtype, whose intensities are mapped to [0, 1] by `normalization` (default: the dtype's
+    range, so `uint8` / 255, `uint16` / 65535, float taken as [0, 1]); or a tensor `(C, H, W)` / `(H, W)` already in
+    [0, 1]. Grayscale is repeated to 3 channels when `num_channels` asks for it; colour becomes 1 channel with PIL's
+    luma (PIL images and files) or the channels' mean (arrays and tensors). RGBA, palette images and arrays that are
+    not one 2-D image raise a `ValueError` saying what was found.
+    """
+    if torch.is_tensor(image):
+        tensor = image.float()
+        if tensor.ndim == 2:
+            tensor = tensor[None]
+        if tensor.ndim != 3:
+            raise ValueError(
+                f"Expected a single image of shape (H, W) or (H, W, C) / (C, H, W), got {tuple(tensor.shape)}."
+            )
+        return _match_channels(tensor, num_channels)
+    normalization = normalization or IntensityNormalization()
+    try:
+        # PIL's own RGB -> L conversion for PIL images and files, as before 16-bit support: same inputs, same tensors
+        array, nominal_range = image_to_array(
+            image, apply_voi=normalization.applies_file_voi, grayscale=num_channels == 1
+        )
+        array = normalization(array, nominal_range)
+    except ImageReadError:
+        raise
+    except ValueError as error:
+        if isinstance(image, (str, os.PathLike)):
+            raise ImageReadError(os.fspath(image), str(error)) from error
+        raise ValueError(f"Cannot use the {type(image).__name__} image: {error}.") from error
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
+    return _match_channels(tensor, num_channels)
 
 
 def resize(tensor: torch.Tensor, resolution: int | tuple[int, int]) -> torch.Tensor:
@@ -74,15 +111,25 @@ class ImagePreprocessor:
         random_flip (`bool`, *optional*, defaults to `False`):
             Flip horizontally with probability 0.5 (training only: leave off for medical images whose laterality
             matters, such as chest X-rays).
+        normalization ([`~data.intensity.IntensityNormalization`], *optional*):
+            How intensities map to [0, 1]; defaults to the dtype's range (`uint8` / 255, `uint16` / 65535, ...).
     """
 
-    def __init__(self, resolution: int | tuple[int, int], num_channels: int, random_flip: bool = False):
+    def __init__(
+        self,
+        resolution: int | tuple[int, int],
+        num_channels: int,
+        random_flip: bool = False,
+        normalization: IntensityNormalization | None = None,
+    ):
         self.resolution = resolution
         self.num_channels = num_channels
         self.random_flip = random_flip
+        self.normalization = normalization or IntensityNormalization()
 
     def __call__(self, image: ImageInput, generator: torch.Generator | None = None) -> torch.Tensor:
-        tensor = resize(image_to_tensor(image, self.num_channels), self.resolution).clamp(0, 1)
+        tensor = image_to_tensor(image, self.num_channels, self.normalization)
+        tensor = resize(tensor, self.resolution).clamp(0, 1)
         if self.random_flip and torch.rand((), generator=generator).item() < 0.5:
             tensor = tensor.flip(-1)
         return tensor * 2 - 1

@@ -13,7 +13,6 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.utils import logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
-from ..models import JointUNet2DModel
 from .guidance import guided_noise_prediction, resolve_guidance_scale, scheduler_step_kwargs
 from .pipeline_utils import (
     ClassLabels,
@@ -165,13 +164,13 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         scheduler ([`~diffusers.SchedulerMixin`]):
             A scheduler used with `unet` to denoise, for example [`~diffusers.DDIMScheduler`] or
             [`~diffusers.DDPMScheduler`].
+        intensity_normalization (`str`, *optional*, defaults to `"dtype"`):
+            How input images' intensities map to [-1, 1], saved with the model (see [`JointDiffusionPipeline`]).
+        intensity_range (`list[float]`, *optional*):
+            Its percentiles or window.
     """
 
     model_cpu_offload_seq = "unet"
-
-    def __init__(self, unet: JointUNet2DModel, scheduler):
-        super().__init__()
-        self.register_modules(unet=unet, scheduler=scheduler)
 
     def get_timesteps(self, num_inference_steps: int, strength: float) -> tuple[torch.Tensor, int]:
         """The last `int(num_inference_steps * strength)` timesteps, as in diffusers' image-to-image pipelines."""
@@ -324,7 +323,9 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         schedule = self.strength_schedule(strength, search_strengths, max_strength, num_inference_steps)
 
         device = self._execution_device
-        original = preprocess_images(self.unet, image, name="image").to(device=device, dtype=self.unet.dtype)
+        original = preprocess_images(self.unet, image, name="image", normalization=self.image_normalization).to(
+            device=device, dtype=self.unet.dtype
+        )
         batch_size = len(original)
         targets = prepare_class_targets(self.unet, target_class, name="target_class", num_images=batch_size)
         targets = targets.to(device)

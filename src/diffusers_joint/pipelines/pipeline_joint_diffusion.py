@@ -12,7 +12,6 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.utils import logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
-from ..models import JointUNet2DModel
 from .guidance import guided_noise_prediction, resolve_guidance_scale, scheduler_step_kwargs
 from .pipeline_utils import (
     ClassLabels,
@@ -99,13 +98,15 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
             A scheduler used with `unet` to denoise, for example [`~diffusers.DDPMScheduler`] or
             [`~diffusers.DDIMScheduler`]. `"x0"` and `"noisy"` guidance need a scheduler with `alphas_cumprod` and
             `prediction_type="epsilon"`.
+        intensity_normalization (`str`, *optional*, defaults to `"dtype"`):
+            How input images' intensities map to [-1, 1], as in training (see
+            [`~data.intensity.IntensityNormalization`]): `"dtype"` (the dtype's range), `"minmax"`, `"percentile"` or
+            `"window"`. Saved in `model_index.json`, so `from_pretrained` restores it.
+        intensity_range (`list[float]`, *optional*):
+            The percentiles (`"percentile"`) or the window `[low, high]` (`"window"`).
     """
 
     model_cpu_offload_seq = "unet"
-
-    def __init__(self, unet: JointUNet2DModel, scheduler):
-        super().__init__()
-        self.register_modules(unet=unet, scheduler=scheduler)
 
     def check_inputs(self, batch_size: int, num_inference_steps: int, output_type: str) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,8 +11,10 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
+from diffusers import SchedulerMixin
 from diffusers.utils import BaseOutput, logging
 
+from ..data.intensity import IntensityNormalization
 from ..data.transforms import ImagePreprocessor
 from ..models import JointUNet2DModel
 
@@ -20,7 +23,15 @@ logger = logging.get_logger(__name__)
 OUTPUT_TYPES = ("pil", "np", "pt")
 
 ImageInput = (
-    PIL.Image.Image | np.ndarray | torch.Tensor | list[PIL.Image.Image] | list[np.ndarray] | list[torch.Tensor]
+    PIL.Image.Image
+    | np.ndarray
+    | torch.Tensor
+    | str
+    | os.PathLike
+    | list[PIL.Image.Image]
+    | list[np.ndarray]
+    | list[torch.Tensor]
+    | list[str | os.PathLike]
 )
 ClassLabel = int | str
 ClassLabels = int | str | Sequence[Any] | torch.Tensor | np.ndarray
@@ -127,15 +138,21 @@ def prepare_class_targets(
     return targets
 
 
-def preprocess_images(unet: JointUNet2DModel, images: ImageInput, name: str = "image") -> torch.Tensor:
+def preprocess_images(
+    unet: JointUNet2DModel,
+    images: ImageInput,
+    name: str = "image",
+    normalization: IntensityNormalization | None = None,
+) -> torch.Tensor:
     """
     Convert images to model inputs: a `(batch, in_channels, sample_size, sample_size)` float tensor in [-1, 1], with
     the preprocessing used for training ([`~data.transforms.ImagePreprocessor`]).
 
-    PIL images (any mode) and numpy arrays (`(H, W)`, `(H, W, C)` or a batch `(B, H, W, C)`; `uint8` 0-255 or float in
-    [0, 1]) are converted to the model's channels and resized to `unet.config.sample_size`. Tensors (`(C, H, W)` or
-    `(B, C, H, W)`) are resized too but must already have the model's channels; a 4-D tensor with negative values is
-    read as [-1, 1], otherwise as [0, 1].
+    File paths (PNG, TIFF, JPEG, `.npy`, `.npz`, DICOM), PIL images (grayscale 8 / 16 / 32-bit or float, RGB) and
+    numpy arrays (`(H, W)`, `(H, W, C)` or a batch `(B, H, W, C)`, any integer or float dtype) are mapped to [0, 1] by
+    `normalization` (default: the dtype's range, as for pipelines saved without one), converted to the model's
+    channels and resized to `unet.config.sample_size`. Tensors (`(C, H, W)` or `(B, C, H, W)`) are resized too but
+    must already have the model's channels; a 4-D tensor with negative values is read as [-1, 1], otherwise as [0, 1].
     """
     in_channels = unet.config.in_channels
     sample_size = unet.config.sample_size
@@ -160,7 +177,7 @@ def preprocess_images(unet: JointUNet2DModel, images: ImageInput, name: str = "i
     if isinstance(images, (list, tuple)) and len(images) == 0:
         raise ValueError(f"`{name}` must not be an empty list.")
     try:
-        batch = ImagePreprocessor(sample_size, in_channels).batch(images)
+        batch = ImagePreprocessor(sample_size, in_channels, normalization=normalization).batch(images)
     except ValueError as error:
         raise ValueError(
             f"Cannot turn `{name}` into model inputs (expected {in_channels} channels at {sample_size}px): {error}"
@@ -225,7 +242,32 @@ def label_names_of(unet: JointUNet2DModel, labels: torch.Tensor) -> list[str] | 
 
 
 class JointClassifierMixin:
-    """Adds `classify` to a pipeline with a [`JointUNet2DModel`] registered as `unet`."""
+    """
+    The components and config shared by the Joint Diffusion pipelines (a [`JointUNet2DModel`] `unet`, a `scheduler`,
+    the `intensity_normalization` / `intensity_range` of the training images), and `classify`.
+    """
+
+    def __init__(
+        self,
+        unet: JointUNet2DModel,
+        scheduler: SchedulerMixin,
+        intensity_normalization: str = "dtype",
+        intensity_range: list[float] | None = None,
+    ):
+        super().__init__()
+        self.register_modules(unet=unet, scheduler=scheduler)
+        # checked here, saved in model_index.json: from_pretrained passes the values back to __init__
+        normalization = IntensityNormalization(intensity_normalization, intensity_range)
+        self.register_to_config(**normalization.to_config())
+
+    @property
+    def image_normalization(self) -> IntensityNormalization:
+        """
+        The intensity normalisation the model was trained with, saved in `model_index.json` and applied to every input
+        image; pipelines saved without one use the dtype's range.
+        """
+        config = self.config
+        return IntensityNormalization(config.get("intensity_normalization", "dtype"), config.get("intensity_range"))
 
     @torch.no_grad()
     def classify(self, images: ImageInput, batch_size: int = 64) -> JointClassificationOutput:
@@ -233,8 +275,9 @@ class JointClassifierMixin:
         Classify images with the joint model's classifier (clean images, timestep 0).
 
         Args:
-            images (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor` or a list of them):
-                The images. PIL images and numpy arrays are converted to the model's channels; everything is resized to
+            images (`str`, `os.PathLike`, `PIL.Image.Image`, `np.ndarray`, `torch.Tensor` or a list of them):
+                The images. File paths (PNG, TIFF, JPEG, `.npy`, `.npz`, DICOM), PIL images and numpy arrays get the
+                pipeline's `image_normalization` and are converted to the model's channels; everything is resized to
                 `unet.config.sample_size` with the preprocessing used for training. Tensors are in [-1, 1] (a 4-D
                 tensor without negative values is read as [0, 1]) and must have the model's channels.
             batch_size (`int`, *optional*, defaults to 64):
@@ -245,7 +288,7 @@ class JointClassifierMixin:
         """
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
-        pixels = preprocess_images(self.unet, images, name="images")
+        pixels = preprocess_images(self.unet, images, name="images", normalization=self.image_normalization)
         device = self._execution_device
         logits = [
             self.unet.classify(chunk.to(device=device, dtype=self.unet.dtype), 0).float().cpu()
