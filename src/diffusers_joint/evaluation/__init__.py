@@ -6,7 +6,6 @@ from .generation import (
     conditional_accuracy,
     frechet_distance,
     frechet_distance_from_statistics,
-    inception_generation_metrics,
     kernel_inception_distance,
     precision_recall,
 )
@@ -14,11 +13,13 @@ from .pipeline_evaluation import counterfactual_requests, evaluate_counterfactua
 from .predict import dataset_to_tensors, evaluate_classifier, predict_probabilities
 from .reference_network import ReferenceClassifier, train_reference_classifier
 from .report import metrics_table, results_to_markdown
+from .transformers_features import TransformersFeatureExtractor
 
 __all__ = [
     "DEFAULT_CHANGE_THRESHOLD",
     "JointClassificationMetric",
     "ReferenceClassifier",
+    "TransformersFeatureExtractor",
     "compute_classification_metrics",
     "counterfactual_requests",
     "compute_counterfactual_metrics",
@@ -31,7 +32,6 @@ __all__ = [
     "expected_calibration_error",
     "frechet_distance",
     "frechet_distance_from_statistics",
-    "inception_generation_metrics",
     "kernel_inception_distance",
     "metrics_table",
     "precision_recall",
