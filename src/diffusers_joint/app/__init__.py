@@ -3,5 +3,6 @@
 
 from .explanation_app import Explanation, ExplanationApp, load_joint_pipeline
 from .gradio_demo import build_demo, launch_demo
+from .space import write_space
 
-__all__ = ["Explanation", "ExplanationApp", "build_demo", "launch_demo", "load_joint_pipeline"]
+__all__ = ["Explanation", "ExplanationApp", "build_demo", "launch_demo", "load_joint_pipeline", "write_space"]

@@ -156,11 +156,12 @@ def build_demo(app: ExplanationApp, title: str | None = None) -> Any:
 
 
 def launch_demo(
-    demo: Any, server_name: str = "127.0.0.1", server_port: int | None = None, share: bool = False, **kwargs
+    demo: Any, server_name: str | None = None, server_port: int | None = None, share: bool = False, **kwargs
 ) -> Any:
     """
-    Start the app's server: on `server_name` (this machine only, by default), at `server_port` (Gradio's default 7860
-    or the next free port when `None`), without a public share link unless `share=True`. `kwargs` go to
-    `gradio.Blocks.launch` (e.g. `prevent_thread_lock=True` to return at once; close with `demo.close()`).
+    Start the app's server: on `server_name` (by default `GRADIO_SERVER_NAME`, which Spaces set to 0.0.0.0, or else
+    127.0.0.1: this machine only), at `server_port` (Gradio's default 7860 or the next free port when `None`),
+    without a public share link unless `share=True`. `kwargs` go to `gradio.Blocks.launch` (e.g.
+    `prevent_thread_lock=True` to return at once; close with `demo.close()`).
     """
     return demo.launch(server_name=server_name, server_port=server_port, share=share, css=CSS, **kwargs)
