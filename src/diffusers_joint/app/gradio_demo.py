@@ -19,14 +19,14 @@ logger = logging.get_logger(__name__)
 INSTALL_HINT = 'The explanation app needs Gradio: pip install -e ".[app]" (or pip install gradio).'
 
 # Keep upscaled pixels square in the browser too (no smoothing when the page scales an image).
-CSS = ".pixelated img { image-rendering: pixelated; }"
+CSS = ".pixelated img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }"
 
 DESCRIPTION = """\
-**{name}**: a Joint Diffusion model, one network that classifies, explains and generates ({num_classes} classes:
-{classes}). *Classify* shows the model's probabilities for an image. *Explain* turns the image into a counterfactual:
-the smallest change the model's own diffusion process finds that makes it answer the target class; the heat map shows
-where the image had to change. A counterfactual explains **the model**, not the data. *Generate* draws class-guided
-samples. Images are shown at the model's resolution, enlarged without smoothing."""
+A Joint Diffusion model: one network that classifies, explains and generates ({num_classes} classes: {classes}).
+*Classify* shows the model's probabilities for an image. *Explain* turns the image into a counterfactual: the change
+that the model's own diffusion process finds to make it answer the target class; the heat map shows where the image
+had to change. A counterfactual explains *the model*, not the data. *Generate* draws class-guided samples. Images are
+shown at the model's resolution, enlarged without smoothing."""
 
 
 def import_gradio():
@@ -95,24 +95,34 @@ def build_demo(app: ExplanationApp, title: str | None = None) -> Any:
     def seed_box():
         return gr.Number(value=0, precision=0, label="Seed (same seed, same result)")
 
-    def image_output(label):
-        return gr.Image(label=label, type="pil", format="png", interactive=False, elem_classes="pixelated")
+    def image_input(elem_id):
+        return gr.Image(
+            label="Image",
+            type="pil",
+            sources=["upload", "clipboard"],
+            height=300,
+            elem_id=elem_id,
+            elem_classes="pixelated",
+        )
+
+    def image_output(label, **kwargs):
+        return gr.Image(label=label, type="pil", format="png", interactive=False, elem_classes="pixelated", **kwargs)
 
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
         gr.Markdown(f"# {title}")
-        gr.Markdown(DESCRIPTION.format(name=title, num_classes=len(names), classes=", ".join(f"`{n}`" for n in names)))
+        gr.Markdown(DESCRIPTION.format(num_classes=len(names), classes=", ".join(names)))
         with gr.Tab("Classify"):
             with gr.Row():
-                classify_image = gr.Image(label="Image", type="pil", sources=["upload", "clipboard"])
+                classify_image = image_input("classify-image")
                 with gr.Column():
                     probs = gr.Label(label="Class probabilities", num_top_classes=num_top)
-                    confidence = gr.Number(label="Confidence (probability of the decision)", precision=4)
+                    confidence = gr.Number(label="Confidence (probability of the decision)", value=None, precision=4)
             classify_button = gr.Button("Classify", variant="primary")
         with gr.Tab("Explain"):
             with gr.Row():
-                explain_image = gr.Image(label="Image", type="pil", sources=["upload", "clipboard"])
+                explain_image = image_input("explain-image")
                 with gr.Column():
-                    target = gr.Dropdown(names, value=names[-1], label="Target class")
+                    target = gr.Dropdown(names, value=names[-1], label="Target class", elem_id="explain-target")
                     strength = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label="Strength (how far to noise)")
                     explain_seed = seed_box()
                     explain_steps = steps_slider()
@@ -133,8 +143,15 @@ def build_demo(app: ExplanationApp, title: str | None = None) -> Any:
                     generate_seed = seed_box()
                     generate_steps = steps_slider()
                     generate_button = gr.Button("Generate", variant="primary")
-            gallery = gr.Gallery(label="Samples", columns=4, format="png", elem_classes="pixelated")
-            grid = image_output("All samples, a row per class")
+            grid = image_output("Samples, a row per class", height=560, elem_id="generate-grid")
+            gallery = gr.Gallery(
+                label="Each sample (to download)",
+                columns=8,
+                height="auto",
+                format="png",
+                elem_id="generate-gallery",
+                elem_classes="pixelated",
+            )
 
         shared = {"concurrency_id": "model", "concurrency_limit": 1}
         classify_button.click(classify, [classify_image], [probs, confidence], api_name="classify", **shared)
