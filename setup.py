@@ -5,7 +5,7 @@ extras = {
     "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "matplotlib"],
     "tensorboard": ["tensorboard"],
     # The explanation app (examples/app.py, Spaces); gradio_client calls it from scripts and tests.
-    "app": ["gradio>=5", "gradio_client>=1"],
+    "app": ["gradio>=6", "gradio_client>=2"],
 }
 extras["dev"] = sorted({dep for group in extras.values() for dep in group})
 
