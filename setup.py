@@ -5,6 +5,8 @@ extras = {
     "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "matplotlib"],
     "tensorboard": ["tensorboard"],
     "dicom": ["pydicom>=3.0"],
+    # The explanation app (examples/app.py, Spaces); gradio_client calls it from scripts and tests.
+    "app": ["gradio>=6", "gradio_client>=2"],
 }
 extras["dev"] = sorted({dep for group in extras.values() for dep in group})
 

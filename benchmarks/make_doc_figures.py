@@ -33,6 +33,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 from diffusers_joint import CounterfactualPipeline, JointDiffusionPipeline  # noqa: E402
 from diffusers_joint.data import load_digits_dataset, load_npz_dataset  # noqa: E402
+from headless_chromium import HeadlessChromium, find_chromium  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = ROOT / "examples" / "train_joint.py"
@@ -54,6 +55,10 @@ def parse_args(argv=None):
     parser.add_argument("--num_inference_steps", type=int, default=250, help="DDPM steps for samples and edits.")
     parser.add_argument("--strength", type=float, default=0.5, help="Counterfactual strength.")
     parser.add_argument("--skip_pneumonia", action="store_true", help="Only draw the diagram and digits figures.")
+    parser.add_argument(
+        "--skip_screenshots", action="store_true", help="No screenshots of the explanation app (needs Chromium)."
+    )
+    parser.add_argument("--app_inference_steps", type=int, default=100, help="DDPM steps in the app screenshots.")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -231,6 +236,88 @@ def draw_counterfactuals(
     return rows
 
 
+APP_TABS = ("classify", "explain", "generate")
+
+
+def choose_target(page: HeadlessChromium, target: str) -> None:
+    """Pick `target` in the Explain tab's dropdown: open it, then click the option."""
+    dropdown = "document.querySelector('#explain-target input')"
+    page.evaluate(f"{dropdown}.focus()")
+    page.evaluate(f"{dropdown}.click()")
+    page.wait_for("document.querySelectorAll('[role=option]').length > 0")
+    page.evaluate(
+        f"[...document.querySelectorAll('[role=option]')].find(e => e.getAttribute('aria-label') === {target!r})"
+        ".dispatchEvent(new MouseEvent('mousedown', {bubbles: true}))"
+    )
+    page.wait_for(f"{dropdown}.value === {target!r}", 10)
+
+
+def _click(text: str, selector: str = "button") -> str:
+    """JavaScript that clicks the first `selector` element whose text is `text`."""
+    return f"[...document.querySelectorAll({selector!r})].find(e => e.textContent.trim() === {text!r}).click()"
+
+
+def screenshot_app(pipe_path: Path, image: PIL.Image.Image, target: str, steps: int, out_dir: Path) -> str | None:
+    """
+    Screenshots of the explanation app's tabs (`app_classify.png`, `app_explain.png`, `app_generate.png`), taken as a
+    user works: the app is served on 127.0.0.1 and driven by headless Chromium (upload, pick the target, click, wait),
+    with the app's default seed 0. Returns the reason when it cannot run (no Chromium or no Gradio), else `None`.
+    """
+    if find_chromium() is None:
+        return "no Chromium on PATH (Debian: apt-get install chromium)"
+    try:
+        from diffusers_joint.app import ExplanationApp, build_demo, launch_demo
+        from diffusers_joint.app.gradio_demo import import_gradio
+
+        import_gradio()
+    except ImportError as error:
+        return str(error)
+    import socket
+    import tempfile
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = ExplanationApp.from_pretrained(pipe_path, device="cpu", num_inference_steps=steps)
+    app.pipeline.set_progress_bar_config(disable=True)
+    app.explainer.set_progress_bar_config(disable=True)
+    demo = build_demo(app, title=f"Joint Diffusion explanation app: {pipe_path.name}")
+    launch_demo(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    with tempfile.TemporaryDirectory() as tmp, HeadlessChromium(width=1200, height=800) as page:
+        upload = Path(tmp) / "input.png"
+        image.save(upload)
+        page.navigate(f"http://127.0.0.1:{port}/")
+        page.wait_for("document.querySelectorAll('button[role=tab]').length === 3")
+
+        def uploaded(elem_id: str) -> str:
+            return f"[...document.querySelectorAll('#{elem_id} img')].some(i => i.complete && i.naturalWidth > 0)"
+
+        page.wait_for("document.querySelector('#classify-image input[type=file]') !== null")
+        page.set_file_input("#classify-image input[type=file]", upload)
+        page.wait_for(uploaded("classify-image"))
+        page.evaluate(_click("Classify", "button.primary"))
+        page.wait_for("document.body.innerText.includes('%')")
+        page.screenshot(out_dir / "app_classify.png")
+
+        page.evaluate(_click("Explain", "button[role=tab]"))
+        page.set_file_input("#explain-image input[type=file]", upload)
+        page.wait_for(uploaded("explain-image"))
+        choose_target(page, target)
+        page.evaluate(_click("Explain", "button.primary"))
+        page.wait_for("""document.body.innerText.includes("The model's decision")""", timeout=300)
+        page.screenshot(out_dir / "app_explain.png")
+
+        page.evaluate(_click("Generate", "button[role=tab]"))
+        page.evaluate(_click("Generate", "button.primary"))
+        page.wait_for(uploaded("generate-grid"), 900)
+        gallery = "[...document.querySelectorAll('#generate-gallery img')]"
+        page.screenshot(out_dir / "app_generate.png", f"{gallery}.every(i => i.complete && i.naturalWidth > 0)")
+    demo.close()
+    for tab in APP_TABS:
+        print(f"wrote {out_dir / f'app_{tab}.png'}", flush=True)
+    return None
+
+
 def first_correct(pipe: JointDiffusionPipeline, dataset, classes: list[int], per_class: int):
     """
     The first `per_class` evaluation images of each class that the model classifies correctly (padded with the first
@@ -270,6 +357,15 @@ def main(args) -> None:
         pipe, images, sources, targets, names, args.num_inference_steps, args.strength, args.seed,
         out_dir / "digits_counterfactual.png",
     )  # fmt: skip
+
+    if not args.skip_screenshots:
+        skipped = screenshot_app(digits_path, images[0], names[targets[0]], args.app_inference_steps, out_dir)
+        numbers["app_screenshots"] = {"skipped": skipped} if skipped else {
+            "tabs": list(APP_TABS), "pipeline": str(digits_path), "num_inference_steps": args.app_inference_steps,
+            "input": f"held-out digit {names[sources[0]]}", "target": names[targets[0]], "seed": 0,
+        }  # fmt: skip
+        if skipped:
+            print(f"Screenshots of the app skipped: {skipped}", flush=True)
 
     if not args.skip_pneumonia:
         pneumonia_path = train_if_missing(

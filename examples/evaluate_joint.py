@@ -34,6 +34,7 @@ from diffusers_joint.data import (
 )
 from diffusers_joint.evaluation import (
     ReferenceClassifier,
+    TransformersFeatureExtractor,
     compute_classification_metrics,
     dataset_to_tensors,
     evaluate_counterfactuals,
@@ -68,10 +69,10 @@ def parse_args(argv=None):
     gen.add_argument("--guidance_method", choices=list(GUIDANCE_METHODS), default="x0")
     gen.add_argument("--kid_subset_size", type=int, default=1000)
     gen.add_argument(
-        "--inception_weights",
+        "--backbone",
         type=str,
         default=None,
-        help="Local FID Inception weights (optional; a pickle-based .pth read by torch-fidelity: trusted files only).",
+        help="Also measure on a transformers vision model's features: a Hub id (e.g. facebook/dinov2-base) or folder.",
     )
 
     cf = parser.add_argument_group("counterfactuals")
@@ -191,7 +192,7 @@ def main(args):
             batch_size=args.batch_size,
             kid_subset_size=args.kid_subset_size,
             seed=args.seed,
-            inception_weights=args.inception_weights,
+            backbone=TransformersFeatureExtractor.from_pretrained(args.backbone) if args.backbone else None,
         )
         timings["generation"] = time.perf_counter() - start
 

@@ -29,7 +29,6 @@ from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 from diffusers import DDIMScheduler, DDPMScheduler
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
-from diffusers.utils import make_image_grid
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
@@ -56,6 +55,7 @@ from diffusers_joint.evaluation import (
     predict_logits,
     train_reference_classifier,
 )
+from diffusers_joint.pipelines import labelled_image_grid
 from diffusers_joint.training import (
     DistributionAlignment,
     HubUploadError,
@@ -775,7 +775,7 @@ def generation_metrics(unet, noise_scheduler, dataset, resolution, args):
 
 @torch.no_grad()
 def sample_grid(unet, noise_scheduler, args, num_classes):
-    """One row of class-guided samples per class (DDPM with the training schedule, seeded)."""
+    """One row of class-guided samples per class, labelled with its name (DDPM with the training schedule, seeded)."""
     pipeline = JointDiffusionPipeline(unet=unet, scheduler=DDPMScheduler.from_config(noise_scheduler.config))
     pipeline.set_progress_bar_config(disable=True)
     per_class = args.num_validation_samples_per_class
@@ -792,7 +792,9 @@ def sample_grid(unet, noise_scheduler, args, num_classes):
         **kwargs,
     ).images
     unet.train(was_training)
-    return make_image_grid(images, rows=num_classes, cols=per_class)
+    # Multi-label models sample unconditionally: rows then hold no class to name.
+    row_labels = None if unet.is_multi_label else [unet.id2label[c] for c in range(num_classes)]
+    return labelled_image_grid(images, rows=num_classes, row_labels=row_labels)
 
 
 MAX_CONSECUTIVE_SKIPS = 10  # --on_nonfinite_loss skip: more non-finite steps in a row means divergence

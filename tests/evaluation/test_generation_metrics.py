@@ -1,7 +1,6 @@
 """Frechet distance, KID, precision / recall and conditional accuracy against closed forms and hand-computed values."""
 
 import math
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ from diffusers_joint.evaluation import (
     conditional_accuracy,
     frechet_distance,
     frechet_distance_from_statistics,
-    inception_generation_metrics,
     kernel_inception_distance,
     precision_recall,
 )
@@ -124,13 +122,6 @@ def test_compute_generation_metrics_reports_everything():
     assert (m["precision"], m["recall"]) == precision_recall(real, fake)
     assert m["conditional_accuracy"] == pytest.approx(29 / 30)
     assert m["conditional_accuracy_per_class"] == {"0": pytest.approx(0.9), "1": 1.0, "2": 1.0}
-
-
-def test_inception_path_explains_what_is_missing(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "torchmetrics", None)  # as on a machine without torchmetrics
-    images = torch.zeros(4, 1, 8, 8)
-    with pytest.raises(ImportError, match=r"pip install \"torchmetrics\[image\]\""):
-        inception_generation_metrics(images, images, tmp_path / "weights.pth")
 
 
 def test_background_match_share_tells_black_from_grey_backgrounds():

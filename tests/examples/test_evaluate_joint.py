@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from diffusers import DDPMScheduler
 
 from diffusers_joint import JointDiffusionPipeline
@@ -140,3 +141,23 @@ def test_training_script_puts_generation_metrics_in_results_and_model_card(tmp_p
     assert "type: unconditional-image-generation" in card and "type: frechet_distance" in card
     assert f"| {generation['frechet_distance']:.4f} |" in card
     ReferenceClassifier.from_pretrained(out / "reference_classifier")
+
+
+def test_backbone_adds_metrics_on_a_transformers_model(cli_run, tiny_pipeline, tmp_path):
+    from transformers import Dinov2Config, Dinov2Model
+
+    torch.manual_seed(0)
+    config = Dinov2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                          image_size=16, patch_size=8)  # fmt: skip
+    Dinov2Model(config).save_pretrained(tmp_path / "tiny-dinov2")  # no image processor: ImageNet statistics
+    script = load_script()
+    args = script.parse_args(
+        ["--pipeline", str(tiny_pipeline), "--output_dir", str(tmp_path / "out"), "--reference_model",
+         str(cli_run / "reference_classifier"), "--backbone", str(tmp_path / "tiny-dinov2"), "--skip_counterfactuals",
+         "--num_generated", "10", "--num_inference_steps", "2", "--kid_subset_size", "5"]
+    )  # fmt: skip
+    generation = script.main(args)["generation"]
+    assert generation["backbone_model"] == str(tmp_path / "tiny-dinov2")
+    assert generation["backbone_frechet_distance"] > 0 and 0 <= generation["backbone_precision"] <= 1
+    markdown = (tmp_path / "out" / "eval_results.md").read_text()
+    assert "| Frechet distance to real images, transformers backbone features (lower is better)" in markdown

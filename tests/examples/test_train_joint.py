@@ -5,6 +5,7 @@ import json
 import shutil
 
 import numpy as np
+import PIL.Image
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -40,6 +41,8 @@ def test_output_folder_is_a_loadable_pipeline_with_card_and_results(trained):
     images = pipe(batch_size=2, num_inference_steps=2, output_type="pt").images
     assert images.shape == (2, 1, 8, 8) and torch.isfinite(images).all()
     assert [p.name for p in sorted(out.glob("checkpoint-*"))] == ["checkpoint-2", "checkpoint-4"]
+    with PIL.Image.open(out / "samples.png") as grid:  # readable: 8x8 samples enlarged to 64 px, padded, labelled
+        assert grid.height == 10 * 64 + 11 * 4 and grid.width > 64 + 2 * 4 + 8
 
 
 def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(trained, tmp_path):

@@ -10,7 +10,12 @@ import torch
 from diffusers import DDIMScheduler
 from pipeline_test_utils import make_scheduler, make_unet
 
-from diffusers_joint.pipelines import CounterfactualPipeline, CounterfactualPipelineOutput, difference_heatmap
+from diffusers_joint.pipelines import (
+    CounterfactualPipeline,
+    CounterfactualPipelineOutput,
+    difference_heatmap,
+    overlay_heatmap,
+)
 
 FIELDS = [
     "images",
@@ -263,3 +268,16 @@ def test_counterfactuals_raise_target_probability(trained_digits_unet, digits, m
         assert guided.flipped.float().mean() > plain.flipped.float().mean()
     else:  # the small probability gain of feature guidance need not flip one more of these 20 decisions
         assert guided.flipped.float().mean() >= plain.flipped.float().mean()
+
+
+def test_overlay_shows_the_input_where_nothing_changed_and_the_heat_where_it_did():
+    image = PIL.Image.fromarray(np.full((4, 4), 100, dtype=np.uint8), mode="L")
+    abs_difference = np.zeros((1, 1, 4, 4), dtype=np.float32)
+    abs_difference[0, 0, 0, 0] = 1.0
+    heatmap = difference_heatmap(abs_difference)[0]
+    overlay = np.asarray(overlay_heatmap(image, heatmap, opacity=0.8))
+    assert overlay.shape == (4, 4, 3)
+    assert (overlay[1:, :] == 100).all() and (overlay[0, 1:] == 100).all()  # unchanged pixels: the input as it is
+    np.testing.assert_array_equal(overlay[0, 0], np.round(np.array([100.0] * 3) * 0.2 + 255 * 0.8))  # white heat
+    with pytest.raises(ValueError, match=r"The image is \(8, 8\) but the heat map \(4, 4\)"):
+        overlay_heatmap(image.resize((8, 8)), heatmap)

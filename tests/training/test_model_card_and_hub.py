@@ -58,6 +58,14 @@ def test_model_card_yaml_and_model_index_parse_and_round_trip(tmp_path):
     assert ModelCard.load(path).data.eval_results[0].metric_value == 0.91
 
 
+def test_model_card_shows_how_to_launch_the_app_on_the_model(tmp_path):
+    text = ModelCard.load(save_model_card(make_card(repo_id="user/joint-pneumonia"), tmp_path)).text
+    assert 'pip install -e ".[app]"' in text
+    assert "python examples/app.py --pipeline user/joint-pneumonia" in text
+    assert "python examples/make_space.py --model_id user/joint-pneumonia --output_dir space" in text
+    assert "hf upload user/joint-pneumonia-demo space . --repo-type space" in text
+
+
 def test_model_card_states_data_budget_use_limitations_and_usage():
     text = make_card(repo_id="user/joint-pneumonia").text
     for needle in (

@@ -7,7 +7,6 @@ from .generation import (
     conditional_accuracy,
     frechet_distance,
     frechet_distance_from_statistics,
-    inception_generation_metrics,
     kernel_inception_distance,
     precision_recall,
 )
@@ -15,6 +14,7 @@ from .pipeline_evaluation import counterfactual_requests, evaluate_counterfactua
 from .predict import dataset_to_tensors, evaluate_classifier, predict_logits, predict_probabilities
 from .reference_network import ReferenceClassifier, train_reference_classifier
 from .report import metrics_table, results_to_markdown
+from .transformers_features import TransformersFeatureExtractor
 
 __all__ = [
     "background_match_share",
@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_CHANGE_THRESHOLD",
     "JointClassificationMetric",
     "ReferenceClassifier",
+    "TransformersFeatureExtractor",
     "compute_classification_metrics",
     "counterfactual_requests",
     "compute_counterfactual_metrics",
@@ -34,7 +35,6 @@ __all__ = [
     "expected_calibration_error",
     "frechet_distance",
     "frechet_distance_from_statistics",
-    "inception_generation_metrics",
     "kernel_inception_distance",
     "metrics_table",
     "precision_recall",

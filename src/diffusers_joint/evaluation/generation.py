@@ -1,14 +1,13 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
 """
 Generation metrics on the features of a reference network: Frechet distance, KID, precision / recall and the
-conditional accuracy of class-guided samples. Everything runs offline on NumPy, SciPy and scikit-learn; the Inception
-variant ([`inception_generation_metrics`]) is optional and needs torchmetrics and a local weights file.
+conditional accuracy of class-guided samples. Everything runs offline on NumPy, SciPy and scikit-learn, on the features
+of any network: the [`ReferenceClassifier`] or a transformers backbone ([`TransformersFeatureExtractor`]).
 """
 
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import torch
@@ -282,80 +281,3 @@ def compute_generation_metrics(
                 for c in np.unique(requested)
             }
     return results
-
-
-def inception_generation_metrics(
-    real_images: torch.Tensor,
-    fake_images: torch.Tensor,
-    weights_path: str | os.PathLike,
-    kid_subset_size: int = 1000,
-    batch_size: int = 64,
-) -> dict:
-    """
-    FID and KID on Inception-v3 features with torchmetrics (`pip install "torchmetrics[image]"`, which brings
-    torch-fidelity), for comparison with published numbers on natural images.
-
-    Nothing is downloaded: `weights_path` must be a local copy of the FID Inception weights that torch-fidelity
-    loads (`weights-inception-2015-12-05-6726825d.pth`), passed to torchmetrics as `feature_extractor_weights_path`.
-    torch-fidelity reads it with `torch.load`, a pickle format, unlike every other weight this package loads: give
-    only the official file from a source you trust.
-    Grayscale images are repeated to 3 channels; torchmetrics resizes to 299x299, so small images (8-28 px) are
-    heavily upsampled and the reference-network metrics ([`compute_generation_metrics`]) are the better measure for
-    them.
-
-    This path is written against torchmetrics' documented API (`FrechetInceptionDistance(feature=2048, normalize=True,
-    feature_extractor_weights_path=...)`, and `KernelInceptionDistance` given FID's Inception module as its custom
-    `feature` extractor). It has not been run: the project's test machine has neither torchmetrics nor the weights
-    (torch-fidelity would also pull torchvision), so only its error paths are tested.
-
-    Args:
-        real_images (`torch.Tensor` of shape `(N, C, H, W)`):
-            Real images in [-1, 1], with 1 or 3 channels.
-        fake_images (`torch.Tensor` of shape `(M, C, H, W)`):
-            Generated images in [-1, 1].
-        weights_path (`str` or `os.PathLike`):
-            Local Inception weights file.
-        kid_subset_size (`int`, *optional*, defaults to 1000):
-            Subset size of KID, capped at the number of images.
-        batch_size (`int`, *optional*, defaults to 64):
-            Images per forward pass.
-
-    Returns:
-        `dict`: `inception_fid`, `inception_kid_mean`, `inception_kid_std`.
-
-    Raises:
-        `ImportError`: when torchmetrics or torch-fidelity cannot be imported.
-        `FileNotFoundError`: when `weights_path` does not exist.
-    """
-    try:
-        from torchmetrics.image.fid import FrechetInceptionDistance
-        from torchmetrics.image.kid import KernelInceptionDistance
-        from torchmetrics.utilities.imports import _TORCH_FIDELITY_AVAILABLE
-    except ImportError as error:
-        raise ImportError(
-            'Inception FID / KID need torchmetrics with its image extras: `pip install "torchmetrics[image]"`. '
-            "The reference-network metrics (compute_generation_metrics) need neither."
-        ) from error
-    if not _TORCH_FIDELITY_AVAILABLE:
-        raise ImportError(
-            "torchmetrics' Inception feature extractor needs torch-fidelity: `pip install torch-fidelity` (or "
-            '`pip install "torchmetrics[image]"`).'
-        )
-    if not os.path.isfile(weights_path):
-        raise FileNotFoundError(f"Inception weights file {weights_path!r} not found; nothing is downloaded.")
-    size = min(kid_subset_size, len(real_images), len(fake_images))
-    fid = FrechetInceptionDistance(feature=2048, normalize=True, feature_extractor_weights_path=str(weights_path))
-    # KID takes no weights path, but accepts a custom feature extractor: share FID's locally loaded Inception.
-    kid = KernelInceptionDistance(feature=fid.inception, subset_size=size, normalize=True)
-    for images, real in ((real_images, True), (fake_images, False)):
-        for chunk in images.split(batch_size):
-            chunk = ((chunk.float() + 1) / 2).clamp(0, 1)
-            chunk = chunk.expand(-1, 3, -1, -1) if chunk.shape[1] == 1 else chunk
-            fid.update(chunk, real=real)
-            kid.update(chunk, real=real)
-    kid_mean, kid_std = kid.compute()
-    return {
-        "inception_fid": float(fid.compute()),
-        "inception_kid_mean": float(kid_mean),
-        "inception_kid_std": float(kid_std),
-    }

@@ -13,9 +13,10 @@ from ..pipelines import CounterfactualPipeline, JointDiffusionPipeline
 from ..pipelines.guidance import resolve_guidance_scale
 from .background import background_match_share
 from .counterfactual import DEFAULT_CHANGE_THRESHOLD, compute_counterfactual_metrics
-from .generation import compute_generation_metrics, conditional_accuracy, inception_generation_metrics
+from .generation import compute_generation_metrics, conditional_accuracy
 from .predict import predict_probabilities
 from .reference_network import ReferenceClassifier
+from .transformers_features import TransformersFeatureExtractor
 
 logger = logging.get_logger(__name__)
 
@@ -62,7 +63,7 @@ def evaluate_generation(
     batch_size: int = 100,
     kid_subset_size: int = 1000,
     seed: int = 0,
-    inception_weights: str | None = None,
+    backbone: TransformersFeatureExtractor | None = None,
 ) -> dict:
     """
     Generate class-guided samples and compare them with real images on the reference network's features.
@@ -93,9 +94,10 @@ def evaluate_generation(
             See [`kernel_inception_distance`].
         seed (`int`, *optional*, defaults to 0):
             Seed of the samples and of the KID subsets.
-        inception_weights (`str`, *optional*):
-            A local FID Inception weights file: adds the Inception FID / KID of [`inception_generation_metrics`]
-            (needs torchmetrics and torch-fidelity).
+        backbone ([`TransformersFeatureExtractor`], *optional*):
+            A transformers vision model (e.g. DINOv2): adds `backbone_frechet_distance`, `backbone_kid_mean`,
+            `backbone_kid_std`, `backbone_precision` and `backbone_recall`, the same metrics on its features, and
+            `backbone_model`, its name.
 
     Returns:
         `dict`: the metrics of [`compute_generation_metrics`] (conditional accuracy under the reference network) plus
@@ -133,8 +135,16 @@ def evaluate_generation(
     if requested is not None:
         model_probs = predict_probabilities(unet, generated)
         results["conditional_accuracy_model"] = conditional_accuracy(requested, model_probs, problem_type)
-    if inception_weights is not None:
-        results.update(inception_generation_metrics(real_images, generated, inception_weights, kid_subset_size))
+    if backbone is not None:
+        on_backbone = compute_generation_metrics(
+            backbone.extract_features(real_images),
+            backbone.extract_features(generated),
+            kid_subset_size=kid_subset_size,
+            seed=seed,
+        )
+        for key in ("frechet_distance", "kid_mean", "kid_std", "precision", "recall"):
+            results[f"backbone_{key}"] = on_backbone[key]
+        results["backbone_model"] = backbone.name
     results.update(
         {
             "class_guided": requested is not None,

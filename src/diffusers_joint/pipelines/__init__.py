@@ -2,9 +2,15 @@
 """Pipelines for Joint Diffusion models: classifier-guided generation and counterfactual explanations."""
 
 from .guidance import DEFAULT_GUIDANCE_SCALES, GUIDANCE_METHODS
-from .pipeline_counterfactual import CounterfactualPipeline, CounterfactualPipelineOutput, difference_heatmap
+from .image_grid import labelled_image_grid, upscale_image
+from .pipeline_counterfactual import (
+    CounterfactualPipeline,
+    CounterfactualPipelineOutput,
+    difference_heatmap,
+    overlay_heatmap,
+)
 from .pipeline_joint_diffusion import JointDiffusionPipeline, JointDiffusionPipelineOutput
-from .pipeline_utils import JointClassificationOutput
+from .pipeline_utils import JointClassificationOutput, probabilities_by_name
 
 __all__ = [
     "DEFAULT_GUIDANCE_SCALES",
@@ -15,4 +21,8 @@ __all__ = [
     "JointDiffusionPipeline",
     "JointDiffusionPipelineOutput",
     "difference_heatmap",
+    "labelled_image_grid",
+    "overlay_heatmap",
+    "probabilities_by_name",
+    "upscale_image",
 ]

@@ -143,6 +143,34 @@ def difference_heatmap(abs_difference: torch.Tensor | np.ndarray, normalize: boo
     return [PIL.Image.fromarray(m, mode="RGB") for m in rgb]
 
 
+def overlay_heatmap(image: PIL.Image.Image, heatmap: PIL.Image.Image, opacity: float = 0.8) -> PIL.Image.Image:
+    """
+    Lay a [`difference_heatmap`] over the image it was computed on: each pixel mixes in the heat map in proportion to
+    its heat (times `opacity`), so unchanged regions show the input as it is and changed ones glow red to white.
+
+    Args:
+        image (`PIL.Image.Image`):
+            The input at the heat map's resolution (any mode; the model's view of it, e.g. `preprocess_images` turned
+            back into an image); another size raises a `ValueError` rather than misaligning the two.
+        heatmap (`PIL.Image.Image`):
+            An RGB heat map of [`difference_heatmap`].
+        opacity (`float`, *optional*, defaults to 0.8):
+            Weight of the hottest pixels' colour, in [0, 1].
+
+    Returns:
+        `PIL.Image.Image`: an RGB image of the heat map's size.
+    """
+    if image.size != heatmap.size:
+        raise ValueError(f"The image is {image.size} but the heat map {heatmap.size}: give both at the same size.")
+    if not 0 <= opacity <= 1:
+        raise ValueError(f"`opacity` must be in [0, 1], got {opacity}.")
+    base = np.asarray(image.convert("RGB"), dtype=np.float32)
+    heat = np.asarray(heatmap.convert("RGB"), dtype=np.float32)
+    # The hot colormap's red channel rises first (see difference_heatmap), so it measures the heat of a pixel.
+    weight = opacity * heat[..., :1] / 255.0
+    return PIL.Image.fromarray(np.round(base * (1 - weight) + heat * weight).astype(np.uint8), mode="RGB")
+
+
 class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
     r"""
     Pipeline for visual counterfactual explanations with a Joint Diffusion model: "what would this image look like if

@@ -241,6 +241,18 @@ def label_names_of(unet: JointUNet2DModel, labels: torch.Tensor) -> list[str] | 
     return [id2label[i] for i in labels.tolist()]
 
 
+def probabilities_by_name(unet: JointUNet2DModel, probs: torch.Tensor | np.ndarray) -> list[dict[str, float]]:
+    """
+    One `{class name: probability}` dict per row of `probs` (`(batch, num_classes)`), in class order, with plain
+    Python floats: the form `gradio.Label`, JSON files and logs take.
+    """
+    probs = probs.detach().float().cpu().numpy() if torch.is_tensor(probs) else np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] != unet.config.num_classes:
+        raise ValueError(f"`probs` must have shape (batch, {unet.config.num_classes}), got {probs.shape}.")
+    names = [unet.id2label[i] for i in range(unet.config.num_classes)]
+    return [{name: float(p) for name, p in zip(names, row)} for row in probs]
+
+
 class JointClassifierMixin:
     """
     The components and config shared by the Joint Diffusion pipelines (a [`JointUNet2DModel`] `unet`, a `scheduler`,

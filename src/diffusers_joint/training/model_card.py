@@ -69,6 +69,23 @@ out = explain(image=images[0], target_class=1, strength=0.5)         # counterfa
 out.difference_heatmaps[0]                                           # where the image had to change
 ```
 
+## Try it in a browser
+
+The explanation app classifies an image, explains the decision with a counterfactual and generates samples. In a clone
+of the `diffusers-joint` repository:
+
+```bash
+pip install -e ".[app]"
+python examples/app.py --pipeline {{ repo_id }}   # then open http://127.0.0.1:7860
+```
+
+To serve it as a Hugging Face Space, write the Space's files and upload them:
+
+```bash
+python examples/make_space.py --model_id {{ repo_id }} --output_dir space
+hf upload {{ space_id }} space . --repo-type space
+```
+
 ## Evaluation
 
 {{ metrics_table }}
@@ -257,6 +274,7 @@ def build_model_card(
             else ""
         ),
         repo_id=repo_id or "path/to/this/model",
+        space_id=f"{repo_id}-demo" if repo_id else f"your-name/{model_name}-demo",
         metrics_table=metrics_table,
         eval_split_name=eval_split_name,
         num_train_examples=num_train_examples,

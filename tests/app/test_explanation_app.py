@@ -1,0 +1,92 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""The explanation app's functions without a browser: same answers as the pipelines, clear errors, readable images."""
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from diffusers import DDPMScheduler
+
+from diffusers_joint import JointDiffusionPipeline
+from diffusers_joint.app import ExplanationApp, load_joint_pipeline
+from diffusers_joint.pipelines import probabilities_by_name
+from tiny_models import tiny_joint_pipeline, tiny_joint_unet
+
+NAMES = ["normal", "pneumonia", "effusion"]
+
+
+@pytest.fixture
+def app() -> ExplanationApp:
+    return ExplanationApp(tiny_joint_pipeline(num_classes=3, label_names=NAMES), num_inference_steps=4)
+
+
+@pytest.fixture
+def image() -> PIL.Image.Image:
+    return PIL.Image.fromarray(np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8), mode="L")
+
+
+def test_probabilities_by_name_keeps_class_order_and_values():
+    unet = tiny_joint_unet(num_classes=3, label_names=NAMES)
+    rows = probabilities_by_name(unet, torch.tensor([[0.2, 0.5, 0.3], [1.0, 0.0, 0.0]]))
+    assert rows == [{"normal": pytest.approx(0.2), "pneumonia": 0.5, "effusion": pytest.approx(0.3)},
+                    {"normal": 1.0, "pneumonia": 0.0, "effusion": 0.0}]  # fmt: skip
+    assert list(rows[0]) == NAMES and all(type(v) is float for v in rows[0].values())
+    with pytest.raises(ValueError, match=r"shape \(batch, 3\)"):
+        probabilities_by_name(unet, np.zeros((1, 2)))
+
+
+def test_classify_returns_the_pipelines_probabilities_by_name(app, image):
+    probs, confidence = app.classify(image)
+    expected = app.pipeline.classify(image).probs[0]
+    assert probs == pytest.approx(dict(zip(NAMES, expected.tolist())))
+    assert confidence == pytest.approx(float(expected.max()))
+
+
+def test_multi_label_confidence_is_the_mean_probability_of_each_decision(image):
+    pipe = tiny_joint_pipeline(num_classes=3, label_names=NAMES, problem_type="multi_label_classification")
+    probs, confidence = ExplanationApp(pipe).classify(image)
+    p = np.array(list(probs.values()))
+    assert confidence == pytest.approx(np.where(p >= 0.5, p, 1 - p).mean())
+
+
+def test_counterfactual_is_reproducible_and_seed_dependent(app, image):
+    first = app.counterfactual(image, "effusion", strength=0.5, seed=1)
+    again = app.counterfactual(image, "effusion", strength=0.5, seed=1)
+    other = app.counterfactual(image, "effusion", strength=0.5, seed=2)
+    np.testing.assert_array_equal(np.asarray(first.counterfactual), np.asarray(again.counterfactual))
+    assert not np.array_equal(np.asarray(first.counterfactual), np.asarray(other.counterfactual))
+    assert first.input_image.size == first.counterfactual.size == first.overlay.size == (256, 256)
+    assert list(first.probs_before) == NAMES and sum(first.probs_after.values()) == pytest.approx(1.0)
+
+
+def test_generate_gives_a_captioned_gallery_and_a_labelled_grid(app):
+    gallery, grid = app.generate(["pneumonia", "normal"], samples_per_class=3, seed=0)
+    assert [caption for _, caption in gallery] == ["pneumonia"] * 3 + ["normal"] * 3
+    assert all(image.size == (256, 256) for image, _ in gallery)
+    assert grid.height == 2 * 64 + 3 * 4 and grid.width > 3 * 64 + 4 * 4  # two rows, a label column
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda app, image: app.classify(None), "upload an image first"),
+        (lambda app, image: app.counterfactual(image, "cardiomegaly"), r"Unknown target class 'cardiomegaly'.*normal"),
+        (lambda app, image: app.generate([]), "at least one class"),
+        (lambda app, image: app.generate(["normal", "tumour"]), r"Unknown classes \['tumour'\]"),
+        (lambda app, image: app.generate(["normal"], samples_per_class=0), "at least 1"),
+    ],
+)
+def test_bad_input_gets_a_message_that_names_it(app, image, call, match):
+    with pytest.raises(ValueError, match=match):
+        call(app, image)
+
+
+def test_load_joint_pipeline_from_a_folder_and_clear_errors(tmp_path):
+    unet = tiny_joint_unet(num_classes=3, label_names=NAMES)
+    JointDiffusionPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=20)).save_pretrained(tmp_path / "p")
+    pipe = load_joint_pipeline(tmp_path / "p", device="cpu")
+    assert not pipe.unet.training and pipe.unet.config.label_names == NAMES
+    assert ExplanationApp(pipe).num_inference_steps == 20  # capped at the scheduler's training timesteps
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no model_index.json"):
+        load_joint_pipeline(tmp_path / "empty")

@@ -1,0 +1,59 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""The Space folder: a valid Space card, requirements, and an app.py that builds the app from the vendored package."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from diffusers import DDPMScheduler
+from huggingface_hub import SpaceCard
+
+from diffusers_joint import JointDiffusionPipeline
+from diffusers_joint.app import write_space
+from tiny_models import tiny_joint_unet
+
+pytest.importorskip("gradio", reason='writing a Space pins the installed Gradio: pip install -e ".[app]"')
+
+
+def test_space_card_requirements_and_vendored_package(tmp_path):
+    import gradio
+
+    space = write_space(tmp_path / "space", "user/joint-pneumonia-50", num_inference_steps=20)
+    card = SpaceCard.load(space / "README.md")  # parses the YAML header as the Hub does
+    assert card.data.sdk == "gradio" and card.data.sdk_version == gradio.__version__
+    assert card.data.app_file == "app.py" and card.data.models == ["user/joint-pneumonia-50"]
+    assert "/counterfactual" in card.text
+    requirements = (space / "requirements.txt").read_text().splitlines()
+    assert f"gradio=={gradio.__version__}" in requirements
+    assert {"torch>=2.1", "diffusers>=0.30", "safetensors>=0.4"} <= set(requirements)
+    assert not any("pytest" in r or "mkdocs" in r for r in requirements)  # no test or docs extras
+    assert (space / "diffusers_joint" / "app" / "explanation_app.py").is_file()
+    assert not list(space.rglob("__pycache__"))
+    assert "'user/joint-pneumonia-50'" in (space / "app.py").read_text()
+
+    spec = write_space(tmp_path / "pinned", "user/m", package_spec="diffusers-joint @ git+https://example.org/dj")
+    assert (spec / "requirements.txt").read_text().splitlines()[0] == "diffusers-joint @ git+https://example.org/dj"
+    assert not (spec / "diffusers_joint").exists()
+    with pytest.raises(ValueError, match="Hub model id 'owner/name'"):
+        write_space(tmp_path / "bad", "just-a-name")
+
+
+def test_space_app_builds_the_demo_from_its_own_copy_of_the_package(tmp_path):
+    model = tmp_path / "model"
+    unet = tiny_joint_unet(num_classes=2, label_names=["normal", "pneumonia"])
+    JointDiffusionPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=20)).save_pretrained(model)
+    space = write_space(tmp_path / "space", "user/joint-pneumonia-50")
+    check = (
+        "import app, diffusers_joint; "
+        "print(diffusers_joint.__file__); "
+        "print(sorted(fn.api_name for fn in app.demo.fns.values() if fn.api_name))"
+    )
+    # As on the Space: run from the folder; MODEL_ID (a Space variable) points at a local model to stay offline.
+    env = {**os.environ, "MODEL_ID": str(model), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run([sys.executable, "-c", check], cwd=space, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    package_file, api_names = result.stdout.strip().splitlines()[-2:]
+    assert package_file.startswith(str(space))  # the vendored copy, not the installed package
+    assert api_names == "['classify', 'counterfactual', 'generate']"
