@@ -62,8 +62,8 @@ def parse_args():
         "--samplers",
         nargs="+",
         type=parse_sampler,
-        default=[("ddpm", 250)],
-        help="Samplers as SCHEDULER:STEPS with SCHEDULER ddpm or ddim, e.g. ddpm:1000 ddim:50.",
+        default=[("ddpm", 250, 0.0)],
+        help="Samplers as SCHEDULER:STEPS[:eta=ETA] (ddpm or ddim), e.g. ddpm:1000 ddim:50 ddim:50:eta=1.",
     )
     parser.add_argument("--guidance_scales", nargs="+", type=float, default=None, help="Default: 0 and the default.")
     parser.add_argument(
@@ -76,14 +76,20 @@ def parse_args():
     return parser.parse_args()
 
 
-def parse_sampler(text: str) -> tuple[str, int]:
-    name, _, steps = text.partition(":")
-    if name not in ("ddpm", "ddim") or not steps.isdigit() or int(steps) < 1:
-        raise argparse.ArgumentTypeError(f"expected SCHEDULER:STEPS with SCHEDULER ddpm or ddim, got {text!r}")
-    return name, int(steps)
+def parse_sampler(text: str) -> tuple[str, int, float]:
+    name, steps, *rest = text.split(":") + [""]
+    eta = rest[0].removeprefix("eta=") if rest[0] else "0"
+    try:
+        if name not in ("ddpm", "ddim") or int(steps) < 1 or len(rest) > 2 or (rest[0] and "eta=" not in rest[0]):
+            raise ValueError
+        return name, int(steps), float(eta)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected SCHEDULER:STEPS[:eta=ETA] with SCHEDULER ddpm or ddim, got {text!r}"
+        ) from None
 
 
-def sample_grid(pipe: JointDiffusionPipeline, args, scale: float, num_inference_steps: int):
+def sample_grid(pipe: JointDiffusionPipeline, args, scale: float, num_inference_steps: int, eta: float):
     num_classes, per_class = pipe.unet.config.num_classes, args.samples_per_class_in_grid
     images = pipe(
         class_labels=[c for c in range(num_classes) for _ in range(per_class)],
@@ -91,6 +97,7 @@ def sample_grid(pipe: JointDiffusionPipeline, args, scale: float, num_inference_
         guidance_method=args.guidance_method,
         num_inference_steps=num_inference_steps,
         generator=torch.Generator().manual_seed(args.seed),
+        eta=eta,
     ).images
     return make_image_grid(images, rows=num_classes, cols=per_class)
 
@@ -113,7 +120,7 @@ def main():
     header = f"| model | sampler | guidance scale ({args.guidance_method}) | "
     print(header + " | ".join(REPORTED) + " | seconds |", flush=True)
     print("| --- " * (len(REPORTED) + 4) + "|", flush=True)
-    for scheduler, steps in args.samplers:
+    for scheduler, steps, eta in args.samplers:
         for name, path in paths.items():
             pipe = load_pipeline(path, scheduler)
             # the plain UNet's head was never trained: guiding with it would be meaningless
@@ -128,17 +135,18 @@ def main():
                     guidance_scale=scale,
                     guidance_method=args.guidance_method,
                     seed=args.seed,
+                    eta=eta,
                 )
                 metrics["seconds"] = time.perf_counter() - start
-                sampler = f"{scheduler}:{steps}"
+                sampler = f"{scheduler}:{steps}" + (f":eta={eta:g}" if scheduler == "ddim" else "")
                 results["runs"].append({"model": name, "sampler": sampler, "command": command, **metrics})
                 cells = [f"{metrics[k]:.4f}" if k in metrics else "–" for k in REPORTED]
                 row = f"| {name} | {sampler} | {scale:g} | " + " | ".join(cells)
                 print(row + f" | {metrics['seconds']:.0f} |", flush=True)
                 if args.grid_dir:
                     os.makedirs(args.grid_dir, exist_ok=True)
-                    grid_name = f"samples-{name}-{scheduler}{steps}-{args.guidance_method}-scale{scale:g}.png"
-                    sample_grid(pipe, args, scale, steps).save(os.path.join(args.grid_dir, grid_name))
+                    grid_name = f"samples-{name}-{sampler.replace(':', '-')}-{args.guidance_method}-scale{scale:g}.png"
+                    sample_grid(pipe, args, scale, steps, eta).save(os.path.join(args.grid_dir, grid_name))
                 if args.json:  # after every row: a long sweep keeps what it measured
                     with open(args.json, "w") as f:
                         json.dump(results, f, indent=2)

@@ -152,6 +152,12 @@ def parse_args(argv=None):
         "denoising pass, each weighted by alpha_bar_t; 0 turns it off. Costs no extra forward pass.",
     )
     loss.add_argument(
+        "--snr_gamma",
+        type=float,
+        default=None,
+        help="Min-SNR weighting of the denoising loss (5 is the paper's choice); default: plain mean squared error.",
+    )
+    loss.add_argument(
         "--noisy_pseudo_label_weight",
         type=float,
         default=0.0,
@@ -591,6 +597,7 @@ def main(args):
                     noisy_classifier_weight=args.noisy_classifier_weight,
                     class_weights=class_weights,
                     noisy_pseudo_label_weight=args.noisy_pseudo_label_weight,
+                    snr_gamma=args.snr_gamma,
                     weak_images=batch.get("weak_pixel_values"),
                     strong_images=batch.get("strong_pixel_values"),
                     fixmatch_threshold=args.fixmatch_threshold,

@@ -234,3 +234,14 @@ def test_pipeline_loading_names_a_damaged_weights_file(unet, tmp_path, damage):
     weights.write_bytes(bytes(data))
     with pytest.raises(OSError, match=r"unet[/\\]diffusion_pytorch_model.safetensors is truncated or corrupted"):
         JointDiffusionPipeline.from_pretrained(tmp_path)
+
+
+def test_eta_makes_ddim_stochastic_and_is_ignored_by_ddpm(unet):
+    ddim = make_pipe(unet, DDIMScheduler)
+    deterministic = sample(ddim, seed=0, batch_size=2, eta=0.0).images
+    stochastic = sample(ddim, seed=0, batch_size=2, eta=1.0).images
+    assert torch.equal(stochastic, sample(ddim, seed=0, batch_size=2, eta=1.0).images)
+    assert (stochastic - deterministic).abs().max() > 1e-3
+    assert torch.equal(deterministic, sample(ddim, seed=0, batch_size=2).images)  # 0 is the default
+    ddpm = make_pipe(unet)
+    assert torch.equal(sample(ddpm, seed=0, batch_size=2, eta=1.0).images, sample(ddpm, seed=0, batch_size=2).images)

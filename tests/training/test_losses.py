@@ -9,6 +9,7 @@ from diffusers_joint.training import (
     diffusion_target,
     inverse_frequency_weights,
     joint_diffusion_loss,
+    min_snr_weights,
     noise_level_weights,
 )
 from tiny_models import tiny_joint_unet
@@ -259,3 +260,21 @@ def test_noisy_pseudo_labels_train_the_noisy_view_of_confident_unlabeled_images(
     multi = tiny_unet(num_classes=3, problem_type="multi_label_classification")
     with pytest.raises(ValueError, match="single-label problems only"):
         joint_diffusion_loss(JointDiffusionObjective(multi), SCHEDULER, images, torch.full((8, 3), -1), **common)
+
+
+def test_min_snr_weighting_down_weights_nearly_clean_timesteps():
+    t = torch.tensor([1, 50, 99])
+    weights = min_snr_weights(SCHEDULER, t, snr_gamma=5.0)
+    assert weights[0] < 0.1 and weights[2] == 1.0  # SNR far above 5 at t = 1, below 5 at t = 99
+    unet = tiny_unet().eval()
+    images, labels = digits(6)
+    torch.manual_seed(0)
+    out = joint_diffusion_loss(JointDiffusionObjective(unet), SCHEDULER, images, labels, snr_gamma=5.0)
+    torch.manual_seed(0)
+    noise = torch.randn_like(images)
+    timesteps = torch.randint(0, 100, (6,)).long()
+    with torch.no_grad():
+        error = (unet(SCHEDULER.add_noise(images, noise, timesteps), timesteps).sample - noise).pow(2).mean((1, 2, 3))
+    torch.testing.assert_close(out.loss_diffusion, (error * min_snr_weights(SCHEDULER, timesteps, 5.0)).mean())
+    with pytest.raises(ValueError, match="snr_gamma must be > 0"):
+        min_snr_weights(SCHEDULER, t, snr_gamma=0)

@@ -64,6 +64,7 @@ def evaluate_generation(
     kid_subset_size: int = 1000,
     seed: int = 0,
     backbone: TransformersFeatureExtractor | None = None,
+    eta: float = 0.0,
 ) -> dict:
     """
     Generate class-guided samples and compare them with real images on the reference network's features.
@@ -99,6 +100,9 @@ def evaluate_generation(
             `backbone_kid_std`, `backbone_precision` and `backbone_recall`, the same metrics on its features, and
             `backbone_model`, its name.
 
+        eta (`float`, *optional*, defaults to 0.0):
+            DDIM's eta (see [`JointDiffusionPipeline`]); ignored by schedulers without it.
+
     Returns:
         `dict`: the metrics of [`compute_generation_metrics`] (conditional accuracy under the reference network) plus
         `conditional_accuracy_model` (under the joint model itself), `dark_background_share` (the share of samples
@@ -117,6 +121,7 @@ def evaluate_generation(
             guidance_method=guidance_method,
             num_inference_steps=num_inference_steps,
             generator=generator,
+            eta=eta,
             output_type="pt",
         ).images
         samples.append(images.cpu().float() * 2 - 1)  # the pipeline returns [0, 1]
@@ -152,6 +157,7 @@ def evaluate_generation(
             "guidance_scale": resolve_guidance_scale(guidance_scale, guidance_method),
             "num_inference_steps": num_inference_steps,
             "scheduler": type(pipeline.scheduler).__name__,
+            "eta": eta,
         }
     )
     return results

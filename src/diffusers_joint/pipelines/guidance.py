@@ -202,18 +202,23 @@ def feature_guidance_shifts(
     return [guidance_scale * g.to(sample.dtype) for g in grad.split(unet.feature_channels, dim=1)]
 
 
-def scheduler_step_kwargs(scheduler, guided: bool) -> dict:
+def scheduler_step_kwargs(scheduler, guided: bool, eta: float | None = None) -> dict:
     """
-    Extra keyword arguments for `scheduler.step` in a guided step.
+    Extra keyword arguments for `scheduler.step`.
 
     Schedulers that clip the predicted clean sample but keep the unclipped noise prediction for the direction term
     (DDIM with `clip_sample=True`) would clip away the guidance's move of `x0` and keep only its opposite move in the
     noise term, pushing samples *away* from the target. When guiding, such schedulers are asked to recompute the noise
-    from the clipped sample (`use_clipped_model_output=True`), as in Dhariwal & Nichol's DDIM sampler.
+    from the clipped sample (`use_clipped_model_output=True`), as in Dhariwal & Nichol's DDIM sampler. `eta` (DDIM's
+    stochasticity, 0 deterministic, 1 as DDPM) is passed to schedulers that take it.
     """
-    if guided and "use_clipped_model_output" in inspect.signature(scheduler.step).parameters:
-        return {"use_clipped_model_output": True}
-    return {}
+    parameters = inspect.signature(scheduler.step).parameters
+    kwargs = {}
+    if guided and "use_clipped_model_output" in parameters:
+        kwargs["use_clipped_model_output"] = True
+    if eta is not None and "eta" in parameters:
+        kwargs["eta"] = eta
+    return kwargs
 
 
 def guided_noise_prediction(

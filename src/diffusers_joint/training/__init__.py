@@ -17,6 +17,7 @@ from .losses import (
     inverse_frequency_weights,
     joint_diffusion_loss,
     labeled_mask,
+    min_snr_weights,
     noise_level_weights,
 )
 from .model_card import build_model_card, save_model_card
@@ -39,6 +40,7 @@ __all__ = [
     "joint_diffusion_loss",
     "labeled_mask",
     "list_checkpoints",
+    "min_snr_weights",
     "negative_log_likelihood",
     "noise_level_weights",
     "push_output_to_hub",

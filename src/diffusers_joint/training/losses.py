@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from diffusers import SchedulerMixin
+from diffusers.training_utils import compute_snr
 
 from ..models.unet_2d_joint import JointUNet2DModel
 from .distribution_alignment import DistributionAlignment
@@ -118,6 +119,17 @@ def classification_loss(
     return per_row.mean()
 
 
+def min_snr_weights(noise_scheduler: SchedulerMixin, timesteps: torch.Tensor, snr_gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma weights of the denoising error per image (see [`joint_diffusion_loss`]'s `snr_gamma`)."""
+    if not snr_gamma > 0:
+        raise ValueError(f"snr_gamma must be > 0, got {snr_gamma}.")
+    snr = compute_snr(noise_scheduler, timesteps)
+    clipped = snr.clamp(max=snr_gamma)
+    if noise_scheduler.config.get("prediction_type", "epsilon") == "v_prediction":
+        return clipped / (snr + 1)
+    return clipped / snr.clamp_min(1e-8)
+
+
 def noise_level_weights(noise_scheduler: SchedulerMixin, timesteps: torch.Tensor) -> torch.Tensor:
     """`alpha_bar_t`, the share of signal in the variance of `x_t`: 1 for clean images, near 0 for pure noise."""
     alphas_cumprod = noise_scheduler.alphas_cumprod.to(timesteps.device)
@@ -140,6 +152,7 @@ def joint_diffusion_loss(
     noisy_classifier_weight: float = 0.0,
     class_weights: torch.Tensor | None = None,
     noisy_pseudo_label_weight: float = 0.0,
+    snr_gamma: float | None = None,
 ) -> JointLossOutput:
     """
     Loss of one batch: `diffusion_loss_weight * mse(eps_pred, eps) + classifier_loss_weight * (ce_labeled +
@@ -188,6 +201,10 @@ def joint_diffusion_loss(
             pseudo-labeled, and the classifier reading their noisy `x_t` from the denoising pass is trained towards
             that label, weighted by `alpha_bar_t`. Costs one gradient-free encoder pass over the unlabeled images.
             Single-label problems only.
+        snr_gamma (`float`, *optional*):
+            Min-SNR weighting of the denoising term (Hang et al., 2023): each image's error is weighted by
+            `min(SNR_t, gamma) / SNR_t` (epsilon prediction) or `min(SNR_t, gamma) / (SNR_t + 1)` (v prediction), so
+            that nearly clean timesteps, which are easy, do not dominate. `None` gives the plain mean squared error.
 
     A batch without any labeled (or pseudo-labeled) image gives a classification loss of exactly zero, yet the
     classifier still takes part in the graph (with a zero weight), so multi-process gradient synchronisation sees
@@ -239,9 +256,11 @@ def joint_diffusion_loss(
     zero = logits.float().sum() * 0.0
     loss_diffusion = zero
     if noise_pred is not None:
-        loss_diffusion = F.mse_loss(
-            noise_pred.float(), diffusion_target(noise_scheduler, clean_images, noise, timesteps)
-        )
+        target = diffusion_target(noise_scheduler, clean_images, noise, timesteps)
+        per_image = F.mse_loss(noise_pred.float(), target, reduction="none").mean(dim=(1, 2, 3))
+        if snr_gamma is not None:
+            per_image = per_image * min_snr_weights(noise_scheduler, timesteps, snr_gamma)
+        loss_diffusion = per_image.mean()
     loss_labeled = zero
     if num_labeled:
         loss_labeled = classification_loss(logits[:num_labeled], labels[has_label], multi_label, class_weights)
