@@ -245,3 +245,27 @@ def test_eta_makes_ddim_stochastic_and_is_ignored_by_ddpm(unet):
     assert torch.equal(deterministic, sample(ddim, seed=0, batch_size=2).images)  # 0 is the default
     ddpm = make_pipe(unet)
     assert torch.equal(sample(ddpm, seed=0, batch_size=2, eta=1.0).images, sample(ddpm, seed=0, batch_size=2).images)
+
+
+def test_trained_model_draws_the_datas_dark_background(trained_digits_unet, digits):
+    """Generation, not only shapes: after brief training the samples' borders move to the digits' black border."""
+    from diffusers_joint.evaluation import border_means
+
+    real, _ = digits
+    target = border_means(real).mean()
+    untrained = sample(make_pipe(make_unet(num_classes=10)), batch_size=32, num_inference_steps=50).images * 2 - 1
+    trained = sample(make_pipe(trained_digits_unet), batch_size=32, num_inference_steps=50).images * 2 - 1
+    gap_untrained = (border_means(untrained) - target).abs().mean()
+    gap_trained = (border_means(trained) - target).abs().mean()
+    assert gap_trained < 0.5 * gap_untrained, (target, gap_untrained, gap_trained)
+
+
+def test_scheduler_settings_and_prediction_type_round_trip(unet, tmp_path):
+    scheduler = DDPMScheduler(
+        num_train_timesteps=30, beta_schedule="linear", prediction_type="v_prediction", clip_sample=False
+    )
+    JointDiffusionPipeline(unet=unet, scheduler=scheduler).save_pretrained(tmp_path)
+    loaded = JointDiffusionPipeline.from_pretrained(tmp_path).scheduler
+    for key in ("num_train_timesteps", "beta_schedule", "prediction_type", "clip_sample"):
+        assert loaded.config[key] == scheduler.config[key], key
+    torch.testing.assert_close(loaded.alphas_cumprod, scheduler.alphas_cumprod)
