@@ -267,26 +267,20 @@ def joint_diffusion_loss(
     loss_pseudo = zero
     if len(pseudo_labels):
         loss_pseudo = classification_loss(logits[num_labeled:], pseudo_labels, multi_label, class_weights)
+
+    def noisy_term(rows: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the classifier reading the noisy pass, each row weighted by its alpha_bar_t."""
+        weights = noise_level_weights(noise_scheduler, timesteps[rows])
+        return classification_loss(noisy_logits[rows], targets, multi_label, class_weights, sample_weights=weights)
+
     loss_noisy = zero
     if noisy_logits is not None:
         loss_noisy = loss_noisy + noisy_logits.float().sum() * 0.0  # in the graph on every process
         if num_labeled and noisy_classifier_weight > 0:
-            loss_noisy = classification_loss(
-                noisy_logits[has_label],
-                labels[has_label],
-                multi_label,
-                class_weights,
-                sample_weights=noise_level_weights(noise_scheduler, timesteps[has_label]),
-            )
+            loss_noisy = noisy_term(has_label, labels[has_label])
     loss_noisy_pseudo = zero
     if noisy_pseudo and num_pseudo:
-        loss_noisy_pseudo = classification_loss(
-            noisy_logits[confident],
-            guess[confident],
-            multi_label,
-            class_weights,
-            sample_weights=noise_level_weights(noise_scheduler, timesteps[confident]),
-        )
+        loss_noisy_pseudo = noisy_term(confident, guess[confident])
     loss = diffusion_loss_weight * loss_diffusion + classifier_loss_weight * (
         loss_labeled
         + noisy_classifier_weight * loss_noisy
