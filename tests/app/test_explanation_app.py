@@ -103,7 +103,8 @@ def test_classify_shows_calibrated_probabilities_and_says_so(image):
     assert list(probs.values()) == pytest.approx(calibrated.tolist(), abs=1e-6)
     assert confidence == pytest.approx(calibrated.max().item(), abs=1e-6)
     assert confidence != pytest.approx(torch.softmax(logits, dim=1).max().item(), abs=1e-6)
-    assert app.classifier_temperature == 3.0 and "calibrated with the classifier temperature 3" in app.calibration_note
+    assert app.classifier_temperature == 3.0
+    assert app.calibration_note == "calibrated by temperature scaling with the model's classifier temperature 3"
     uncalibrated = ExplanationApp(tiny_joint_pipeline(num_classes=3, label_names=NAMES))
     assert uncalibrated.calibration_note.startswith("not calibrated (classifier temperature 1.0)")
 

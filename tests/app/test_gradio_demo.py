@@ -35,7 +35,8 @@ def test_the_classify_tab_says_whether_its_probabilities_are_calibrated():
 
     calibrated = texts(1.7)
     assert "Confidence: probability of the decision (calibrated)" in calibrated
-    assert "Probabilities are calibrated with the classifier temperature 1.7 fitted on validation data." in calibrated
+    note = "Probabilities are calibrated by temperature scaling with the model's classifier temperature 1.7."
+    assert note in calibrated
     assert "Confidence: probability of the decision (not calibrated)" in texts(1.0)
 
 

@@ -170,7 +170,7 @@ class ExplanationApp:
         temperature = self.classifier_temperature
         if temperature == 1.0:
             return "not calibrated (classifier temperature 1.0): the classifier's raw probabilities"
-        return f"calibrated with the classifier temperature {temperature:.3g} fitted on validation data"
+        return f"calibrated by temperature scaling with the model's classifier temperature {temperature:.3g}"
 
     def _display(self, image: PIL.Image.Image) -> PIL.Image.Image:
         return upscale_image(image, self.display_size)
