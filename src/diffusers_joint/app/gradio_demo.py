@@ -132,7 +132,7 @@ def build_demo(app: ExplanationApp, title: str | None = None) -> Any:
                 label="Or a file: DICOM (.dcm), 16-bit or float PNG / TIFF, .npy / .npz",
                 file_types=list(IMAGE_EXTENSIONS),
                 type="filepath",
-                height=100,
+                height=140,
                 elem_id=f"{elem_id}-file",
             )
         clear = {"fn": lambda: None, "inputs": None, "api_visibility": "private", "queue": False}
@@ -143,6 +143,8 @@ def build_demo(app: ExplanationApp, title: str | None = None) -> Any:
     def image_output(label, **kwargs):
         return gr.Image(label=label, type="pil", format="png", interactive=False, elem_classes="pixelated", **kwargs)
 
+    calibrated = "not calibrated" if app.classifier_temperature == 1.0 else "calibrated"
+
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(f"# {title}")
         gr.Markdown(DESCRIPTION.format(num_classes=len(names), classes=", ".join(names)))
@@ -150,7 +152,6 @@ def build_demo(app: ExplanationApp, title: str | None = None) -> Any:
             with gr.Row():
                 classify_image, classify_file = image_inputs("classify-image")
                 with gr.Column():
-                    calibrated = "not calibrated" if app.classifier_temperature == 1.0 else "calibrated"
                     probs = gr.Label(label=f"Class probabilities ({calibrated})", num_top_classes=num_top)
                     confidence = gr.Number(
                         label=f"Confidence: probability of the decision ({calibrated})", value=None, precision=4
@@ -171,8 +172,8 @@ def build_demo(app: ExplanationApp, title: str | None = None) -> Any:
                 shown_counterfactual = image_output("Counterfactual")
                 shown_overlay = image_output("Difference map over the input")
             with gr.Row():
-                probs_before = gr.Label(label="Probabilities before", num_top_classes=num_top)
-                probs_after = gr.Label(label="Probabilities after", num_top_classes=num_top)
+                probs_before = gr.Label(label=f"Probabilities before ({calibrated})", num_top_classes=num_top)
+                probs_after = gr.Label(label=f"Probabilities after ({calibrated})", num_top_classes=num_top)
             summary = gr.Markdown()
         with gr.Tab("Generate"):
             with gr.Row():
