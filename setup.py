@@ -5,8 +5,9 @@ extras = {
     "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "matplotlib"],
     "tensorboard": ["tensorboard"],
     "dicom": ["pydicom>=3.0"],
-    # The explanation app (examples/app.py, Spaces); gradio_client calls it from scripts and tests.
-    "app": ["gradio>=6", "gradio_client>=2"],
+    # The explanation app (examples/app.py, Spaces); gradio_client calls it from scripts and tests; pydicom reads the
+    # DICOM files it takes.
+    "app": ["gradio>=6", "gradio_client>=2", "pydicom>=3.0"],
 }
 extras["dev"] = sorted({dep for group in extras.values() for dep in group})
 

@@ -828,7 +828,8 @@ def training_settings(args, resolution, steps):
         "gradient_accumulation_steps", "learning_rate", "lr_scheduler", "use_ema", "ema_max_decay", "ddpm_num_steps",
         "ddpm_beta_schedule", "mixed_precision", "seed",
     ]  # fmt: skip
-    return {"resolution": resolution, "steps": steps, **{k: getattr(args, k) for k in keys}}
+    normalization = intensity_normalization_from_args(args).to_config()  # as saved with the pipeline
+    return {"resolution": resolution, "steps": steps, **{k: getattr(args, k) for k in keys}, **normalization}
 
 
 if __name__ == "__main__":

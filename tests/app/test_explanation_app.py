@@ -7,9 +7,11 @@ import pytest
 import torch
 from diffusers import DDPMScheduler
 
-from diffusers_joint import JointDiffusionPipeline
+from diffusers_joint import CounterfactualPipeline, JointDiffusionPipeline
 from diffusers_joint.app import ExplanationApp, load_joint_pipeline
-from diffusers_joint.pipelines import probabilities_by_name
+from diffusers_joint.data import ImageReadError
+from diffusers_joint.pipelines import probabilities_by_name, upscale_image
+from diffusers_joint.pipelines.pipeline_utils import preprocess_images
 from tiny_models import tiny_joint_pipeline, tiny_joint_unet
 
 NAMES = ["normal", "pneumonia", "effusion"]
@@ -90,3 +92,47 @@ def test_load_joint_pipeline_from_a_folder_and_clear_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="holds no model_index.json"):
         load_joint_pipeline(tmp_path / "empty")
+
+
+def test_classify_shows_calibrated_probabilities_and_says_so(image):
+    pipe = tiny_joint_pipeline(num_classes=3, label_names=NAMES, classifier_temperature=3.0)
+    app = ExplanationApp(pipe)
+    probs, confidence = app.classify(image)
+    logits = pipe.unet.classify(preprocess_images(pipe.unet, image), 0)
+    calibrated = torch.softmax(logits / 3.0, dim=1)[0]
+    assert list(probs.values()) == pytest.approx(calibrated.tolist(), abs=1e-6)
+    assert confidence == pytest.approx(calibrated.max().item(), abs=1e-6)
+    assert confidence != pytest.approx(torch.softmax(logits, dim=1).max().item(), abs=1e-6)
+    assert app.classifier_temperature == 3.0
+    assert app.calibration_note == "calibrated by temperature scaling with the model's classifier temperature 3"
+    uncalibrated = ExplanationApp(tiny_joint_pipeline(num_classes=3, label_names=NAMES))
+    assert uncalibrated.calibration_note.startswith("not calibrated (classifier temperature 1.0)")
+
+
+def test_files_are_read_with_the_pipelines_saved_normalisation(tmp_path):
+    unet = tiny_joint_unet(num_classes=3, label_names=NAMES).eval()
+    scheduler = DDPMScheduler(num_train_timesteps=20)
+    pipe = JointDiffusionPipeline(unet=unet, scheduler=scheduler, intensity_normalization="minmax")
+    app = ExplanationApp(pipe, num_inference_steps=3)
+    # 16-bit, in a narrow band of its range: "minmax" stretches it, the default "dtype" would leave it dark
+    pixels = np.random.default_rng(1).integers(1000, 3000, (8, 8)).astype(np.uint16)
+    PIL.Image.fromarray(pixels).save(tmp_path / "scan.png")
+    path = str(tmp_path / "scan.png")
+
+    probs, _ = app.classify(path)
+    assert list(probs.values()) == pytest.approx(pipe.classify(path).probs[0].tolist(), abs=1e-6)
+    explanation = app.counterfactual(path, "effusion", strength=0.5, seed=1)
+    explain = CounterfactualPipeline(unet=unet, scheduler=scheduler, intensity_normalization="minmax")
+    expected = explain(
+        path, "effusion", strength=0.5, num_inference_steps=3, generator=torch.Generator().manual_seed(1)
+    )
+    np.testing.assert_array_equal(
+        np.asarray(explanation.counterfactual), np.asarray(upscale_image(expected.images[0], 256))
+    )
+    stretched = np.round((pixels - pixels.min()) / np.ptp(pixels) * 255)
+    shown = np.asarray(explanation.input_image)[::32, ::32]  # the 8x8 input, enlarged 32 times
+    assert np.abs(shown.astype(float) - stretched).max() <= 1
+
+    (tmp_path / "cut.png").write_bytes((tmp_path / "scan.png").read_bytes()[:50])
+    with pytest.raises(ImageReadError, match=r"cut\.png: "):
+        app.classify(str(tmp_path / "cut.png"))

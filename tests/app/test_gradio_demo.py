@@ -6,6 +6,8 @@ import sys
 import pytest
 
 from diffusers_joint.app import ExplanationApp, build_demo
+from diffusers_joint.app.gradio_demo import upload_error_message
+from diffusers_joint.data import ImageReadError
 from tiny_models import tiny_joint_pipeline
 
 
@@ -21,3 +23,26 @@ def test_the_three_tabs_have_stable_api_names():
     api_names = {fn.api_name for fn in demo.fns.values()}
     assert {"classify", "counterfactual", "generate"} <= api_names
     assert not demo.analytics_enabled
+
+
+def test_the_classify_tab_says_whether_its_probabilities_are_calibrated():
+    pytest.importorskip("gradio", reason='the app needs Gradio: pip install -e ".[app]"')
+
+    def texts(temperature):
+        demo = build_demo(ExplanationApp(tiny_joint_pipeline(num_classes=2, classifier_temperature=temperature)))
+        blocks = demo.blocks.values()
+        return [getattr(b, "label", None) or "" for b in blocks] + [getattr(b, "value", None) or "" for b in blocks]
+
+    calibrated = texts(1.7)
+    assert "Confidence: probability of the decision (calibrated)" in calibrated
+    note = "Probabilities are calibrated by temperature scaling with the model's classifier temperature 1.7."
+    assert note in calibrated
+    assert "Confidence: probability of the decision (not calibrated)" in texts(1.0)
+
+
+def test_a_bad_upload_is_named_by_its_file_name_not_the_servers_cache_path():
+    cached = "/tmp/gradio/3f2a9c/scan_0042.dcm"
+    error = ImageReadError(cached, f"Invalid DICOM file {cached}: the pixel data is truncated")
+    assert upload_error_message(error) == (
+        "Cannot use the image scan_0042.dcm: Invalid DICOM file scan_0042.dcm: the pixel data is truncated"
+    )

@@ -26,7 +26,7 @@ def test_space_card_requirements_and_vendored_package(tmp_path):
     assert "/counterfactual" in card.text
     requirements = (space / "requirements.txt").read_text().splitlines()
     assert f"gradio=={gradio.__version__}" in requirements
-    assert {"torch>=2.1", "diffusers>=0.30", "safetensors>=0.4"} <= set(requirements)
+    assert {"torch>=2.1", "diffusers>=0.30", "safetensors>=0.4", "pydicom>=3.0"} <= set(requirements)  # reads DICOM
     assert not any("pytest" in r or "mkdocs" in r for r in requirements)  # no test or docs extras
     assert (space / "diffusers_joint" / "app" / "explanation_app.py").is_file()
     assert not list(space.rglob("__pycache__"))
@@ -47,7 +47,7 @@ def test_space_app_builds_the_demo_from_its_own_copy_of_the_package(tmp_path):
     check = (
         "import app, diffusers_joint; "
         "print(diffusers_joint.__file__); "
-        "print(sorted(fn.api_name for fn in app.demo.fns.values() if fn.api_name))"
+        "print(sorted(fn.api_name for fn in app.demo.fns.values() if fn.api_visibility == 'public'))"
     )
     # As on the Space: run from the folder; MODEL_ID (a Space variable) points at a local model to stay offline.
     env = {**os.environ, "MODEL_ID": str(model), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}

@@ -38,6 +38,9 @@ def test_output_folder_is_a_loadable_pipeline_with_card_and_results(trained):
     assert pipe.unet.config.classifier_temperature == pytest.approx(results["classifier_temperature"])
     card = (out / "README.md").read_text()
     assert "30 labeled of 1293" in card and "fixed stratified 20% test split" in card
+    temperature = pipe.unet.config.classifier_temperature
+    assert f"**Calibration:** temperature scaling with `classifier_temperature` {temperature:.4g}" in card
+    assert "**Input intensities:** `dtype` normalisation" in card
     images = pipe(batch_size=2, num_inference_steps=2, output_type="pt").images
     assert images.shape == (2, 1, 8, 8) and torch.isfinite(images).all()
     assert [p.name for p in sorted(out.glob("checkpoint-*"))] == ["checkpoint-2", "checkpoint-4"]

@@ -10,6 +10,7 @@ import torch
 from pipeline_test_utils import make_scheduler, make_unet
 
 from diffusers_joint import JointDiffusionPipeline
+from diffusers_joint.data import ImageReadError
 from diffusers_joint.data.intensity import IntensityNormalization
 from diffusers_joint.pipelines import CounterfactualPipeline
 
@@ -63,10 +64,12 @@ def test_classify_reads_file_paths_and_names_a_bad_file(tmp_path):
     PIL.Image.fromarray(image16).save(tmp_path / "x.png")
     torch.testing.assert_close(pipe.classify([tmp_path / "x.png"]).probs, pipe.classify(image16).probs)
     (tmp_path / "broken.png").write_bytes((tmp_path / "x.png").read_bytes()[:60])
-    with pytest.raises(ValueError, match=r"Cannot use the image .*broken\.png: .*(truncated|Truncated)"):
+    # ImageReadError as such (not wrapped), so that callers such as the app can tell a bad file from other errors
+    with pytest.raises(ImageReadError, match=r"^Cannot use the image .*broken\.png: .*(truncated|Truncated)") as info:
         pipe.classify([str(tmp_path / "x.png"), str(tmp_path / "broken.png")])
+    assert info.value.path == str(tmp_path / "broken.png")
     counterfactuals = CounterfactualPipeline(unet=pipe.unet, scheduler=pipe.scheduler)
-    with pytest.raises(ValueError, match=r"broken\.png"):
+    with pytest.raises(ImageReadError, match=r"broken\.png"):
         counterfactuals(str(tmp_path / "broken.png"), target_class=1, num_inference_steps=2)
 
 

@@ -110,3 +110,20 @@ def test_push_offline_fails_clearly_without_leaking_the_token(monkeypatch, tmp_p
     message = str(info.value)
     assert "saved locally" in message and str(tmp_path) in message
     assert "hf_supersecrettoken" not in message
+
+
+def test_model_card_states_the_intensity_normalisation_and_the_calibration():
+    settings = {"steps": 100, "intensity_normalization": "window", "intensity_range": [-1000.0, 400.0]}
+    metrics = {"accuracy": 0.9, "ece": 0.021, "ece_uncalibrated": 0.087, "classifier_temperature": 1.8342}
+    text = make_card(training_settings=settings, metrics=metrics).text
+    assert "**Input intensities:** `window` normalisation: the fixed window -1000 to 400 in the stored units" in text
+    assert "**Calibration:** temperature scaling with `classifier_temperature` 1.834, fitted on a validation" in text
+    assert "`softmax(logits / 1.834)`" in text and "calibrated=False" in text
+    assert "Expected calibration error on the evaluation split: 0.0210 (0.0870 before calibration)." in text
+    assert "| intensity_range | `[-1000.0, 400.0]` |" in text  # and in the settings table
+
+    plain = make_card(training_settings={"steps": 100}, metrics={"accuracy": 0.9}).text
+    assert "**Input intensities:** `dtype` normalisation: the nominal range of the stored values" in plain
+    assert "**Calibration:** not calibrated (`classifier_temperature` 1.0)" in plain
+    percentile = make_card(training_settings={"intensity_normalization": "percentile", "intensity_range": [1, 99]})
+    assert "each image's percentiles 1 and 99, values beyond them clipped" in percentile.text

@@ -25,6 +25,10 @@ from ..pipelines import (
 )
 from ..pipelines.pipeline_utils import postprocess_images, preprocess_images
 
+# What the app takes as an image: a PIL image, or a file path read by the package's reader (8 / 16-bit and float PNG
+# and TIFF, JPEG, .npy / .npz arrays, DICOM) with the pipeline's saved intensity normalisation.
+AppImage = PIL.Image.Image | str | os.PathLike
+
 logger = logging.get_logger(__name__)
 
 # Shown images are upscaled (nearest neighbour, whole factors) to at least this size: an 8x8 digit is unreadable.
@@ -131,7 +135,10 @@ class ExplanationApp:
         self, pipeline: JointDiffusionPipeline, num_inference_steps: int = 250, display_size: int = DISPLAY_SIZE
     ):
         self.pipeline = pipeline
-        self.explainer = CounterfactualPipeline(unet=pipeline.unet, scheduler=pipeline.scheduler)
+        # the same intensity normalisation as the pipeline (saved with it), so both read files alike
+        self.explainer = CounterfactualPipeline(
+            unet=pipeline.unet, scheduler=pipeline.scheduler, **pipeline.image_normalization.to_config()
+        )
         self.num_inference_steps = min(num_inference_steps, pipeline.scheduler.config.num_train_timesteps)
         self.display_size = display_size
 
@@ -152,11 +159,24 @@ class ExplanationApp:
     def is_multi_label(self) -> bool:
         return self.pipeline.unet.is_multi_label
 
+    @property
+    def classifier_temperature(self) -> float:
+        """The model's calibration temperature `T` (probabilities are `softmax(logits / T)`); 1.0: not calibrated."""
+        return float(self.pipeline.unet.config.get("classifier_temperature", 1.0))
+
+    @property
+    def calibration_note(self) -> str:
+        """One sentence saying whether the probabilities shown are calibrated, and with which temperature."""
+        temperature = self.classifier_temperature
+        if temperature == 1.0:
+            return "not calibrated (classifier temperature 1.0): the classifier's raw probabilities"
+        return f"calibrated by temperature scaling with the model's classifier temperature {temperature:.3g}"
+
     def _display(self, image: PIL.Image.Image) -> PIL.Image.Image:
         return upscale_image(image, self.display_size)
 
     @staticmethod
-    def _check_image(image: PIL.Image.Image | None) -> PIL.Image.Image:
+    def _check_image(image: AppImage | None) -> AppImage:
         if image is None:
             raise ValueError("No image given: upload an image first.")
         return image
@@ -164,14 +184,21 @@ class ExplanationApp:
     def _steps(self, num_inference_steps: int | None) -> int:
         return self.num_inference_steps if num_inference_steps is None else int(num_inference_steps)
 
-    def classify(self, image: PIL.Image.Image) -> tuple[dict[str, float], float]:
+    def classify(self, image: AppImage) -> tuple[dict[str, float], float]:
         """
-        Classify one image.
+        Classify one image, a PIL image or a file (see [`JointDiffusionPipeline.classify`]: DICOM, 16-bit and float
+        files are read with their real intensities and the pipeline's saved intensity normalisation).
 
         Returns:
             `tuple[dict[str, float], float]`: the probability of each class by name, and the confidence: the top
             class's probability (single-label), or for multi-label models the mean over labels of the probability of
-            the decision taken (p for present, 1 - p for absent).
+            the decision taken (p for present, 1 - p for absent). Both are calibrated: they come from
+            `softmax(logits / T)` (sigmoid for multi-label) with the model's `classifier_temperature` `T`, which is
+            1.0 (no change) for a model that was not calibrated; see [`calibration_note`].
+
+        Raises:
+            [`~data.image_reading.ImageReadError`]: a file that cannot be read (the message names it and says why).
+            `ValueError`: no image.
         """
         probs = self.pipeline.classify(self._check_image(image)).probs[0]
         if self.is_multi_label:
@@ -182,7 +209,7 @@ class ExplanationApp:
 
     def counterfactual(
         self,
-        image: PIL.Image.Image,
+        image: AppImage,
         target_class: str,
         strength: float = 0.5,
         seed: int = 0,
@@ -190,7 +217,8 @@ class ExplanationApp:
     ) -> Explanation:
         """
         Explain one image: its counterfactual towards `target_class` (a class name), the difference map laid over the
-        input, and the probabilities before and after. Runs [`CounterfactualPipeline`] with
+        input, and the probabilities before and after (calibrated, as in [`classify`]). `image` is a PIL image or a
+        file, read as in [`classify`]. Runs [`CounterfactualPipeline`] with
         `generator=torch.Generator().manual_seed(seed)`, so the same inputs give the same explanation.
         """
         image = self._check_image(image)
@@ -204,7 +232,10 @@ class ExplanationApp:
             generator=torch.Generator().manual_seed(int(seed)),
         )
         # The input as the model saw it, at the heat map's resolution.
-        model_input = postprocess_images(preprocess_images(self.pipeline.unet, image), "pil")[0]
+        normalization = self.pipeline.image_normalization
+        model_input = postprocess_images(
+            preprocess_images(self.pipeline.unet, image, normalization=normalization), "pil"
+        )[0]
         unet = self.pipeline.unet
         return Explanation(
             input_image=self._display(model_input),

@@ -12,6 +12,7 @@ from typing import Any
 
 from diffusers.utils import logging
 
+from ..data.image_reading import IMAGE_EXTENSIONS, ImageReadError
 from .explanation_app import ExplanationApp
 
 logger = logging.get_logger(__name__)
@@ -26,7 +27,17 @@ A Joint Diffusion model: one network that classifies, explains and generates ({n
 *Classify* shows the model's probabilities for an image. *Explain* turns the image into a counterfactual: the change
 that the model's own diffusion process finds to make it answer the target class; the heat map shows where the image
 had to change. A counterfactual explains *the model*, not the data. *Generate* draws class-guided samples. Images are
-shown at the model's resolution, enlarged without smoothing."""
+shown at the model's resolution, enlarged without smoothing. Besides browser images, *Classify* and *Explain* take
+files with their real intensities: DICOM, 16-bit or float PNG / TIFF, `.npy` / `.npz` arrays."""
+
+# Uploads (a DICOM file holds patient data) stay in Gradio's cache no longer than an hour: (check every, max age) in s.
+DELETE_CACHE = (600, 3600)
+
+
+def upload_error_message(error: ImageReadError) -> str:
+    """The reader's error naming the upload by its file name, not by the server's cache path."""
+    name = os.path.basename(error.path)
+    return f"Cannot use the image {name}: {error.reason.replace(error.path, name)}"
 
 
 def import_gradio():
@@ -66,20 +77,29 @@ def build_demo(app: ExplanationApp, title: str | None = None) -> Any:
     steps_max = app.pipeline.scheduler.config.num_train_timesteps
 
     def run(function, *args):
-        # Bad input (no image, unknown class) becomes a message in the page, not a server error.
+        # Bad input (no image, an unreadable file, unknown class) becomes a message in the page, not a server error.
         try:
             return function(*args)
-        except ValueError as error:
+        except ImageReadError as error:
+            raise gr.Error(upload_error_message(error)) from error
+        except (ValueError, ImportError) as error:  # ImportError: pydicom missing, the message says how to install it
             raise gr.Error(str(error)) from error
 
-    def classify(image):
-        return run(app.classify, image)
+    def chosen(image, file):
+        # The page clears one input when the other gets an upload; API callers may send either, not both.
+        if image is not None and file is not None:
+            raise gr.Error("Give either an image or a file, not both.")
+        return file if file is not None else image
+
+    # `file` is last and optional, so that scripts sending only an image keep working.
+    def classify(image, file=None):
+        return run(app.classify, chosen(image, file))
 
     # Gradio fills a `gr.Progress` default with a progress bar in the page; track_tqdm follows the denoising loop.
     tracked = gr.Progress(track_tqdm=True)
 
-    def counterfactual(image, target_class, strength, seed, num_inference_steps, progress=tracked):
-        out = run(app.counterfactual, image, target_class, strength, seed, num_inference_steps)
+    def counterfactual(image, target_class, strength, seed, num_inference_steps, file=None, progress=tracked):
+        out = run(app.counterfactual, chosen(image, file), target_class, strength, seed, num_inference_steps)
         summary = (
             f"The model's decision {'moved to' if out.flipped else 'did not move to'} **{target_class}** "
             f"(mean absolute change {out.l1:.3f} in [-1, 1] pixel units)."
@@ -95,32 +115,52 @@ def build_demo(app: ExplanationApp, title: str | None = None) -> Any:
     def seed_box():
         return gr.Number(value=0, precision=0, label="Seed (same seed, same result)")
 
-    def image_input(elem_id):
-        return gr.Image(
-            label="Image",
-            type="pil",
-            sources=["upload", "clipboard"],
-            height=300,
-            elem_id=elem_id,
-            elem_classes="pixelated",
-        )
+    def image_inputs(elem_id):
+        # A browser image, passed on as its file (image_mode=None: no conversion, so 16-bit PNGs keep their values),
+        # or any file the package reads; an upload to one clears the other.
+        with gr.Column():
+            image = gr.Image(
+                label="Image (PNG, JPEG; 8 or 16 bits)",
+                type="filepath",
+                image_mode=None,
+                sources=["upload", "clipboard"],
+                height=300,
+                elem_id=elem_id,
+                elem_classes="pixelated",
+            )
+            file = gr.File(
+                label="Or a file: DICOM (.dcm), 16-bit or float PNG / TIFF, .npy / .npz",
+                file_types=list(IMAGE_EXTENSIONS),
+                type="filepath",
+                height=140,
+                elem_id=f"{elem_id}-file",
+            )
+        clear = {"fn": lambda: None, "inputs": None, "api_visibility": "private", "queue": False}
+        file.upload(outputs=image, **clear)
+        image.upload(outputs=file, **clear)
+        return image, file
 
     def image_output(label, **kwargs):
         return gr.Image(label=label, type="pil", format="png", interactive=False, elem_classes="pixelated", **kwargs)
 
-    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+    calibrated = "not calibrated" if app.classifier_temperature == 1.0 else "calibrated"
+
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(f"# {title}")
         gr.Markdown(DESCRIPTION.format(num_classes=len(names), classes=", ".join(names)))
         with gr.Tab("Classify"):
             with gr.Row():
-                classify_image = image_input("classify-image")
+                classify_image, classify_file = image_inputs("classify-image")
                 with gr.Column():
-                    probs = gr.Label(label="Class probabilities", num_top_classes=num_top)
-                    confidence = gr.Number(label="Confidence (probability of the decision)", value=None, precision=4)
+                    probs = gr.Label(label=f"Class probabilities ({calibrated})", num_top_classes=num_top)
+                    confidence = gr.Number(
+                        label=f"Confidence: probability of the decision ({calibrated})", value=None, precision=4
+                    )
+                    gr.Markdown(f"Probabilities are {app.calibration_note}.", elem_id="classify-calibration")
             classify_button = gr.Button("Classify", variant="primary")
         with gr.Tab("Explain"):
             with gr.Row():
-                explain_image = image_input("explain-image")
+                explain_image, explain_file = image_inputs("explain-image")
                 with gr.Column():
                     target = gr.Dropdown(names, value=names[-1], label="Target class", elem_id="explain-target")
                     strength = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label="Strength (how far to noise)")
@@ -132,8 +172,8 @@ def build_demo(app: ExplanationApp, title: str | None = None) -> Any:
                 shown_counterfactual = image_output("Counterfactual")
                 shown_overlay = image_output("Difference map over the input")
             with gr.Row():
-                probs_before = gr.Label(label="Probabilities before", num_top_classes=num_top)
-                probs_after = gr.Label(label="Probabilities after", num_top_classes=num_top)
+                probs_before = gr.Label(label=f"Probabilities before ({calibrated})", num_top_classes=num_top)
+                probs_after = gr.Label(label=f"Probabilities after ({calibrated})", num_top_classes=num_top)
             summary = gr.Markdown()
         with gr.Tab("Generate"):
             with gr.Row():
@@ -154,10 +194,11 @@ def build_demo(app: ExplanationApp, title: str | None = None) -> Any:
             )
 
         shared = {"concurrency_id": "model", "concurrency_limit": 1}
-        classify_button.click(classify, [classify_image], [probs, confidence], api_name="classify", **shared)
+        classify_inputs = [classify_image, classify_file]
+        classify_button.click(classify, classify_inputs, [probs, confidence], api_name="classify", **shared)
         explain_button.click(
             counterfactual,
-            [explain_image, target, strength, explain_seed, explain_steps],
+            [explain_image, target, strength, explain_seed, explain_steps, explain_file],
             [shown_input, shown_counterfactual, shown_overlay, probs_before, probs_after, summary],
             api_name="counterfactual",
             **shared,

@@ -45,13 +45,14 @@ A counterfactual explains the model, not the data. Not for clinical or other dec
 
 
 def _requirements(package_spec: str | None) -> list[str]:
-    """The Space's pip requirements: the package (or, vendored, its dependencies) and Gradio."""
+    """The Space's pip requirements: the package (or, vendored, its dependencies and the `dicom` extra) and Gradio."""
     gradio = import_gradio()
     if package_spec is not None:
         return [package_spec, f"gradio=={gradio.__version__}"]
     requires = metadata.requires("diffusers-joint") or []
     runtime = [r.split(";")[0].strip() for r in requires if "extra ==" not in r]
-    return runtime + [f"gradio=={gradio.__version__}"]
+    dicom = [r.split(";")[0].strip() for r in requires if r.replace("'", '"').endswith('extra == "dicom"')]
+    return runtime + dicom + [f"gradio=={gradio.__version__}"]
 
 
 def write_space(
@@ -77,10 +78,10 @@ def write_space(
         num_inference_steps (`int`, *optional*, defaults to 250):
             Default denoising steps of the app (free CPU Spaces are slow: fewer steps answer sooner).
         package_spec (`str`, *optional*):
-            A pip requirement that installs diffusers-joint on the Space (e.g. `"diffusers-joint @
-            git+https://github.com/ORG/diffusers-joint"`). By default the installed package is copied into the folder
-            (`diffusers_joint/`, which `app.py` imports first) and `requirements.txt` lists its dependencies, so the
-            Space runs exactly the code tested here.
+            A pip requirement that installs diffusers-joint on the Space (e.g. `"diffusers-joint[dicom] @
+            git+https://github.com/ORG/diffusers-joint"`; the `dicom` extra lets the app read DICOM uploads). By
+            default the installed package is copied into the folder (`diffusers_joint/`, which `app.py` imports first)
+            and `requirements.txt` lists its dependencies and pydicom, so the Space runs exactly the code tested here.
 
     Returns:
         `Path`: `output_dir`.

@@ -14,6 +14,7 @@ import torch
 from diffusers import SchedulerMixin
 from diffusers.utils import BaseOutput, logging
 
+from ..data.image_reading import ImageReadError
 from ..data.intensity import IntensityNormalization
 from ..data.transforms import ImagePreprocessor
 from ..models import JointUNet2DModel
@@ -153,6 +154,10 @@ def preprocess_images(
     `normalization` (default: the dtype's range, as for pipelines saved without one), converted to the model's
     channels and resized to `unet.config.sample_size`. Tensors (`(C, H, W)` or `(B, C, H, W)`) are resized too but
     must already have the model's channels; a 4-D tensor with negative values is read as [-1, 1], otherwise as [0, 1].
+
+    Raises:
+        [`~data.image_reading.ImageReadError`]: a file that cannot be read or normalised (it names the file and why).
+        `ValueError`: other images that cannot be turned into model inputs.
     """
     in_channels = unet.config.in_channels
     sample_size = unet.config.sample_size
@@ -178,6 +183,8 @@ def preprocess_images(
         raise ValueError(f"`{name}` must not be an empty list.")
     try:
         batch = ImagePreprocessor(sample_size, in_channels, normalization=normalization).batch(images)
+    except ImageReadError:
+        raise  # already names the file and the reason; callers (the app) catch it by type
     except ValueError as error:
         raise ValueError(
             f"Cannot turn `{name}` into model inputs (expected {in_channels} channels at {sample_size}px): {error}"

@@ -10,6 +10,8 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from ..data.intensity import IntensityNormalization
+
 CITATION = """@inproceedings{deja2023learning,
   title     = {Learning Data Representations with Joint Diffusion Models},
   author    = {Deja, Kamil and Trzci{\\'n}ski, Tomasz and Tomczak, Jakub M.},
@@ -50,6 +52,8 @@ its encoder features, and explains decisions with counterfactual images.
 - **Classes ({{ num_classes }}):** {{ class_list }}
 - **Labels used:** {{ label_budget }}
 - **Resolution:** {{ resolution }} x {{ resolution }}, {{ channels }} channel(s)
+- **Input intensities:** {{ intensity_description }}
+- **Calibration:** {{ calibration_description }}
 
 {{ sample_section }}
 
@@ -129,6 +133,47 @@ clinician would look at; they are not evidence of pathology. Generated images ar
 presented as real patient data."""
 
 
+# How each intensity normalisation maps stored values to [0, 1] (see `IntensityNormalization`).
+INTENSITY_DESCRIPTIONS = {
+    "dtype": "the nominal range of the stored values (0-255 for 8-bit images, 0-65535 for 16-bit ones, [0, 1] for "
+    "float images, the Bits Stored or VOI range of DICOM)",
+    "minmax": "each image's own minimum and maximum",
+    "percentile": "each image's percentiles {low:g} and {high:g}, values beyond them clipped",
+    "window": "the fixed window {low:g} to {high:g} in the stored units (e.g. Hounsfield units), values beyond it "
+    "clipped",
+}
+
+
+def describe_intensity_normalization(normalization: IntensityNormalization) -> str:
+    """One sentence for the card: how the model's inputs were normalised, and that the pipeline applies it."""
+    low, high = normalization.value_range or (None, None)
+    how = INTENSITY_DESCRIPTIONS[normalization.mode].format(low=low, high=high)
+    return (
+        f"`{normalization.mode}` normalisation: {how}, mapped to [0, 1]. It is saved with the pipeline "
+        "(`intensity_normalization` and `intensity_range` in `model_index.json`) and applied to every image given to "
+        "`classify`, the pipelines and the explanation app: PNG / TIFF of 8 or 16 bits or float, `.npy`, DICOM."
+    )
+
+
+def describe_calibration(classifier_temperature: float | None, metrics: dict[str, Any]) -> str:
+    """One sentence for the card: the classifier temperature, what it does, and the calibration error it gave."""
+    if classifier_temperature is None or classifier_temperature == 1.0:
+        return (
+            "not calibrated (`classifier_temperature` 1.0): the probabilities are the classifier's raw softmax "
+            "(sigmoid for multi-label models)."
+        )
+    text = (
+        f"temperature scaling with `classifier_temperature` {classifier_temperature:.4g}, fitted on a validation "
+        f"split held out from training. `pipe.classify()` and the explanation app show calibrated probabilities, "
+        f"`softmax(logits / {classifier_temperature:.4g})`; `unet.probabilities(logits, calibrated=False)` gives the "
+        "raw ones."
+    )
+    ece, before = metrics.get("ece"), metrics.get("ece_uncalibrated")
+    if isinstance(ece, float) and isinstance(before, float) and not math.isnan(ece) and not math.isnan(before):
+        text += f" Expected calibration error on the evaluation split: {ece:.4f} ({before:.4f} before calibration)."
+    return text
+
+
 def _format_value(value: Any) -> str:
     if isinstance(value, float):
         return "n/a" if math.isnan(value) else f"{value:.4f}"
@@ -175,11 +220,14 @@ def build_model_card(
             Image channels.
         metrics (`dict`, *optional*):
             Evaluation results, as returned by `evaluate_classifier`; the scalar metrics named in `METRIC_NAMES` go to
-            the `model-index` (NaN values are left out).
+            the `model-index` (NaN values are left out). A `classifier_temperature` (the calibration the training
+            script fits) and `ece_uncalibrated` are described under *Calibration*; without a temperature the card
+            says that the model is not calibrated.
         eval_split_name (`str`, *optional*, defaults to `"evaluation split"`):
             Name of the split the metrics were computed on.
         training_settings (`dict`, *optional*):
-            Settings shown in the training table.
+            Settings shown in the training table. Its `intensity_normalization` and `intensity_range` (the pipeline's
+            config of the same names; default `"dtype"`) are also described under *Input intensities*.
         dataset_id (`str`, *optional*):
             Hub id of the data set, if it has one (goes to the `datasets` metadata).
         repo_id (`str`, *optional*):
@@ -255,6 +303,9 @@ def build_model_card(
             "| metric | value |\n| --- | --- |\n" + "\n".join(generation_rows)
         )
     settings = training_settings or {}
+    normalization = IntensityNormalization(
+        settings.get("intensity_normalization") or "dtype", settings.get("intensity_range")
+    )
     settings_table = "\n".join(
         f"| {k} | `{json.dumps(v) if not isinstance(v, str) else v}` |" for k, v in settings.items()
     )
@@ -268,6 +319,8 @@ def build_model_card(
         label_budget=f"{num_labeled} labeled of {num_train_examples} training images",
         resolution=resolution,
         channels=channels,
+        intensity_description=describe_intensity_normalization(normalization),
+        calibration_description=describe_calibration(metrics.get("classifier_temperature"), metrics),
         sample_section=(
             f"## Samples\n\nClass-guided samples, one row per class:\n\n![samples]({sample_grid_file})"
             if sample_grid_file
