@@ -76,6 +76,8 @@ from diffusers_joint.training import (
 
 logger = get_logger(__name__, log_level="INFO")
 ALIGNMENT_FILE = "fixmatch_distribution_alignment.safetensors"
+# Where they apply (single-label data with unlabeled images); from the validation runs of docs/benchmarks.md#recipe.
+PSEUDO_LABEL_DEFAULTS = {"fixmatch": True, "noisy_pseudo_label_weight": 1.0}
 
 
 def parse_args(argv=None):
@@ -129,7 +131,7 @@ def parse_args(argv=None):
     model.add_argument("--ddpm_beta_schedule", type=str, default="squaredcos_cap_v2")
 
     loss = parser.add_argument_group("loss")
-    loss.add_argument("--classifier_loss_weight", type=float, default=0.1, help="Weight of the classifier loss.")
+    loss.add_argument("--classifier_loss_weight", type=float, default=1.0, help="Weight of the classifier loss (lambda).")
     loss.add_argument(
         "--diffusion_loss_weight",
         type=float,
@@ -160,9 +162,10 @@ def parse_args(argv=None):
     loss.add_argument(
         "--noisy_pseudo_label_weight",
         type=float,
-        default=0.0,
+        default=None,
         help="Weight of pseudo-labels (confidence >= --fixmatch_threshold on the classifier's view) of unlabeled "
-        "images training the classifier on their noisy x_t from the denoising pass; 0 turns it off.",
+        "images training the classifier on their noisy x_t from the denoising pass; 0 turns it off. Default: "
+        f"{PSEUDO_LABEL_DEFAULTS['noisy_pseudo_label_weight']:g} for single-label data with unlabeled images.",
     )
     loss.add_argument(
         "--class_weighting",
@@ -178,7 +181,13 @@ def parse_args(argv=None):
         help="Fit a temperature on the validation split after training, saved in the model config so that "
         "classify() and the pipelines return calibrated probabilities.",
     )
-    loss.add_argument("--fixmatch", action="store_true", help="Add FixMatch pseudo-labels on unlabeled images.")
+    loss.add_argument(
+        "--fixmatch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="FixMatch pseudo-labels on unlabeled images (kornia weak and strong views). Default: "
+        f"{'on' if PSEUDO_LABEL_DEFAULTS['fixmatch'] else 'off'} for single-label data with unlabeled images.",
+    )
     loss.add_argument("--fixmatch_threshold", type=float, default=0.95)
     loss.add_argument("--fixmatch_weight", type=float, default=1.0)
     loss.add_argument(
@@ -260,15 +269,13 @@ def parse_args(argv=None):
         parser.error(f"--diffusion_loss_weight must be >= 0, got {args.diffusion_loss_weight}.")
     if args.diffusion_loss_weight == 0 and args.fixmatch:
         parser.error("--fixmatch needs unlabeled images, which --diffusion_loss_weight 0 drops.")
-    if args.fixmatch_distribution_alignment and not args.fixmatch:
-        parser.error("--fixmatch_distribution_alignment aligns FixMatch pseudo-labels: add --fixmatch.")
+    if args.fixmatch_distribution_alignment and args.fixmatch is False:
+        parser.error("--fixmatch_distribution_alignment aligns FixMatch pseudo-labels: drop --no-fixmatch.")
     if not 0.0 <= args.validation_fraction < 1.0:
         parser.error(f"--validation_fraction must be in [0, 1), got {args.validation_fraction}.")
     for name in ("noisy_classifier_weight", "noisy_pseudo_label_weight"):
-        if getattr(args, name) < 0:
+        if (getattr(args, name) or 0) < 0:
             parser.error(f"--{name} must be >= 0, got {getattr(args, name)}.")
-    if args.fixmatch_distribution_alignment is None:  # on by default with FixMatch
-        args.fixmatch_distribution_alignment = args.fixmatch
     if not 0.0 <= args.labeled_batch_fraction <= 1.0:
         parser.error(f"--labeled_batch_fraction must be in [0, 1], got {args.labeled_batch_fraction}.")
     if args.push_to_hub and not args.hub_model_id:
@@ -429,11 +436,7 @@ def main(args):
     accelerator.register_save_state_pre_hook(save_ema_hook)
     accelerator.register_load_state_pre_hook(load_ema_hook)
 
-    if args.fixmatch and dataset.problem_type != SINGLE_LABEL:  # refuse before any training time is spent
-        raise ValueError(
-            "--fixmatch pseudo-labels one class per image, but this dataset is multi-label "
-            f"({dataset.num_classes} independent 0/1 labels per image): train without --fixmatch."
-        )
+    resolve_pseudo_label_defaults(args, dataset, some_unlabeled=num_labeled < len(train_dataset))
     alignment = None
     if args.fixmatch_distribution_alignment:
         label_counts = np.bincount(np.asarray(train_dataset["label"])[labeled], minlength=dataset.num_classes)
@@ -716,6 +719,37 @@ def main(args):
                 accelerator.end_training()
                 raise SystemExit(f"error: {error}") from error
     accelerator.end_training()
+
+
+def resolve_pseudo_label_defaults(args, dataset, some_unlabeled):
+    """
+    FixMatch and noisy pseudo-labels default to PSEUDO_LABEL_DEFAULTS where they apply (single-label data with
+    unlabeled images and a denoising pass) and to off elsewhere; an explicit choice that cannot apply is refused
+    before any training time is spent.
+    """
+    multi_label = dataset.problem_type != SINGLE_LABEL
+    for flag, value in (
+        ("--fixmatch", args.fixmatch),
+        ("--noisy_pseudo_label_weight", args.noisy_pseudo_label_weight),
+    ):
+        if multi_label and value:
+            raise ValueError(
+                f"{flag} pseudo-labels one class per image, but this dataset is multi-label ({dataset.num_classes} "
+                f"independent 0/1 labels per image): train without {flag}."
+            )
+    applies = not multi_label and some_unlabeled and args.diffusion_loss_weight > 0
+    if args.fixmatch is None:
+        args.fixmatch = applies and PSEUDO_LABEL_DEFAULTS["fixmatch"]
+    if args.noisy_pseudo_label_weight is None:
+        args.noisy_pseudo_label_weight = PSEUDO_LABEL_DEFAULTS["noisy_pseudo_label_weight"] if applies else 0.0
+    if args.fixmatch_distribution_alignment is None:  # on by default with FixMatch
+        args.fixmatch_distribution_alignment = args.fixmatch
+    if args.fixmatch_distribution_alignment and not args.fixmatch:
+        raise ValueError("--fixmatch_distribution_alignment aligns FixMatch pseudo-labels, which are off here.")
+    logger.info(
+        f"Pseudo-labels: FixMatch {'on' if args.fixmatch else 'off'}, noisy pseudo-label weight "
+        f"{args.noisy_pseudo_label_weight:g}."
+    )
 
 
 def split_validation(dataset, args):

@@ -107,20 +107,40 @@ def test_fixmatch_distribution_alignment_is_checkpointed_and_resumes_exactly(tmp
         assert all(torch.equal(expected[key], resumed[key]) for key in expected), name
 
 
-def test_distribution_alignment_is_on_with_fixmatch_unless_refused_and_needs_fixmatch(tmp_path, capsys):
+def test_pseudo_labels_default_on_where_they_apply_and_alignment_follows_fixmatch(capsys):
+    from types import SimpleNamespace
+
+    from accelerate import PartialState
+
+    from diffusers_joint.data import MULTI_LABEL, SINGLE_LABEL
+
+    PartialState()  # the script logs through Accelerate
+
     spec = importlib.util.spec_from_file_location("train_joint", SCRIPT)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    defaults = script.PSEUDO_LABEL_DEFAULTS
+    single = SimpleNamespace(problem_type=SINGLE_LABEL, num_classes=10)
+    multi = SimpleNamespace(problem_type=MULTI_LABEL, num_classes=3)
 
-    def aligned(*flags):
-        return script.parse_args(list(flags)).fixmatch_distribution_alignment
+    def resolved(*flags, dataset=single, some_unlabeled=True):
+        args = script.parse_args(list(flags))
+        script.resolve_pseudo_label_defaults(args, dataset, some_unlabeled)
+        return args.fixmatch, args.fixmatch_distribution_alignment, args.noisy_pseudo_label_weight
 
-    assert aligned("--fixmatch") is True
-    assert aligned("--fixmatch", "--no-fixmatch_distribution_alignment") is False
-    assert aligned() is False
+    on = defaults["fixmatch"]
+    assert resolved() == (on, on, defaults["noisy_pseudo_label_weight"])
+    for off in (dict(some_unlabeled=False), dict(dataset=multi)):  # nothing to pseudo-label, or no single class
+        assert resolved(**off) == (False, False, 0.0)
+    assert resolved("--diffusion_loss_weight", "0") == (False, False, 0.0)
+    assert resolved("--fixmatch") == (True, True, defaults["noisy_pseudo_label_weight"])
+    assert resolved("--fixmatch", "--no-fixmatch_distribution_alignment")[:2] == (True, False)
+    assert resolved("--no-fixmatch", "--noisy_pseudo_label_weight", "0") == (False, False, 0.0)
+    with pytest.raises(ValueError, match="multi-label"):
+        resolved("--noisy_pseudo_label_weight", "1", dataset=multi)
     with pytest.raises(SystemExit):
-        script.parse_args(["--fixmatch_distribution_alignment"])
-    assert "add --fixmatch" in capsys.readouterr().err
+        script.parse_args(["--no-fixmatch", "--fixmatch_distribution_alignment"])
+    assert "drop --no-fixmatch" in capsys.readouterr().err
 
 
 def test_fixmatch_on_multi_label_data_is_refused_before_training(tmp_path):
