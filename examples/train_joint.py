@@ -131,7 +131,9 @@ def parse_args(argv=None):
     model.add_argument("--ddpm_beta_schedule", type=str, default="squaredcos_cap_v2")
 
     loss = parser.add_argument_group("loss")
-    loss.add_argument("--classifier_loss_weight", type=float, default=1.0, help="Weight of the classifier loss (lambda).")
+    loss.add_argument(
+        "--classifier_loss_weight", type=float, default=0.1, help="Weight of the classifier loss (lambda)."
+    )
     loss.add_argument(
         "--diffusion_loss_weight",
         type=float,
@@ -615,9 +617,11 @@ def main(args):
                         out.loss_classifier,
                         out.loss_fixmatch,
                         out.loss_noisy_classifier,
+                        out.loss_noisy_pseudo,
                     ]
                 )
-                terms = accelerator.gather(terms.float()[None])  # (processes, 4): every process takes the same path
+                # (processes, terms): every process takes the same path
+                terms = accelerator.gather(terms.float()[None])
                 if not bool(torch.isfinite(terms).all()):
                     message = nonfinite_message(global_step + 1, terms, args.output_dir)
                     if args.on_nonfinite_loss == "stop":
@@ -839,7 +843,7 @@ def sample_grid(unet, noise_scheduler, args, num_classes):
 
 
 MAX_CONSECUTIVE_SKIPS = 10  # --on_nonfinite_loss skip: more non-finite steps in a row means divergence
-LOSS_TERMS = ("loss", "diffusion", "classifier", "fixmatch", "noisy_classifier")
+LOSS_TERMS = ("loss", "diffusion", "classifier", "fixmatch", "noisy_classifier", "noisy_pseudo")
 
 
 def nonfinite_message(step, terms, output_dir):
