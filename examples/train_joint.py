@@ -795,7 +795,7 @@ def calibrate(unet, validation_dataset, preprocessor, dataset, args):
 
 
 def generation_metrics(unet, noise_scheduler, dataset, resolution, args):
-    """--evaluate_generation: judge 50-step DDIM class-guided samples with a reference network (saved alongside)."""
+    """--evaluate_generation: judge DDIM (50 steps, eta 1) class-guided samples with a reference network, saved too."""
     normalization = intensity_normalization_from_args(args)
     preprocessor = ImagePreprocessor(resolution, dataset.num_channels, normalization=normalization)
     train_images, train_labels = dataset_to_tensors(dataset.train, preprocessor)  # all real labels of the split
@@ -815,6 +815,7 @@ def generation_metrics(unet, noise_scheduler, dataset, resolution, args):
         guidance_scale=args.guidance_scale,
         real_labels=eval_labels,
         seed=args.seed,
+        eta=1.0,  # deterministic 50-step DDIM left grainy backgrounds on 28 px MNIST models (docs/benchmarks.md)
     )
 
 
