@@ -77,7 +77,7 @@ from diffusers_joint.training import (
 logger = get_logger(__name__, log_level="INFO")
 ALIGNMENT_FILE = "fixmatch_distribution_alignment.safetensors"
 # Where they apply (single-label data with unlabeled images); from the validation runs of docs/benchmarks.md#recipe.
-PSEUDO_LABEL_DEFAULTS = {"fixmatch": True, "noisy_pseudo_label_weight": 1.0}
+PSEUDO_LABEL_DEFAULTS = {"fixmatch": False, "noisy_pseudo_label_weight": 1.0}
 
 
 def parse_args(argv=None):
@@ -158,8 +158,8 @@ def parse_args(argv=None):
     loss.add_argument(
         "--snr_gamma",
         type=float,
-        default=None,
-        help="Min-SNR weighting of the denoising loss (5 is the paper's choice); default: plain mean squared error.",
+        default=5.0,
+        help="Min-SNR weighting of the denoising loss (Hang et al., 2023); 0 gives the plain mean squared error.",
     )
     loss.add_argument(
         "--noisy_pseudo_label_weight",
@@ -602,7 +602,7 @@ def main(args):
                     noisy_classifier_weight=args.noisy_classifier_weight,
                     class_weights=class_weights,
                     noisy_pseudo_label_weight=args.noisy_pseudo_label_weight,
-                    snr_gamma=args.snr_gamma,
+                    snr_gamma=args.snr_gamma or None,
                     weak_images=batch.get("weak_pixel_values"),
                     strong_images=batch.get("strong_pixel_values"),
                     fixmatch_threshold=args.fixmatch_threshold,
@@ -863,7 +863,8 @@ def batch_seed(seed, micro_step, process_index):
 def training_settings(args, resolution, steps):
     keys = [
         "num_labeled", "labeled_per_class", "labeled_fraction", "labeled_batch_fraction", "diffusion_loss_weight",
-        "classifier_loss_weight", "fixmatch", "fixmatch_distribution_alignment", "train_batch_size",
+        "classifier_loss_weight", "classifier_augmentation", "noisy_classifier_weight", "noisy_pseudo_label_weight",
+        "class_weighting", "snr_gamma", "fixmatch", "fixmatch_distribution_alignment", "train_batch_size",
         "gradient_accumulation_steps", "learning_rate", "lr_scheduler", "use_ema", "ema_max_decay", "ddpm_num_steps",
         "ddpm_beta_schedule", "mixed_precision", "seed",
     ]  # fmt: skip
