@@ -77,7 +77,7 @@ from diffusers_joint.training import (
 logger = get_logger(__name__, log_level="INFO")
 ALIGNMENT_FILE = "fixmatch_distribution_alignment.safetensors"
 # Where they apply (single-label data with unlabeled images); from the validation runs of docs/benchmarks.md#recipe.
-PSEUDO_LABEL_DEFAULTS = {"fixmatch": False, "noisy_pseudo_label_weight": 1.0}
+PSEUDO_LABEL_DEFAULTS = {"fixmatch": True, "noisy_pseudo_label_weight": 1.0}
 
 
 def parse_args(argv=None):
