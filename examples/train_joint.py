@@ -48,10 +48,10 @@ from diffusers_joint.data import (
 )
 from diffusers_joint.data.joint_dataset import holdout_name, holdout_split
 from diffusers_joint.evaluation import (
-    compute_classification_metrics,
     dataset_to_tensors,
     evaluate_classifier,
     evaluate_generation,
+    metrics_from_logits,
     predict_logits,
     train_reference_classifier,
 )
@@ -681,7 +681,7 @@ def main(args):
         unet = unwrapped_unet()
         if ema_model is not None:
             ema_model.copy_to(unet.parameters())  # the saved, calibrated and evaluated model is the EMA one
-        calibration = calibrate(unet, validation_dataset, preprocessor, dataset, args)
+        calibration = calibrate(unet, validation_dataset, preprocessor, args)
         results, grid = validate(global_step, final=True)
         results.update(calibration)
         pipeline = JointDiffusionPipeline(unet=unet, scheduler=noise_scheduler, **normalization.to_config())
@@ -771,26 +771,19 @@ def split_validation(dataset, args):
     return train, validation
 
 
-def calibrate(unet, validation_dataset, preprocessor, dataset, args):
-    """Fit the temperature on the validation split (--calibrate) and report the metrics there, before and after."""
+def calibrate(unet, validation_dataset, preprocessor, args):
+    """Fit the temperature on the validation split (--calibrate); its metrics there, before and after, for the card."""
     if validation_dataset is None:
         return {}
     images, labels = dataset_to_tensors(validation_dataset, preprocessor)
     logits = predict_logits(unet, images)
-    names = list(unet.id2label.values())
-    uncalibrated = compute_classification_metrics(
-        labels, unet.probabilities(logits, calibrated=False), dataset.problem_type, names
-    )
     results = {}
     if args.calibrate:
         temperature = fit_temperature(logits, labels, unet.is_multi_label)
         unet.register_to_config(classifier_temperature=temperature)
         results["classifier_temperature"] = temperature
         logger.info(f"Temperature {temperature:.3f} fitted on {len(labels)} validation images.")
-    validation = compute_classification_metrics(labels, unet.probabilities(logits), dataset.problem_type, names)
-    results["validation"] = {**validation, "ece_uncalibrated": uncalibrated["ece"]}
-    if dataset.eval is not None:
-        results["ece_uncalibrated"] = evaluate_classifier(unet, dataset.eval, preprocessor, calibrated=False)["ece"]
+    results["validation"] = metrics_from_logits(unet, logits, labels)
     return results
 
 

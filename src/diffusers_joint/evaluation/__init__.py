@@ -11,7 +11,13 @@ from .generation import (
     precision_recall,
 )
 from .pipeline_evaluation import counterfactual_requests, evaluate_counterfactuals, evaluate_generation
-from .predict import dataset_to_tensors, evaluate_classifier, predict_logits, predict_probabilities
+from .predict import (
+    dataset_to_tensors,
+    evaluate_classifier,
+    metrics_from_logits,
+    predict_logits,
+    predict_probabilities,
+)
 from .reference_network import ReferenceClassifier, train_reference_classifier
 from .report import metrics_table, results_to_markdown
 from .transformers_features import TransformersFeatureExtractor
@@ -38,6 +44,7 @@ __all__ = [
     "kernel_inception_distance",
     "metrics_table",
     "precision_recall",
+    "metrics_from_logits",
     "predict_logits",
     "predict_probabilities",
     "results_to_markdown",

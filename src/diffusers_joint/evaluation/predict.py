@@ -53,19 +53,24 @@ def dataset_to_tensors(
     return images, torch.as_tensor(labels)
 
 
+def metrics_from_logits(unet: JointUNet2DModel, logits: torch.Tensor, labels: torch.Tensor) -> dict:
+    """
+    [`compute_classification_metrics`] of the model's calibrated probabilities, plus `ece_uncalibrated`: the
+    calibration error before the model's temperature, from the same logits.
+    """
+    names = list(unet.id2label.values())
+    problem_type = unet.config.problem_type
+    metrics = compute_classification_metrics(labels, unet.probabilities(logits), problem_type, names)
+    raw = compute_classification_metrics(labels, unet.probabilities(logits, calibrated=False), problem_type, names)
+    return {**metrics, "ece_uncalibrated": raw["ece"]}
+
+
 def evaluate_classifier(
-    unet: JointUNet2DModel,
-    dataset: datasets.Dataset,
-    preprocessor: ImagePreprocessor,
-    batch_size: int = 256,
-    calibrated: bool = True,
+    unet: JointUNet2DModel, dataset: datasets.Dataset, preprocessor: ImagePreprocessor, batch_size: int = 256
 ) -> dict:
     """
-    Classification metrics of `unet` on the labeled rows of `dataset` (see `compute_classification_metrics`), from
-    calibrated probabilities (`calibrated=False`: before the model's temperature).
+    Classification metrics of `unet` on the labeled rows of `dataset` (see [`metrics_from_logits`]): from calibrated
+    probabilities, with the calibration error before the model's temperature as `ece_uncalibrated`.
     """
     images, labels = dataset_to_tensors(dataset, preprocessor)
-    probs = predict_probabilities(unet, images, batch_size=batch_size, calibrated=calibrated)
-    return compute_classification_metrics(
-        labels, probs, problem_type=unet.config.problem_type, label_names=list(unet.id2label.values())
-    )
+    return metrics_from_logits(unet, predict_logits(unet, images, batch_size), labels)
