@@ -8,7 +8,7 @@ Reports (median seconds over `--repeats` interleaved repetitions, after warm-up)
 - encoder-only pass (`encode` / `classify`) against a full UNet forward, no gradient;
 - one training step (forward, backward, AdamW) of the joint model with 0%, 25% and 100% labeled images against the
   same UNet trained with the diffusion loss alone;
-- one guided sampling step (x0 and features guidance) against an unguided step;
+- one guided sampling step (x0, noisy and features guidance) against an unguided step;
 - peak resident memory of the process (CPU) or peak CUDA memory.
 """
 
@@ -131,6 +131,7 @@ def main():
         "train_step_joint_100pct_labeled": joint_step(1.0),
         "sample_step_unguided": sampling(None),
         "sample_step_guided_x0": sampling("x0"),
+        "sample_step_guided_noisy": sampling("noisy"),
         "sample_step_guided_features": sampling("features"),
     }
     joint.train()
@@ -153,6 +154,7 @@ def main():
         "joint_step_25pct / plain_step": median["train_step_joint_25pct_labeled"] / median["train_step_plain_unet"],
         "joint_step_100pct / plain_step": median["train_step_joint_100pct_labeled"] / median["train_step_plain_unet"],
         "guided_x0_step / unguided_step": median["sample_step_guided_x0"] / median["sample_step_unguided"],
+        "guided_noisy_step / unguided_step": median["sample_step_guided_noisy"] / median["sample_step_unguided"],
         "guided_features_step / unguided_step": median["sample_step_guided_features"] / median["sample_step_unguided"],
     }
     report = {

@@ -32,8 +32,9 @@ from diffusers_joint.evaluation import (
     evaluate_counterfactuals,
     predict_probabilities,
 )
+from diffusers_joint.pipelines import GUIDANCE_METHODS
 
-REPORTED = ("validity_model", "validity_reference", "l1", "l2", "changed_pixel_fraction")
+REPORTED = ("validity_model", "validity_reference", "l1", "l2", "changed_pixel_fraction", "localization")
 
 
 def parse_args():
@@ -45,6 +46,16 @@ def parse_args():
     parser.add_argument("--num_counterfactuals", type=int, default=100)
     parser.add_argument("--strength", type=float, default=0.5)
     parser.add_argument("--guidance_scale", type=float, default=None)
+    parser.add_argument("--guidance_method", choices=list(GUIDANCE_METHODS), default="x0")
+    parser.add_argument(
+        "--search_strengths",
+        nargs="*",
+        type=float,
+        default=None,
+        help="Retry images that did not flip with these larger strengths (no values: steps of 0.1 to --max_strength).",
+    )
+    parser.add_argument("--max_strength", type=float, default=1.0)
+    parser.add_argument("--mask_image", choices=["auto"], default=None, help="`auto`: keep the unedited regions.")
     parser.add_argument("--scheduler", choices=["ddpm", "ddim"], default="ddpm")
     parser.add_argument("--num_inference_steps", type=int, default=250)
     parser.add_argument("--attack_step", type=float, default=2 / 255, help="Pixel step of the attack, in [-1, 1].")
@@ -54,6 +65,11 @@ def parse_args():
     parser.add_argument("--figure_examples", type=int, default=4)
     parser.add_argument("--json", default=None, help="Also write the results to this file.")
     return parser.parse_args()
+
+
+def search_strengths(values: list[float] | None) -> bool | list[float]:
+    """`--search_strengths` as the pipeline takes it: absent = no search, given without values = steps of 0.1."""
+    return False if values is None else (values or True)
 
 
 def pixel_attack(unet, images: torch.Tensor, targets: torch.Tensor, step: float, max_steps: int) -> torch.Tensor:
@@ -132,9 +148,13 @@ def main():
         strength=args.strength,
         num_inference_steps=args.num_inference_steps,
         guidance_scale=args.guidance_scale,
+        guidance_method=args.guidance_method,
         real_images=test_images,
         real_labels=test_labels,
         seed=args.seed,
+        search_strengths=search_strengths(args.search_strengths),
+        max_strength=args.max_strength,
+        mask_image=args.mask_image,
     )
     results["pipeline"]["seconds"] = time.perf_counter() - start
 
@@ -175,9 +195,13 @@ def main():
             target_class=targets[:shown],
             strength=args.strength,
             guidance_scale=args.guidance_scale,
+            guidance_method=args.guidance_method,
             num_inference_steps=args.num_inference_steps,
             generator=torch.Generator().manual_seed(args.seed),
             output_type="pt",
+            search_strengths=search_strengths(args.search_strengths),
+            max_strength=args.max_strength,
+            mask_image=args.mask_image,
         )
         counterfactual = out.images.float() * 2 - 1
         rows = {"counterfactual": counterfactual, "pixel attack": attacked[:shown]}

@@ -66,7 +66,12 @@ def parse_args(argv=None):
     gen.add_argument("--num_inference_steps", type=int, default=50)
     gen.add_argument("--scheduler", choices=["ddim", "ddpm"], default="ddim", help="ddim suits few steps.")
     gen.add_argument("--guidance_scale", type=float, default=None, help="Default: the pipeline's for the method.")
-    gen.add_argument("--guidance_method", choices=list(GUIDANCE_METHODS), default="x0")
+    gen.add_argument(
+        "--guidance_method",
+        choices=list(GUIDANCE_METHODS),
+        default=None,
+        help="Default: the model's (noisy for models trained with the noise-aware term, else x0).",
+    )
     gen.add_argument("--kid_subset_size", type=int, default=1000)
     gen.add_argument(
         "--backbone",

@@ -31,6 +31,8 @@ def test_distances_validity_and_flip_rate_by_hand():
     assert m["l1"] == pytest.approx((1 / 4 + 0.05) / 2)
     assert m["l2"] == pytest.approx((math.sqrt(1 / 4) + 0.05) / 2)
     assert m["changed_pixel_fraction"] == pytest.approx((1 / 4 + 0) / 2)
+    # 80 % of the change: the one changed pixel of image 0 (1 of 4), 4 of 4 pixels of the even change of image 1
+    assert m["localization"] == pytest.approx((1 / 4 + 4 / 4) / 2)
     assert m["validity_model"] == 0.5
     assert m["validity_reference"] == 1.0
     assert m["already_target_model"] == 0.0

@@ -10,6 +10,7 @@ from diffusers_joint.evaluation import (
     evaluate_generation,
     train_reference_classifier,
 )
+from diffusers_joint.pipelines import DEFAULT_GUIDANCE_SCALES
 from tiny_models import tiny_joint_pipeline
 
 
@@ -32,7 +33,7 @@ def test_single_label_generation_and_counterfactuals_are_seeded(data):
     first = evaluate_generation(pipe, images, reference, **kwargs)
     assert first == evaluate_generation(pipe, images, reference, **kwargs)
     assert first["num_generated"] == 10 and set(first["conditional_accuracy_per_class"]) == {"0", "1", "2", "3"}
-    assert first["guidance_scale"] == 5.0  # the x0 method's default, as used
+    assert first["guidance_scale"] == DEFAULT_GUIDANCE_SCALES["x0"]  # the x0 method's default, as used
     unguided = evaluate_generation(pipe, images, reference, guidance_scale=0.0, **kwargs)
     assert unguided["frechet_distance"] != first["frechet_distance"]
 

@@ -22,6 +22,24 @@ def digits() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.fixture(scope="session")
+def digits_judge(digits):
+    """
+    An independent judge: logistic regression on the real 8x8 digits, never trained on anything a joint model made.
+    Called with images in [-1, 1] and their target classes, it returns the mean probability it gives the targets.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    images, labels = digits
+    judge = LogisticRegression(max_iter=2000).fit(images.flatten(1).numpy(), labels.numpy())
+
+    def target_probability(batch: torch.Tensor, targets: list[int]) -> float:
+        probs = judge.predict_proba(batch.detach().float().flatten(1).numpy())
+        return float(probs[range(len(targets)), targets].mean())
+
+    return target_probability
+
+
+@pytest.fixture(scope="session")
 def trained_digits_unet(digits) -> JointUNet2DModel:
     """
     The tiny model trained briefly on real 8x8 digits with the Joint Diffusion loss and its noise-aware term,

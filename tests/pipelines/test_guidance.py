@@ -63,12 +63,35 @@ def test_x0_gradient_equals_autograd_through_denoised_estimate():
     alpha_prod = guidance.alpha_prod_at(scheduler, 20, sample)
     grad = guidance.x0_guidance_gradient(unet, sample, noise_pred, alpha_prod, targets)
 
-    x_t = sample.clone().requires_grad_(True)
-    x0 = (x_t - (1 - alpha_prod).sqrt() * noise_pred) / alpha_prod.sqrt()
+    x0 = guidance.predicted_original_sample(sample, noise_pred, alpha_prod).requires_grad_(True)
     log_prob = unet.classify(x0, 0).log_softmax(1)[torch.arange(3), targets].sum()
-    (expected,) = torch.autograd.grad(log_prob, x_t)
+    (expected,) = torch.autograd.grad(log_prob, x0)
     assert grad.abs().max() > 0
     assert torch.allclose(grad, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("timestep", [0, 10, 50, 99])
+@pytest.mark.parametrize("gradient_size", [1e-3, 0.1, 10.0, 1e3])
+def test_bounded_x0_step_never_moves_x0_hat_more_than_the_scale(timestep, gradient_size):
+    scheduler = make_scheduler()
+    generator = torch.Generator().manual_seed(timestep)
+    sample = torch.randn(4, 1, 8, 8, generator=generator, dtype=torch.float64)
+    noise_pred = torch.randn(4, 1, 8, 8, generator=generator, dtype=torch.float64)
+    grad = gradient_size * torch.randn(4, 1, 8, 8, generator=generator, dtype=torch.float64)
+    alpha_prod = guidance.alpha_prod_at(scheduler, timestep, sample)
+    scale = 0.5
+    guided = guidance.bounded_x0_guidance(noise_pred, grad, alpha_prod, scale)
+    move = guidance.predicted_original_sample(sample, guided, alpha_prod) - guidance.predicted_original_sample(
+        sample, noise_pred, alpha_prod
+    )
+    rms_move = move.pow(2).mean(dim=(1, 2, 3)).sqrt()
+    assert bool((rms_move <= scale * (1 + 1e-6)).all()), rms_move
+    # Along the gradient, and exactly scale * grad while the gradient is small.
+    assert bool(((move * grad).sum(dim=(1, 2, 3)) > 0).all())
+    if gradient_size < 1:
+        assert torch.allclose(move, scale * grad, atol=1e-9)
+    else:
+        assert torch.allclose(rms_move, torch.full_like(rms_move, scale))
 
 
 def test_classifier_guidance_update_follows_dhariwal_nichol():

@@ -19,7 +19,6 @@ from ..pipelines import (
     CounterfactualPipeline,
     JointDiffusionPipeline,
     labelled_image_grid,
-    overlay_heatmap,
     probabilities_by_name,
     upscale_image,
 )
@@ -240,7 +239,7 @@ class ExplanationApp:
         return Explanation(
             input_image=self._display(model_input),
             counterfactual=self._display(out.images[0]),
-            overlay=self._display(overlay_heatmap(model_input, out.difference_heatmaps[0])),
+            overlay=self._display(out.difference_overlays[0]),
             probs_before=probabilities_by_name(unet, out.original_probs)[0],
             probs_after=probabilities_by_name(unet, out.counterfactual_probs)[0],
             flipped=bool(out.flipped[0]),

@@ -10,6 +10,7 @@ import torch
 from diffusers.utils import logging
 
 from ..models.unet_2d_joint import MULTI_LABEL, SINGLE_LABEL
+from ..pipelines.pipeline_counterfactual import change_localization
 from .generation import ArrayLike, frechet_distance
 
 logger = logging.get_logger(__name__)
@@ -90,6 +91,8 @@ def compute_counterfactual_metrics(
         - `l1`, `l2`: mean over images of the per-pixel mean absolute difference and of the root mean squared
             difference (as [`CounterfactualPipeline`] reports them), in [-1, 1] pixel units;
         - `changed_pixel_fraction`: mean over images of the share of pixels changed by more than `change_threshold`;
+        - `localization`: mean over images of the share of pixels that carry 80 % of the absolute change (see
+            [`change_localization`]; lower is more localised);
         - `frechet_distance_to_target_class` and `frechet_distance_per_target_class` (see `real_features`).
     """
     original, counterfactual = _numpy(original), _numpy(counterfactual)
@@ -116,6 +119,7 @@ def compute_counterfactual_metrics(
         "l1": float(np.abs(per_image).mean(axis=1).mean()),
         "l2": float(np.sqrt((per_image**2).mean(axis=1)).mean()),
         "changed_pixel_fraction": float(changed.reshape(num, -1).mean(axis=1).mean()),
+        "localization": float(change_localization(torch.from_numpy(np.abs(difference))).mean()),
         "change_threshold": float(change_threshold),
     }
     if model_probs_before is not None:

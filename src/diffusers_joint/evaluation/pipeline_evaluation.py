@@ -4,13 +4,18 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from diffusers.utils import logging
 
 from ..pipelines import CounterfactualPipeline, JointDiffusionPipeline
-from ..pipelines.guidance import resolve_guidance_scale
+from ..pipelines.guidance import (
+    DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
+    resolve_guidance_method,
+    resolve_guidance_scale,
+)
 from .background import background_match_share
 from .counterfactual import DEFAULT_CHANGE_THRESHOLD, compute_counterfactual_metrics
 from .generation import compute_generation_metrics, conditional_accuracy
@@ -58,7 +63,7 @@ def evaluate_generation(
     num_generated: int = 1000,
     num_inference_steps: int = 50,
     guidance_scale: float | None = None,
-    guidance_method: str = "x0",
+    guidance_method: str | None = None,
     real_labels: torch.Tensor | None = None,
     batch_size: int = 100,
     kid_subset_size: int = 1000,
@@ -85,8 +90,8 @@ def evaluate_generation(
             Denoising steps per sample.
         guidance_scale (`float`, *optional*):
             Classifier-guidance strength (the pipeline's default when `None`; 0 for unguided samples).
-        guidance_method (`str`, *optional*, defaults to `"x0"`):
-            `"x0"` or `"features"` (see [`JointDiffusionPipeline`]).
+        guidance_method (`str`, *optional*):
+            `"x0"`, `"noisy"` or `"features"`; the model's default when `None` (see [`JointDiffusionPipeline`]).
         real_labels (`torch.Tensor`, *optional*):
             Labels of `real_images`; used to choose the label sets requested from multi-label models.
         batch_size (`int`, *optional*, defaults to 100):
@@ -153,8 +158,10 @@ def evaluate_generation(
     results.update(
         {
             "class_guided": requested is not None,
-            "guidance_method": guidance_method,
-            "guidance_scale": resolve_guidance_scale(guidance_scale, guidance_method),
+            "guidance_method": resolve_guidance_method(guidance_method, pipeline.unet),
+            "guidance_scale": resolve_guidance_scale(
+                guidance_scale, resolve_guidance_method(guidance_method, pipeline.unet)
+            ),
             "num_inference_steps": num_inference_steps,
             "scheduler": type(pipeline.scheduler).__name__,
             "eta": eta,
@@ -212,12 +219,15 @@ def evaluate_counterfactuals(
     strength: float = 0.5,
     num_inference_steps: int = 50,
     guidance_scale: float | None = None,
-    guidance_method: str = "x0",
+    guidance_method: str | None = None,
     real_images: torch.Tensor | None = None,
     real_labels: torch.Tensor | None = None,
     change_threshold: float = DEFAULT_CHANGE_THRESHOLD,
     batch_size: int = 100,
     seed: int = 0,
+    search_strengths: bool | Sequence[float] = False,
+    max_strength: float = 1.0,
+    mask_image: str | None = "auto",
 ) -> dict:
     """
     Explain real images with counterfactuals towards another class and measure them (see
@@ -241,8 +251,8 @@ def evaluate_counterfactuals(
             Steps of the full schedule.
         guidance_scale (`float`, *optional*):
             Guidance strength (the pipeline's default when `None`).
-        guidance_method (`str`, *optional*, defaults to `"x0"`):
-            `"x0"` or `"features"`.
+        guidance_method (`str`, *optional*):
+            `"x0"`, `"noisy"` or `"features"`; the model's default when `None` (see [`CounterfactualPipeline`]).
         real_images (`torch.Tensor`, *optional*):
             Real images whose class-wise reference features the counterfactuals are compared with (defaults to
             `images`), with `real_labels` (defaults to `labels`).
@@ -254,9 +264,18 @@ def evaluate_counterfactuals(
             Images explained at once.
         seed (`int`, *optional*, defaults to 0):
             Seed of the image choice, the targets and the noise.
+        search_strengths (`bool` or `Sequence[float]`, *optional*, defaults to `False`):
+            Retry images that did not flip with larger strengths, up to `max_strength` (see
+            [`CounterfactualPipeline`]).
+        max_strength (`float`, *optional*, defaults to 1.0):
+            Largest strength of the search.
+        mask_image (`str`, *optional*, defaults to `"auto"`):
+            `"auto"` edits only the region an unrestricted first pass changed, `None` every pixel (see
+            [`CounterfactualPipeline`]).
 
     Returns:
-        `dict`: the metrics of [`compute_counterfactual_metrics`] plus the settings.
+        `dict`: the metrics of [`compute_counterfactual_metrics`] plus the settings and `mean_strength`, the mean
+        strength the counterfactuals used.
     """
     explain = CounterfactualPipeline(unet=pipeline.unet, scheduler=pipeline.scheduler)
     explain.set_progress_bar_config(disable=True)
@@ -266,7 +285,7 @@ def evaluate_counterfactuals(
     )
     x = images[pick].float()
     generator = torch.Generator().manual_seed(seed)
-    counterfactuals, probs_after, probs_before = [], [], []
+    counterfactuals, probs_after, probs_before, strengths = [], [], [], []
     for start in range(0, len(x), batch_size):
         out = explain(
             # [0, 1] input: a [-1, 1] batch without negative values would be misread as [0, 1] by the pipeline
@@ -278,8 +297,12 @@ def evaluate_counterfactuals(
             num_inference_steps=num_inference_steps,
             generator=generator,
             output_type="pt",
+            search_strengths=search_strengths,
+            max_strength=max_strength,
+            mask_image=mask_image,
         )
         counterfactuals.append(out.images.cpu().float() * 2 - 1)
+        strengths.append(out.strengths)
         probs_after.append(out.counterfactual_probs)
         probs_before.append(out.original_probs)
     counterfactual = torch.cat(counterfactuals)
@@ -304,9 +327,17 @@ def evaluate_counterfactuals(
     results.update(
         {
             "strength": strength,
-            "guidance_method": guidance_method,
-            "guidance_scale": resolve_guidance_scale(guidance_scale, guidance_method),
+            "guidance_method": resolve_guidance_method(guidance_method, pipeline.unet),
+            "guidance_scale": resolve_guidance_scale(
+                guidance_scale,
+                resolve_guidance_method(guidance_method, pipeline.unet),
+                DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
+            ),
             "num_inference_steps": num_inference_steps,
+            "search_strengths": list(search_strengths) if not isinstance(search_strengths, bool) else search_strengths,
+            "max_strength": max_strength,
+            "mask_image": mask_image,
+            "mean_strength": float(torch.cat(strengths).mean()),
         }
     )
     return results

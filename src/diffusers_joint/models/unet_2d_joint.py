@@ -118,6 +118,10 @@ class JointUNet2DModel(UNet2DModel):
             Temperature that turns logits into calibrated probabilities (`softmax(logits / T)`), fitted on validation
             data after training (temperature scaling). It changes probabilities, never the predicted class; see
             [`~JointUNet2DModel.calibrated_logits`].
+        noise_aware_classifier (`bool`, *optional*, defaults to `False`):
+            Whether the classifier was also trained on noisy inputs `x_t` (`train_joint.py`'s noise-aware term), so
+            that it means something at every timestep. The pipelines then guide with `guidance_method="noisy"` by
+            default, and with `"x0"` otherwise.
 
     Example:
 
@@ -175,6 +179,7 @@ class JointUNet2DModel(UNet2DModel):
         problem_type: str = SINGLE_LABEL,
         label_names: list[str] | None = None,
         classifier_temperature: float = 1.0,
+        noise_aware_classifier: bool = False,
     ):
         if not classifier_temperature > 0:
             raise ValueError(f"`classifier_temperature` must be > 0, got {classifier_temperature}.")

@@ -1,11 +1,18 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
 """Pipelines for Joint Diffusion models: classifier-guided generation and counterfactual explanations."""
 
-from .guidance import DEFAULT_GUIDANCE_SCALES, GUIDANCE_METHODS
+from .guidance import (
+    DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
+    DEFAULT_GUIDANCE_SCALES,
+    GUIDANCE_METHODS,
+    default_guidance_method,
+)
 from .image_grid import labelled_image_grid, upscale_image
 from .pipeline_counterfactual import (
     CounterfactualPipeline,
     CounterfactualPipelineOutput,
+    change_localization,
+    change_region,
     difference_heatmap,
     overlay_heatmap,
 )
@@ -13,6 +20,7 @@ from .pipeline_joint_diffusion import JointDiffusionPipeline, JointDiffusionPipe
 from .pipeline_utils import JointClassificationOutput, probabilities_by_name
 
 __all__ = [
+    "DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES",
     "DEFAULT_GUIDANCE_SCALES",
     "GUIDANCE_METHODS",
     "CounterfactualPipeline",
@@ -20,6 +28,9 @@ __all__ = [
     "JointClassificationOutput",
     "JointDiffusionPipeline",
     "JointDiffusionPipelineOutput",
+    "change_localization",
+    "change_region",
+    "default_guidance_method",
     "difference_heatmap",
     "labelled_image_grid",
     "overlay_heatmap",

@@ -4,12 +4,17 @@ Classifier guidance with the classifier of a [`JointUNet2DModel`], shared by the
 
 Three methods are implemented, one function per concept:
 
-- `"x0"` (default), classifier guidance on the predicted clean image (Dhariwal & Nichol, 2021, with the classifier
-  read at the denoised estimate as in "universal guidance"): the joint classifier is trained on clean images at
-  timestep 0, so at every step the noisy sample `x_t` is mapped to its denoised estimate
-  `x0_hat = (x_t - sqrt(1 - abar_t) * eps) / sqrt(abar_t)`, the classifier scores `x0_hat`, and the gradient of the
-  target log-probability with respect to `x_t` shifts the noise prediction:
-  `eps_guided = eps - scale * sqrt(1 - abar_t) * grad`.
+The pipelines default to `"noisy"` for models whose classifier was trained on noisy inputs
+(`unet.config.noise_aware_classifier`) and to `"x0"` otherwise ([`default_guidance_method`]).
+
+- `"x0"`, classifier guidance on the predicted clean image (the classifier read at the denoised estimate,
+  as in "universal guidance"): the joint classifier is trained on clean images at timestep 0, so at every step the
+  noisy sample `x_t` is mapped to its denoised estimate `x0_hat = (x_t - sqrt(1 - abar_t) * eps) / sqrt(abar_t)`, the
+  classifier scores `x0_hat`, and the noise prediction is shifted so that `x0_hat` moves by `scale * g`, where `g` is
+  the gradient of the target log-probability at `x0_hat` with its root mean square clipped to 1
+  ([`bounded_x0_guidance`]). The move of `x0_hat` is therefore at most `scale` (root mean square, in [-1, 1] pixel
+  units) at every noise level; classifier guidance's usual `eps - scale * sqrt(1 - abar_t) * grad_x_t` would move it
+  by `scale * (1 - abar_t) / abar_t * g`, which explodes at high noise.
 - `"noisy"`, classifier guidance proper (Dhariwal & Nichol, 2021) without a second network: the joint classifier
   reads the encoder features of `x_t` at timestep t, from the same forward pass that predicts the noise, and the
   gradient of the target log-probability with respect to `x_t` (through the encoder only) shifts the noise prediction
@@ -35,15 +40,11 @@ logger = logging.get_logger(__name__)
 
 GUIDANCE_METHODS = ("x0", "noisy", "features")
 
-# Default guidance scales per method, chosen empirically with a small joint model trained on sklearn's 8x8 digits
-# (DDPM, 100 steps; share of samples that an independent logistic regression assigns to the requested class, 150
-# samples; unguided: 0.11). "x0": 0.79 at scale 1, 0.87 at 5, 0.92 at 50, with the distance to the nearest real digit
-# unchanged; 5 also flips 77% (strength 0.5) / 97% (strength 0.7) of DDIM counterfactuals. "features" is much weaker
-# and peaks early: 0.23 at 2, 0.31 at 5, 0.29 at 10, 0.21 at 50, samples degrading as the scale grows; 10 is also
-# the best scale for a smaller model with DDPM sampling.
-# "noisy" is the scale of Dhariwal & Nichol's classifier guidance; not yet tuned on a model trained with the
-# noise-aware term.
-DEFAULT_GUIDANCE_SCALES = {"x0": 5.0, "noisy": 1.0, "features": 10.0}
+# Default guidance scales per method: see docs/benchmarks.md#explanations for the measurements behind them.
+DEFAULT_GUIDANCE_SCALES = {"x0": 3.0, "noisy": 30.0, "features": 10.0}
+# Counterfactuals must also stay close to their input: larger scales change more pixels (PneumoniaMNIST, region kept:
+# validity under an independent network 0.85 at noisy scale 10, 0.94 at 20, with mean L1 0.142 and 0.148).
+DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES = {"x0": 3.0, "noisy": 20.0, "features": 10.0}
 
 
 def check_guidance_method(guidance_method: str) -> None:
@@ -52,14 +53,33 @@ def check_guidance_method(guidance_method: str) -> None:
         raise ValueError(f"`guidance_method` must be one of {GUIDANCE_METHODS}, got {guidance_method!r}.")
 
 
-def resolve_guidance_scale(guidance_scale: float | None, guidance_method: str) -> float:
+def default_guidance_method(unet: JointUNet2DModel) -> str:
     """
-    Return the guidance scale to use: `guidance_scale`, or the method's default when it is `None`. Raises a
-    `ValueError` for an unknown method or a negative scale.
+    `"noisy"` for a model whose classifier was trained on noisy inputs (`unet.config.noise_aware_classifier`), whose
+    gradient at `x_t` is then meaningful and cheaper to compute; `"x0"` for the others (a classifier of clean images
+    only, e.g. models trained before the noise-aware term existed).
+    """
+    return "noisy" if unet.config.get("noise_aware_classifier", False) else "x0"
+
+
+def resolve_guidance_method(guidance_method: str | None, unet: JointUNet2DModel) -> str:
+    """`guidance_method`, or the model's default ([`default_guidance_method`]) when it is `None`; checked."""
+    guidance_method = default_guidance_method(unet) if guidance_method is None else guidance_method
+    check_guidance_method(guidance_method)
+    return guidance_method
+
+
+def resolve_guidance_scale(
+    guidance_scale: float | None, guidance_method: str, defaults: dict[str, float] = DEFAULT_GUIDANCE_SCALES
+) -> float:
+    """
+    Return the guidance scale to use: `guidance_scale`, or the method's value in `defaults` when it is `None`
+    ([`DEFAULT_GUIDANCE_SCALES`] for generation, [`DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES`] for counterfactuals).
+    Raises a `ValueError` for an unknown method or a negative scale.
     """
     check_guidance_method(guidance_method)
     if guidance_scale is None:
-        return DEFAULT_GUIDANCE_SCALES[guidance_method]
+        return defaults[guidance_method]
     if not isinstance(guidance_scale, (int, float)) or isinstance(guidance_scale, bool):
         raise ValueError(f"`guidance_scale` must be a non-negative number, got {guidance_scale!r}.")
     if not math.isfinite(guidance_scale) or guidance_scale < 0:
@@ -129,22 +149,37 @@ def x0_guidance_gradient(
     noise_pred: torch.Tensor,
     alpha_prod: torch.Tensor,
     targets: torch.Tensor,
-    clip_sample: bool = False,
 ) -> torch.Tensor:
     """
-    Gradient of `log p(target | x0_hat)` with respect to the noisy sample `x_t`, shape of `sample`.
+    Gradient of `log p(target | x0_hat)` with respect to the denoised estimate `x0_hat`, shape of `sample`.
 
-    The classifier reads the denoised estimate `x0_hat` at timestep 0, as it was trained. The noise prediction is
-    treated as a constant (the gradient does not go back through the UNet's noise prediction), so
-    `grad_x_t = grad_x0_hat / sqrt(abar_t)`: one backward pass through the encoder only, instead of through the whole
-    UNet twice.
+    The classifier reads `x0_hat` at timestep 0, as it was trained: one forward and backward pass through the encoder
+    only. The noise prediction is treated as a constant, so this is also `sqrt(abar_t)` times the gradient with respect
+    to `x_t`.
     """
     with torch.enable_grad():
-        x0 = predicted_original_sample(sample.detach(), noise_pred.detach(), alpha_prod, clip_sample)
+        x0 = predicted_original_sample(sample.detach(), noise_pred.detach(), alpha_prod)
         x0 = x0.detach().requires_grad_(True)
         log_prob = class_log_prob(unet.classify(x0, 0), targets, unet.is_multi_label)
         (grad,) = torch.autograd.grad(log_prob.sum(), x0)
-    return (grad / alpha_prod.sqrt()).to(sample.dtype)
+    return grad.to(sample.dtype)
+
+
+def bounded_x0_guidance(
+    noise_pred: torch.Tensor, grad_x0: torch.Tensor, alpha_prod: torch.Tensor, guidance_scale: float
+) -> torch.Tensor:
+    """
+    The noise prediction that moves the denoised estimate `x0_hat` by `guidance_scale * g`, where `g` is `grad_x0`
+    with its root mean square per image clipped to 1.
+
+    Since `x0_hat = (x_t - sqrt(1 - abar_t) * eps) / sqrt(abar_t)`, that is
+    `eps - sqrt(abar_t / (1 - abar_t)) * guidance_scale * g`. The root-mean-square move of `x0_hat` never exceeds
+    `guidance_scale` (in [-1, 1] pixel units), whatever the noise level or the classifier's confidence.
+    """
+    dims = tuple(range(1, grad_x0.ndim))
+    rms = grad_x0.to(torch.promote_types(grad_x0.dtype, torch.float32)).pow(2).mean(dim=dims, keepdim=True).sqrt()
+    step = guidance_scale * grad_x0 / rms.clamp(min=1.0).to(grad_x0.dtype)
+    return noise_pred - (alpha_prod / (1 - alpha_prod).clamp(min=1e-12)).sqrt() * step
 
 
 def apply_classifier_guidance(
@@ -250,7 +285,7 @@ def guided_noise_prediction(
         guidance_scale (`float`):
             Strength of the guidance; 0 disables it.
         guidance_method (`str`, *optional*, defaults to `"x0"`):
-            `"x0"` (classifier guidance on the denoised estimate), `"noisy"` (the classifier reads `x_t`) or
+            `"x0"` (bounded classifier guidance on the denoised estimate), `"noisy"` (the classifier reads `x_t`) or
             `"features"` (shift the encoder representations).
     """
     check_guidance_method(guidance_method)
@@ -275,5 +310,5 @@ def guided_noise_prediction(
     # Models with a learned variance predict (eps, variance) stacked on the channel axis; only eps is guided.
     noise_pred, variance = model_output[:, : sample.shape[1]], model_output[:, sample.shape[1] :]
     grad = x0_guidance_gradient(unet, sample, noise_pred, alpha_prod, targets)
-    noise_pred = apply_classifier_guidance(noise_pred, grad, alpha_prod, guidance_scale)
+    noise_pred = bounded_x0_guidance(noise_pred, grad, alpha_prod, guidance_scale)
     return torch.cat([noise_pred, variance], dim=1) if variance.shape[1] else noise_pred

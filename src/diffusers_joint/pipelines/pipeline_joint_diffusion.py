@@ -12,7 +12,12 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.utils import logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
-from .guidance import guided_noise_prediction, resolve_guidance_scale, scheduler_step_kwargs
+from .guidance import (
+    guided_noise_prediction,
+    resolve_guidance_method,
+    resolve_guidance_scale,
+    scheduler_step_kwargs,
+)
 from .pipeline_utils import (
     ClassLabels,
     JointClassifierMixin,
@@ -122,7 +127,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
         batch_size: int = 1,
         class_labels: ClassLabels | None = None,
         guidance_scale: float | None = None,
-        guidance_method: str = "x0",
+        guidance_method: str | None = None,
         num_inference_steps: int = 1000,
         generator: torch.Generator | list[torch.Generator] | None = None,
         eta: float = 0.0,
@@ -143,11 +148,13 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
             guidance_scale (`float`, *optional*):
                 Strength of classifier guidance; 0 gives plain sampling (no gradient computed, identical to unguided
                 sampling with the same generator). Defaults to the method's value in
-                `guidance.DEFAULT_GUIDANCE_SCALES` (5.0 for `"x0"`, 1.0 for `"noisy"`, 10.0 for `"features"`).
-            guidance_method (`str`, *optional*, defaults to `"x0"`):
-                `"x0"` (classifier guidance on the denoised estimate), `"noisy"` (the classifier reads `x_t`; for
-                models trained with the noise-aware term) or `"features"` (shift the encoder representations, as in
-                the Joint Diffusion paper).
+                `guidance.DEFAULT_GUIDANCE_SCALES` (3.0 for `"x0"`, 30.0 for `"noisy"`, 10.0 for
+                `"features"`).
+            guidance_method (`str`, *optional*):
+                `"noisy"` (the classifier reads `x_t` at timestep t; for models trained with the noise-aware term,
+                the default for them), `"x0"` (the classifier reads the denoised estimate, with a bounded step; the
+                default for other models) or `"features"` (shift the encoder representations, as in the Joint
+                Diffusion paper; weak). See `guidance.default_guidance_method`.
             num_inference_steps (`int`, *optional*, defaults to 1000):
                 The number of denoising steps, as for [`~diffusers.DDPMPipeline`] (use e.g. 50 with a DDIM scheduler).
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
@@ -168,6 +175,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
         Returns:
             [`JointDiffusionPipelineOutput`] or `tuple`: the images and the requested class labels.
         """
+        guidance_method = resolve_guidance_method(guidance_method, self.unet)
         guidance_scale = resolve_guidance_scale(guidance_scale, guidance_method)
         targets = None
         if class_labels is not None:
