@@ -148,7 +148,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
             guidance_scale (`float`, *optional*):
                 Strength of classifier guidance; 0 gives plain sampling (no gradient computed, identical to unguided
                 sampling with the same generator). Defaults to the method's value in
-                `guidance.DEFAULT_GUIDANCE_SCALES` (3.0 for `"x0"`, 30.0 for `"noisy"`, 10.0 for
+                `guidance.DEFAULT_GUIDANCE_SCALES` (3.0 for `"x0"`, 3.0 for `"noisy"`, 10.0 for
                 `"features"`).
             guidance_method (`str`, *optional*):
                 `"noisy"` (the classifier reads `x_t` at timestep t; for models trained with the noise-aware term,
