@@ -46,7 +46,9 @@ def parse_args():
     parser.add_argument("--num_counterfactuals", type=int, default=100)
     parser.add_argument("--strength", type=float, default=0.5)
     parser.add_argument("--guidance_scale", type=float, default=None)
-    parser.add_argument("--guidance_method", choices=list(GUIDANCE_METHODS), default="x0")
+    parser.add_argument(
+        "--guidance_method", choices=list(GUIDANCE_METHODS), default=None, help="Default: the model's."
+    )
     parser.add_argument(
         "--search_strengths",
         nargs="*",

@@ -25,6 +25,7 @@ Each call adds or replaces its `--name` entry under `guidance` or `counterfactua
 """
 
 import argparse
+import inspect
 import json
 import shlex
 import statistics
@@ -70,8 +71,6 @@ def parse_args():
 
 def call_defaults(pipeline_cls) -> dict:
     """The keyword defaults of a pipeline's `__call__`: what a user gets without flags."""
-    import inspect
-
     parameters = inspect.signature(pipeline_cls.__call__).parameters
     return {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
 

@@ -155,13 +155,12 @@ def evaluate_generation(
         for key in ("frechet_distance", "kid_mean", "kid_std", "precision", "recall"):
             results[f"backbone_{key}"] = on_backbone[key]
         results["backbone_model"] = backbone.name
+    method = resolve_guidance_method(guidance_method, pipeline.unet)
     results.update(
         {
             "class_guided": requested is not None,
-            "guidance_method": resolve_guidance_method(guidance_method, pipeline.unet),
-            "guidance_scale": resolve_guidance_scale(
-                guidance_scale, resolve_guidance_method(guidance_method, pipeline.unet)
-            ),
+            "guidance_method": method,
+            "guidance_scale": resolve_guidance_scale(guidance_scale, method),
             "num_inference_steps": num_inference_steps,
             "scheduler": type(pipeline.scheduler).__name__,
             "eta": eta,
@@ -324,15 +323,12 @@ def evaluate_counterfactuals(
     results["already_target_reference"] = conditional_accuracy(
         targets, reference_model.predict_proba(x), unet.config.problem_type
     )
+    method = resolve_guidance_method(guidance_method, unet)
     results.update(
         {
             "strength": strength,
-            "guidance_method": resolve_guidance_method(guidance_method, pipeline.unet),
-            "guidance_scale": resolve_guidance_scale(
-                guidance_scale,
-                resolve_guidance_method(guidance_method, pipeline.unet),
-                DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
-            ),
+            "guidance_method": method,
+            "guidance_scale": resolve_guidance_scale(guidance_scale, method, DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES),
             "num_inference_steps": num_inference_steps,
             "search_strengths": list(search_strengths) if not isinstance(search_strengths, bool) else search_strengths,
             "max_strength": max_strength,

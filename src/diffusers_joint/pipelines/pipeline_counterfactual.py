@@ -140,6 +140,22 @@ class CounterfactualPipelineOutput(ImagePipelineOutput):
     masks: np.ndarray | torch.Tensor | None = None
 
 
+def _pixels_carrying(abs_difference: torch.Tensor, mass: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """
+    Per image: the change per pixel (channels averaged, `(batch, 1, height, width)`), its values sorted largest first
+    (`(batch, pixels)`), and how many of the largest carry `mass` of the total (`(batch,)`, 0 for an unchanged image).
+    """
+    if not 0 < mass <= 1:
+        raise ValueError(f"`mass` must be in (0, 1], got {mass}.")
+    values = abs_difference.detach().float().abs().mean(dim=1, keepdim=True)
+    ordered = values.flatten(1).sort(dim=1, descending=True).values
+    cumulative = ordered.cumsum(dim=1)
+    total = cumulative[:, -1:]
+    # The first index at which the cumulative change reaches the mass, counted as pixels (1-based).
+    count = (cumulative < mass * total * (1 - 1e-6)).sum(dim=1) + 1
+    return values, ordered, torch.where(total[:, 0] > 0, count, torch.zeros_like(count))
+
+
 def change_localization(abs_difference: torch.Tensor, mass: float = CHANGE_MASS) -> torch.Tensor:
     """
     Share of the pixels that carry `mass` of each image's absolute change: the fewest pixels, largest changes first,
@@ -154,15 +170,8 @@ def change_localization(abs_difference: torch.Tensor, mass: float = CHANGE_MASS)
     Returns:
         `torch.Tensor` of shape `(batch,)`, in [0, 1].
     """
-    if not 0 < mass <= 1:
-        raise ValueError(f"`mass` must be in (0, 1], got {mass}.")
-    values = abs_difference.detach().float().abs().mean(dim=1).flatten(1)
-    ordered = values.sort(dim=1, descending=True).values
-    cumulative = ordered.cumsum(dim=1)
-    total = cumulative[:, -1:]
-    # The first index at which the cumulative change reaches the mass, counted as pixels (1-based).
-    count = (cumulative < mass * total * (1 - 1e-6)).sum(dim=1) + 1
-    return torch.where(total[:, 0] > 0, count.float() / values.shape[1], torch.zeros_like(total[:, 0]))
+    _, ordered, count = _pixels_carrying(abs_difference, mass)
+    return count.float() / ordered.shape[1]
 
 
 def change_region(abs_difference: torch.Tensor, mass: float = CHANGE_MASS, dilation: int = 1) -> torch.Tensor:
@@ -170,16 +179,12 @@ def change_region(abs_difference: torch.Tensor, mass: float = CHANGE_MASS, dilat
     The pixels that carry `mass` of each image's absolute change, grown by `dilation` pixels: a `(batch, 1, height,
     width)` mask of 0 and 1, all ones for an unchanged image (nothing tells where to edit).
     """
-    values = abs_difference.detach().float().abs().mean(dim=1, keepdim=True)
-    flat = values.flatten(1)
-    ordered = flat.sort(dim=1, descending=True).values
-    count = (change_localization(abs_difference, mass) * flat.shape[1]).round().long().clamp(min=1)
-    threshold = ordered.gather(1, (count - 1)[:, None])[:, :, None, None]
+    values, ordered, count = _pixels_carrying(abs_difference, mass)
+    threshold = ordered.gather(1, (count.clamp(min=1) - 1)[:, None])[:, :, None, None]
     region = (values >= threshold).float()
     if dilation > 0:
         region = F.max_pool2d(region, kernel_size=2 * dilation + 1, stride=1, padding=dilation)
-    unchanged = flat.amax(dim=1) == 0
-    region[unchanged] = 1.0
+    region[count == 0] = 1.0
     return region
 
 
