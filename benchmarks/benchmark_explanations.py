@@ -64,6 +64,13 @@ def parse_args():
         help="Retry images that did not flip with larger strengths (steps of 0.1). Default: the pipeline's.",
     )
     parser.add_argument("--mask_image", choices=["auto", "none"], default=None, help="Default: the pipeline's.")
+    parser.add_argument(
+        "--split",
+        choices=["test", "validation"],
+        default="test",
+        help="Images to judge against or explain: the test split (report once), or the split train_joint.py "
+        "calibrates on (the .npz val split, else its seeded 10 %% hold-out), for tuning.",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", required=True, help="The results file to add the entry to.")
     return parser.parse_args()
@@ -166,7 +173,7 @@ def main():
     torch.manual_seed(args.seed)
     pipe = load_pipeline(args.pipeline, args.scheduler)
     test_images, test_labels, reference, reference_accuracy = evaluation_data_and_reference(
-        pipe.unet, args.npz_path, args.csv_path, args.reference_model, args.seed
+        pipe.unet, args.npz_path, args.csv_path, args.reference_model, args.seed, split=args.split
     )
     start = time.perf_counter()
     part = guidance if args.part == "guidance" else counterfactuals
@@ -174,6 +181,7 @@ def main():
     entry.update(
         {
             "reference_test_accuracy": reference_accuracy,
+            "split": args.split,
             "seconds": time.perf_counter() - start,
             "threads": config["threads"],
             "command": "python " + shlex.join(sys.argv),

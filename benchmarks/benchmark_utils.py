@@ -8,6 +8,7 @@ from diffusers import DDIMScheduler, DDPMScheduler
 
 from diffusers_joint import JointDiffusionPipeline, JointUNet2DModel
 from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
+from diffusers_joint.data.joint_dataset import holdout_split
 from diffusers_joint.evaluation import ReferenceClassifier, dataset_to_tensors, train_reference_classifier
 
 
@@ -22,22 +23,42 @@ def load_pipeline(path: str, scheduler: str) -> JointDiffusionPipeline:
 
 
 def evaluation_data_and_reference(
-    unet: JointUNet2DModel, npz_path: str | None, csv_path: str | None, reference_model: str | None, seed: int
+    unet: JointUNet2DModel,
+    npz_path: str | None,
+    csv_path: str | None,
+    reference_model: str | None,
+    seed: int,
+    split: str = "test",
+    validation_fraction: float = 0.1,
 ) -> tuple[torch.Tensor, torch.Tensor, ReferenceClassifier, float]:
     """
     The evaluation images and labels at the model's resolution, and the independent reference network: loaded from
     `reference_model`, or trained on the real training images; and the reference network's test accuracy.
+
+    `split="validation"` returns the split `train_joint.py` calibrates on instead of the test split, for choosing
+    settings without looking at the test images: the `.npz` file's `val` split, else the seeded hold-out of
+    `validation_fraction` of the training split (the same draw as `train_joint.py --seed`).
     """
+    if split not in ("test", "validation"):
+        raise ValueError(f"Expected split 'test' or 'validation', got {split!r}.")
     dataset = load_joint_dataset(npz_path=npz_path, csv_path=csv_path, seed=seed)
     preprocessor = ImagePreprocessor(unet.config.sample_size, unet.config.in_channels)
     test_images, test_labels = dataset_to_tensors(dataset.eval, preprocessor)
+    train = dataset.train
+    if split == "validation" and npz_path is not None:
+        validation = load_joint_dataset(npz_path=npz_path, eval_split="val", seed=seed).eval
+    elif split == "validation":
+        train, validation = holdout_split(dataset.train, validation_fraction, seed)
     if reference_model:
         reference = ReferenceClassifier.from_pretrained(reference_model)
     else:
-        train_images, train_labels = dataset_to_tensors(dataset.train, preprocessor)
-        reference = train_reference_classifier(train_images, train_labels, seed=seed)
+        reference = train_reference_classifier(*dataset_to_tensors(train, preprocessor), seed=seed)
     accuracy = float((reference.predict_proba(test_images).argmax(1) == test_labels).float().mean())
     print(f"reference network test accuracy: {accuracy:.4f}", flush=True)
+    if split == "validation":
+        images, labels = dataset_to_tensors(validation, preprocessor)
+        print(f"evaluating on the validation split ({len(labels)} images), not the test split", flush=True)
+        return images, labels, reference, accuracy
     return test_images, test_labels, reference, accuracy
 
 
