@@ -57,6 +57,8 @@ from diffusers_joint.evaluation import (
 )
 from diffusers_joint.pipelines import labelled_image_grid
 from diffusers_joint.training import (
+    BEST_CHECKPOINT_METRICS,
+    BestCheckpoint,
     DistributionAlignment,
     HubUploadError,
     JointDiffusionObjective,
@@ -66,6 +68,7 @@ from diffusers_joint.training import (
     fit_temperature,
     inverse_frequency_weights,
     joint_diffusion_loss,
+    negative_log_likelihood,
     push_output_to_hub,
     remove_incomplete_checkpoints,
     resolve_checkpoint,
@@ -238,6 +241,14 @@ def parse_args(argv=None):
     ckpt.add_argument("--checkpoints_total_limit", type=int, default=2)
     ckpt.add_argument("--resume_from_checkpoint", type=str, default=None, help="A checkpoint folder or 'latest'.")
     ckpt.add_argument("--validation_steps", type=int, default=1000)
+    ckpt.add_argument(
+        "--select_best_checkpoint",
+        choices=BEST_CHECKPOINT_METRICS,
+        default=None,
+        help="Score the classifier on the validation split every --validation_steps and at the end, keep the best "
+        "step's weights in <output_dir>/best-checkpoint, and save that step as the pipeline (its generator is then "
+        "that step's too). balanced_accuracy: ties go to the lower NLL. Default: the last step.",
+    )
     ckpt.add_argument("--num_validation_samples_per_class", type=int, default=8)
     ckpt.add_argument("--validation_inference_steps", type=int, default=250, help="DDPM steps for sample grids.")
     ckpt.add_argument(
@@ -280,6 +291,13 @@ def parse_args(argv=None):
             parser.error(f"--{name} must be >= 0, got {getattr(args, name)}.")
     if not 0.0 <= args.labeled_batch_fraction <= 1.0:
         parser.error(f"--labeled_batch_fraction must be in [0, 1], got {args.labeled_batch_fraction}.")
+    if args.select_best_checkpoint and (
+        args.validation_steps < 1 or (args.max_train_steps and args.validation_steps >= args.max_train_steps)
+    ):
+        parser.error(
+            "--select_best_checkpoint compares the steps scored every --validation_steps: set it to at least 1 and "
+            f"below --max_train_steps {args.max_train_steps} (got {args.validation_steps})."
+        )
     if args.push_to_hub and not args.hub_model_id:
         args.hub_model_id = Path(args.output_dir).name
     return args
@@ -357,6 +375,11 @@ def main(args):
     dataset = load_joint_dataset_from_args(args)  # reads every image first: bad files stop the run here
     normalization = intensity_normalization_from_args(args)
     train_dataset, validation_dataset = split_validation(dataset, args)
+    if args.select_best_checkpoint and validation_dataset is None:
+        raise ValueError(
+            "--select_best_checkpoint scores steps on the validation split, and there is none: drop "
+            "--validation_fraction 0 or pass --validation_split."
+        )
     if args.num_labeled is not None or args.labeled_per_class is not None or args.labeled_fraction is not None:
         train_dataset = mask_labels(
             train_dataset,
@@ -548,6 +571,24 @@ def main(args):
             logger.info(f"Saved {final}")
         accelerator.wait_for_everyone()
 
+    best = None
+    if args.select_best_checkpoint:
+        best = BestCheckpoint(Path(args.output_dir) / "best-checkpoint", args.select_best_checkpoint)
+        validation_images, validation_labels = dataset_to_tensors(validation_dataset, preprocessor)
+
+    def keep_if_best(step):
+        """Score the classifier (EMA weights if any) on the validation split; keep its weights if the best so far."""
+        unet = unwrapped_unet()
+        if ema_model is not None:
+            ema_model.store(unet.parameters())
+            ema_model.copy_to(unet.parameters())
+        logits = predict_logits(unet, validation_images)
+        scores = metrics_from_logits(unet, logits, validation_labels)
+        scores["nll"] = negative_log_likelihood(logits, validation_labels, unet.is_multi_label)
+        best.update(step, unet, scores)
+        if ema_model is not None:
+            ema_model.restore(unet.parameters())
+
     def validate(step, final=False):
         unet = unwrapped_unet()
         if ema_model is not None:
@@ -670,6 +711,8 @@ def main(args):
                     and global_step % args.validation_steps == 0
                     and global_step < args.max_train_steps
                 ):
+                    if best is not None:
+                        keep_if_best(global_step)
                     _, grid = validate(global_step)
                     if grid is not None:
                         grid.save(os.path.join(args.output_dir, f"samples-{global_step:06d}.png"))
@@ -684,9 +727,15 @@ def main(args):
         unet = unwrapped_unet()
         if ema_model is not None:
             ema_model.copy_to(unet.parameters())  # the saved, calibrated and evaluated model is the EMA one
+        if best is not None:  # score the last step too, then save the best one
+            keep_if_best(global_step)
+            step = best.load_into(unet)
+            logger.info(f"Saving step {step}, the best on the validation split ({args.select_best_checkpoint}).")
         calibration = calibrate(unet, validation_dataset, preprocessor, args)
         results, grid = validate(global_step, final=True)
         results.update(calibration)
+        if best is not None:
+            results["best_checkpoint"] = best.best
         pipeline = JointDiffusionPipeline(unet=unet, scheduler=noise_scheduler, **normalization.to_config())
         pipeline.save_pretrained(args.output_dir)
         if args.evaluate_generation and dataset.eval is not None and args.diffusion_loss_weight > 0:
@@ -862,7 +911,7 @@ def training_settings(args, resolution, steps):
         "classifier_loss_weight", "classifier_augmentation", "noisy_classifier_weight", "noisy_pseudo_label_weight",
         "class_weighting", "snr_gamma", "fixmatch", "fixmatch_distribution_alignment", "train_batch_size",
         "gradient_accumulation_steps", "learning_rate", "lr_scheduler", "use_ema", "ema_max_decay", "ddpm_num_steps",
-        "ddpm_beta_schedule", "mixed_precision", "seed",
+        "ddpm_beta_schedule", "mixed_precision", "seed", "select_best_checkpoint",
     ]  # fmt: skip
     normalization = intensity_normalization_from_args(args).to_config()  # as saved with the pipeline
     return {"resolution": resolution, "steps": steps, **{k: getattr(args, k) for k in keys}, **normalization}

@@ -169,3 +169,27 @@ def test_fixmatch_on_multi_label_data_is_refused_before_training(tmp_path):
     out = tmp_path / "trained"
     launch("--output_dir", str(out), *flags)
     assert JointDiffusionPipeline.from_pretrained(out).unet.is_multi_label
+
+
+def test_select_best_checkpoint_saves_the_best_validation_step(tmp_path, capsys):
+    out = tmp_path / "best-run"
+    result = launch("--output_dir", str(out), "--max_train_steps", "6", "--validation_steps", "2",
+                    "--checkpointing_steps", "0", "--num_labeled", "30", "--learning_rate", "3e-3",
+                    "--select_best_checkpoint", "balanced_accuracy")  # fmt: skip
+    record = json.loads((out / "best-checkpoint" / "best.json").read_text())
+    assert record["step"] in (2, 4, 6) and f"Saving step {record['step']}, the best" in result.stderr
+    assert json.loads((out / "eval_results.json").read_text())["best_checkpoint"] == record
+    saved = load_file(out / "unet" / "diffusion_pytorch_model.safetensors")
+    best = load_file(out / "best-checkpoint" / "diffusion_pytorch_model.safetensors")
+    assert saved.keys() == best.keys() and all(torch.equal(saved[k], best[k]) for k in saved)
+    # every scored step was compared: the kept one has the highest balanced accuracy among those logged as best
+    kept = [int(line.split("Step ")[1].split(" ")[0]) for line in result.stderr.splitlines() if "best so far" in line]
+    assert kept[0] == 2 and kept[-1] == record["step"]
+
+    spec = importlib.util.spec_from_file_location("train_joint", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for bad in (["--validation_steps", "0"], ["--max_train_steps", "4", "--validation_steps", "4"]):
+        with pytest.raises(SystemExit):
+            script.parse_args(["--select_best_checkpoint", "nll", *bad])
+        assert "--select_best_checkpoint compares the steps" in capsys.readouterr().err

@@ -1,3 +1,4 @@
+from .best_checkpoint import BEST_CHECKPOINT_METRICS, BestCheckpoint
 from .calibration import fit_temperature, negative_log_likelihood
 from .checkpointing import (
     check_checkpoint_fits,
@@ -24,6 +25,8 @@ from .model_card import build_model_card, save_model_card
 from .unet_config import default_block_out_channels, default_norm_num_groups, unet_kwargs
 
 __all__ = [
+    "BEST_CHECKPOINT_METRICS",
+    "BestCheckpoint",
     "DistributionAlignment",
     "HubUploadError",
     "JointDiffusionObjective",
