@@ -33,6 +33,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 from diffusers_joint import CounterfactualPipeline, JointDiffusionPipeline  # noqa: E402
 from diffusers_joint.data import load_digits_dataset, load_npz_dataset  # noqa: E402
+from diffusers_joint.pipelines import default_guidance_method  # noqa: E402
 from headless_chromium import HeadlessChromium, find_chromium  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -346,7 +347,7 @@ def main(args) -> None:
     digits_path = train_if_missing(args.digits_pipeline, "joint-digits", args.work_dir, [])
     pipe = load_pipeline(digits_path)
     names = dict(enumerate(pipe.unet.config.label_names))
-    numbers["digits"] = {"pipeline": str(digits_path)}
+    numbers["digits"] = {"pipeline": str(digits_path), "guidance_method": default_guidance_method(pipe.unet)}
     numbers["digits"]["samples"] = draw_samples(
         pipe, names, 8, args.num_inference_steps, args.seed, out_dir / "digits_samples.png"
     )
@@ -373,7 +374,7 @@ def main(args) -> None:
             + PNEUMONIA_TRAIN_ARGS
         )  # fmt: skip
         pipe = load_pipeline(pneumonia_path)
-        numbers["pneumonia"] = {"pipeline": str(pneumonia_path)}
+        numbers["pneumonia"] = {"pipeline": str(pneumonia_path), "guidance_method": default_guidance_method(pipe.unet)}
         numbers["pneumonia"]["samples"] = draw_samples(
             pipe, PNEUMONIA_NAMES, 8, args.num_inference_steps, args.seed, out_dir / "pneumonia_samples.png"
         )
@@ -389,10 +390,12 @@ def main(args) -> None:
         "num_inference_steps": args.num_inference_steps,
         "scheduler": "the pipeline's DDPMScheduler",
         "strength": args.strength,
-        "guidance": "x0, default scale",
+        "guidance": "the pipelines' default method (see each model's guidance_method) and scale",
         "seed": args.seed,
     }
-    (out_dir / "figures.json").write_text(json.dumps(numbers, indent=2) + "\n")
+    figures = out_dir / "figures.json"
+    kept = json.loads(figures.read_text()) if figures.exists() else {}  # figures not redrawn keep their numbers
+    figures.write_text(json.dumps({**kept, **numbers}, indent=2) + "\n")
     print(json.dumps(numbers, indent=2))
     total = sum(p.stat().st_size for p in out_dir.glob("*.png"))
     print(f"{len(list(out_dir.glob('*.png')))} PNGs, {total / 1024:.0f} KiB in all")
