@@ -45,9 +45,10 @@ GUIDANCE_METHODS = ("x0", "noisy", "features")
 # noisy scale 10 and 30 raise the share judged as requested by an independent network from 0.64 to 0.66 and 0.72,
 # but cost 14 % and 19 % of precision.
 DEFAULT_GUIDANCE_SCALES = {"x0": 3.0, "noisy": 3.0, "features": 10.0}
-# Counterfactuals must also stay close to their input: larger scales change more pixels (PneumoniaMNIST, region kept:
-# validity under an independent network 0.85 at noisy scale 10, 0.94 at 20, with mean L1 0.142 and 0.148).
-DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES = {"x0": 3.0, "noisy": 20.0, "features": 10.0}
+# Counterfactuals must also stay close to their input. Chosen on PneumoniaMNIST's validation split (region kept,
+# strength 0.5): validity under an independent network 0.78 / 0.865 / 0.895 / 0.90 at noisy scale 10 / 20 / 30 / 40,
+# mean L1 0.145 to 0.159; 40 is the one that meets the aims (>= 0.90 with L1 <= 0.164).
+DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES = {"x0": 3.0, "noisy": 40.0, "features": 10.0}
 
 
 def check_guidance_method(guidance_method: str) -> None:

@@ -434,7 +434,7 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
             guidance_scale (`float`, *optional*):
                 Strength of the classifier guidance towards `target_class` (>= 0; 0 gives a plain reconstruction).
                 Defaults to the method's value in `guidance.DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES` (3.0 for `"x0"`,
-                20.0 for `"noisy"`, 10.0 for `"features"`).
+                40.0 for `"noisy"`, 10.0 for `"features"`).
             guidance_method (`str`, *optional*):
                 `"noisy"` (the default for models trained with the noise-aware term), `"x0"` (the default for other
                 models) or `"features"`; see [`JointDiffusionPipeline`].
