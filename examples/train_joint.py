@@ -11,6 +11,7 @@ Modelled on diffusers' examples/unconditional_image_generation/train_uncondition
 """
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -576,24 +577,29 @@ def main(args):
         best = BestCheckpoint(Path(args.output_dir) / "best-checkpoint", args.select_best_checkpoint)
         validation_images, validation_labels = dataset_to_tensors(validation_dataset, preprocessor)
 
-    def keep_if_best(step):
-        """Score the classifier (EMA weights if any) on the validation split; keep its weights if the best so far."""
+    @contextlib.contextmanager
+    def ema_weights():
+        """The UNet holding its EMA weights (if EMA is on) inside the block, its trained weights again after it."""
         unet = unwrapped_unet()
-        if ema_model is not None:
-            ema_model.store(unet.parameters())
-            ema_model.copy_to(unet.parameters())
+        if ema_model is None:
+            yield unet
+            return
+        ema_model.store(unet.parameters())
+        ema_model.copy_to(unet.parameters())
+        try:
+            yield unet
+        finally:
+            ema_model.restore(unet.parameters())
+
+    def keep_if_best(step, unet):
+        """Score the classifier on the validation split; keep its weights if they are the best so far."""
         logits = predict_logits(unet, validation_images)
         scores = metrics_from_logits(unet, logits, validation_labels)
         scores["nll"] = negative_log_likelihood(logits, validation_labels, unet.is_multi_label)
         best.update(step, unet, scores)
-        if ema_model is not None:
-            ema_model.restore(unet.parameters())
 
-    def validate(step, final=False):
-        unet = unwrapped_unet()
-        if ema_model is not None:
-            ema_model.store(unet.parameters())
-            ema_model.copy_to(unet.parameters())
+    def validate(step, unet):
+        """Metrics on the evaluation split and a sample grid of `unet` as it is (see `ema_weights`)."""
         results = {}
         if dataset.eval is not None:
             results = evaluate_classifier(
@@ -602,8 +608,6 @@ def main(args):
         grid = (
             sample_grid(unet, noise_scheduler, args, dataset.num_classes) if args.diffusion_loss_weight > 0 else None
         )
-        if ema_model is not None and not final:
-            ema_model.restore(unet.parameters())
         scalars = {f"eval/{k}": v for k, v in results.items() if isinstance(v, float)}
         accelerator.log(scalars, step=step)
         logger.info(f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in scalars.items()))
@@ -711,9 +715,10 @@ def main(args):
                     and global_step % args.validation_steps == 0
                     and global_step < args.max_train_steps
                 ):
-                    if best is not None:
-                        keep_if_best(global_step)
-                    _, grid = validate(global_step)
+                    with ema_weights() as unet:
+                        if best is not None:
+                            keep_if_best(global_step, unet)
+                        _, grid = validate(global_step, unet)
                     if grid is not None:
                         grid.save(os.path.join(args.output_dir, f"samples-{global_step:06d}.png"))
                 if global_step >= args.max_train_steps:
@@ -728,11 +733,11 @@ def main(args):
         if ema_model is not None:
             ema_model.copy_to(unet.parameters())  # the saved, calibrated and evaluated model is the EMA one
         if best is not None:  # score the last step too, then save the best one
-            keep_if_best(global_step)
+            keep_if_best(global_step, unet)
             step = best.load_into(unet)
             logger.info(f"Saving step {step}, the best on the validation split ({args.select_best_checkpoint}).")
         calibration = calibrate(unet, validation_dataset, preprocessor, args)
-        results, grid = validate(global_step, final=True)
+        results, grid = validate(global_step, unet)
         results.update(calibration)
         if best is not None:
             results["best_checkpoint"] = best.best
