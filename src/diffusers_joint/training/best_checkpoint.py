@@ -12,6 +12,7 @@ from pathlib import Path
 from diffusers.utils import logging
 
 from ..models.unet_2d_joint import JointUNet2DModel
+from .checkpointing import replace_directory, restore_replaced_directory
 
 logger = logging.get_logger(__name__)
 
@@ -37,10 +38,7 @@ class BestCheckpoint:
             raise ValueError(f"Expected a best-checkpoint metric in {BEST_CHECKPOINT_METRICS}, got {metric!r}.")
         self.folder = Path(folder)
         self.metric = metric
-        old = self.folder.with_name(self.folder.name + ".old")
-        if old.exists() and not self.folder.exists():  # killed between the two renames of `update`
-            os.replace(old, self.folder)
-        shutil.rmtree(old, ignore_errors=True)
+        restore_replaced_directory(self.folder)  # killed between the two renames of `update`
         record = self.folder / "best.json"
         self.best: dict | None = json.loads(record.read_text()) if record.exists() else None
 
@@ -60,13 +58,7 @@ class BestCheckpoint:
         shutil.rmtree(tmp, ignore_errors=True)
         unet.save_pretrained(tmp)
         (tmp / "best.json").write_text(json.dumps(record, indent=2))
-        if self.folder.exists():
-            old = self.folder.with_name(self.folder.name + ".old")
-            os.replace(self.folder, old)
-            os.replace(tmp, self.folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, self.folder)
+        replace_directory(tmp, self.folder)
         self.best = record
         logger.info(
             f"Step {step} is the best so far on the validation split: "

@@ -62,6 +62,31 @@ def temporary_checkpoint_dir(output_dir: str | os.PathLike, step: int) -> Path:
     return tmp
 
 
+def replace_directory(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """
+    Put the folder `source` in place of `target`, which may exist, with renames only: a kill at any moment leaves
+    either `target` or `<target>.old` whole (see [`restore_replaced_directory`]).
+    """
+    source, target = Path(source), Path(target)
+    if target.exists():
+        old = target.with_name(target.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(source, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(source, target)
+
+
+def restore_replaced_directory(target: str | os.PathLike) -> None:
+    """Undo a [`replace_directory`] killed between its two renames, and drop a leftover `<target>.old`."""
+    target = Path(target)
+    old = target.with_name(target.name + ".old")
+    if old.exists() and not target.exists():
+        os.replace(old, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def finalize_checkpoint(tmp_dir: str | os.PathLike, total_limit: int | None = None) -> Path:
     """
     Atomically publish `checkpoint-<step>.tmp` as `checkpoint-<step>`, then keep at most `total_limit` checkpoints.
@@ -71,13 +96,7 @@ def finalize_checkpoint(tmp_dir: str | os.PathLike, total_limit: int | None = No
     """
     tmp_dir = Path(tmp_dir)
     final = tmp_dir.with_suffix("")
-    if final.exists():  # re-saving the same step (e.g. after a resume): replace the old copy
-        old = final.with_name(final.name + ".old")
-        os.replace(final, old)
-        os.replace(tmp_dir, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp_dir, final)
+    replace_directory(tmp_dir, final)  # re-saving the same step (e.g. after a resume) replaces the old copy
     if total_limit is not None:
         checkpoints = list_checkpoints(final.parent)
         for stale in checkpoints[: max(0, len(checkpoints) - total_limit)]:
