@@ -126,7 +126,7 @@ def guidance(args, pipe, real_images, real_labels, reference) -> dict:
         "guided_step_ratio": step_ratio(
             pipe, method, guided["guidance_scale"], args.timing_batch_size, args.timing_repeats
         ),
-        "guidance_method": method,
+        "guidance_method": guided["guidance_method"],
         "guidance_scale": guided["guidance_scale"],
         "num_generated": args.num_generated,
         "num_inference_steps": steps,
