@@ -124,7 +124,7 @@ def guidance(args, pipe, real_images, real_labels, reference) -> dict:
         "unguided_recall": unguided["recall"],
         "unguided_reference_conditional_accuracy": unguided["conditional_accuracy"],
         "guided_step_ratio": step_ratio(
-            pipe, method, guided["guidance_scale"], args.timing_batch_size, args.timing_repeats
+            pipe, guided["guidance_method"], guided["guidance_scale"], args.timing_batch_size, args.timing_repeats
         ),
         "guidance_method": guided["guidance_method"],
         "guidance_scale": guided["guidance_scale"],
