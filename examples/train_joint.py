@@ -150,7 +150,8 @@ def parse_args(argv=None):
         choices=list(CLASSIFIER_AUGMENTATIONS),
         default="medium",
         help="Augmentation of the classifier's input only (random affine; medium and strong add brightness, contrast "
-        "and gamma). The diffusion loss always sees the un-augmented images.",
+        "and gamma). The diffusion loss always sees the un-augmented images. Measured with 50 labels: medium is best "
+        "on chest X-rays, strong on digits.",
     )
     loss.add_argument(
         "--noisy_classifier_weight",
