@@ -71,6 +71,13 @@ def parse_args():
     )
     parser.add_argument("--samples_per_class_in_grid", type=int, default=8)
     parser.add_argument("--grid_dir", default=None)
+    parser.add_argument(
+        "--split",
+        choices=["test", "validation"],
+        default="test",
+        help="Real images to compare with: the test split (report once), or the split train_joint.py calibrates on "
+        "(the .npz val split, else its seeded 10 %% hold-out), for choosing settings.",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="Also write the results to this file.")
     return parser.parse_args()
@@ -113,7 +120,7 @@ def main():
         raise SystemExit("This benchmark requests single classes; use evaluate_generation directly for multi-label.")
 
     real_images, _, reference, reference_accuracy = evaluation_data_and_reference(
-        unet, args.npz_path, args.csv_path, args.reference_model, args.seed
+        unet, args.npz_path, args.csv_path, args.reference_model, args.seed, split=args.split
     )
 
     results = {"config": config, "command": command, "reference_test_accuracy": reference_accuracy, "runs": []}

@@ -69,6 +69,7 @@ from diffusers_joint.training import (
     fit_temperature,
     inverse_frequency_weights,
     joint_diffusion_loss,
+    labeled_mask,
     negative_log_likelihood,
     push_output_to_hub,
     remove_incomplete_checkpoints,
@@ -115,6 +116,14 @@ def parse_args(argv=None):
         type=float,
         default=0.5,
         help="Share of every batch drawn from the labeled images when some images are unlabeled.",
+    )
+    labels.add_argument(
+        "--diffusion_data_weighting",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="Weight each image's denoising error so that the labeled images, which mixed batches oversample, count "
+        "as often as in the data (MixedBatchSampler.data_weights). Without it, with 50 labels half of the "
+        "generator's training comes from those 50 images.",
     )
 
     model = parser.add_argument_group("model")
@@ -513,6 +522,15 @@ def main(args):
         args.max_train_steps = args.num_epochs * updates_per_epoch
     num_epochs = math.ceil(args.max_train_steps / updates_per_epoch)
 
+    labeled_weight, unlabeled_weight = sampler.data_weights() if args.diffusion_data_weighting else (1.0, 1.0)
+    if args.diffusion_data_weighting:
+        logger.info(f"Denoising weights: {labeled_weight:.4g} per labeled image, {unlabeled_weight:.4g} per other.")
+
+    def diffusion_weights(labels: torch.Tensor) -> torch.Tensor | None:
+        if labeled_weight == unlabeled_weight == 1.0:
+            return None
+        return torch.where(labeled_mask(labels), labeled_weight, unlabeled_weight).float()
+
     objective = JointDiffusionObjective(unet)
     optimizer = torch.optim.AdamW(
         objective.parameters(),
@@ -658,6 +676,7 @@ def main(args):
                     fixmatch_weight=args.fixmatch_weight,
                     diffusion_loss_weight=args.diffusion_loss_weight,
                     distribution_alignment=alignment,
+                    diffusion_weights=diffusion_weights(batch["labels"]),
                 )
                 terms = torch.stack(
                     [
@@ -913,7 +932,8 @@ def batch_seed(seed, micro_step, process_index):
 
 def training_settings(args, resolution, steps):
     keys = [
-        "num_labeled", "labeled_per_class", "labeled_fraction", "labeled_batch_fraction", "diffusion_loss_weight",
+        "num_labeled", "labeled_per_class", "labeled_fraction", "labeled_batch_fraction", "diffusion_data_weighting",
+        "diffusion_loss_weight",
         "classifier_loss_weight", "classifier_augmentation", "noisy_classifier_weight", "noisy_pseudo_label_weight",
         "class_weighting", "snr_gamma", "fixmatch", "fixmatch_distribution_alignment", "train_batch_size",
         "gradient_accumulation_steps", "learning_rate", "lr_scheduler", "use_ema", "ema_max_decay", "ddpm_num_steps",

@@ -54,6 +54,23 @@ def test_fully_labeled_data_uses_all_examples_for_the_unlabeled_part():
     assert len(batches) == 3 and all(len(b) == 4 for b in batches)
 
 
+def test_data_weights_make_every_example_count_as_often_as_in_the_data(known):
+    sampler = MixedBatchSampler(known, batch_size=10, labeled_batch_fraction=0.5, num_batches=400)
+    labeled_weight, unlabeled_weight = sampler.data_weights()
+    assert (labeled_weight, unlabeled_weight) == pytest.approx((0.1, 1.9))  # 5 % of the data, half of each batch
+    total = np.zeros(100)
+    for epoch in range(5):
+        sampler.set_epoch(epoch)
+        for batch in sampler:
+            weights = np.where(known[batch], labeled_weight, unlabeled_weight)
+            assert weights.mean() == pytest.approx(1.0)  # the weighted batch mean keeps the loss's scale
+            np.add.at(total, batch, weights)
+    # Unweighted, each labeled example is drawn 19 times as often as an unlabeled one; weighted, all count alike.
+    assert total.max() / total.min() < 1.2
+    assert MixedBatchSampler(known, batch_size=10, labeled_batch_fraction=0.0).data_weights() == (1.0, 1.0)
+    assert MixedBatchSampler(known, batch_size=10, labeled_batch_fraction=1.0).data_weights() == (1.0, 1.0)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -82,7 +82,7 @@ def test_existing_output_is_not_overwritten_by_accident(trained):
     assert "already holds a trained pipeline" in result.stderr
 
 
-def test_fixmatch_distribution_alignment_is_checkpointed_and_resumes_exactly(tmp_path):
+def test_fixmatch_alignment_and_data_weighting_are_checkpointed_and_resume_exactly(tmp_path):
     flags = [
         "--max_train_steps",
         "4",
@@ -94,10 +94,15 @@ def test_fixmatch_distribution_alignment_is_checkpointed_and_resumes_exactly(tmp
         "--fixmatch_threshold",
         "0.5",
         "--random_flip",
+        "--diffusion_data_weighting",
     ]  # fmt: skip (alignment: on by default with FixMatch)
     full, interrupted = tmp_path / "full", tmp_path / "interrupted"
     result = launch("--output_dir", str(full), *flags)
     assert "distribution alignment towards the labeled class frequencies [3, 3, 3, 3, 3, 3, 3, 3, 3, 3]" in (
+        result.stderr
+    )
+    # 30 labeled of 1,293 training images fill half of each batch of 32: weighted down to their share of the data
+    assert f"Denoising weights: {30 / 1293 / 0.5:.4g} per labeled image, {1263 / 1293 / 0.5:.4g} per other." in (
         result.stderr
     )
     state = load_file(full / "checkpoint-4" / "fixmatch_distribution_alignment.safetensors")

@@ -278,3 +278,20 @@ def test_min_snr_weighting_down_weights_nearly_clean_timesteps():
     torch.testing.assert_close(out.loss_diffusion, (error * min_snr_weights(SCHEDULER, timesteps, 5.0)).mean())
     with pytest.raises(ValueError, match="snr_gamma must be > 0"):
         min_snr_weights(SCHEDULER, t, snr_gamma=0)
+
+
+def test_diffusion_weights_weight_each_image_of_the_denoising_term():
+    unet = tiny_unet().eval()
+    objective = JointDiffusionObjective(unet)
+    images, labels = digits(2)
+
+    def loss(weights):
+        torch.manual_seed(0)  # the same noise and timesteps for every call
+        return joint_diffusion_loss(objective, SCHEDULER, images, labels, diffusion_weights=weights).loss_diffusion
+
+    first, second = loss(torch.tensor([2.0, 0.0])), loss(torch.tensor([0.0, 2.0]))
+    assert first != second
+    torch.testing.assert_close(loss(None), (first + second) / 2)
+    torch.testing.assert_close(loss(torch.tensor([0.5, 1.5])), (first + 3 * second) / 4)
+    with pytest.raises(ValueError, match=r"diffusion_weights must have shape \(2,\)"):
+        loss(torch.ones(3))

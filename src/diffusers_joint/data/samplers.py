@@ -106,6 +106,25 @@ class MixedBatchSampler(torch.utils.data.Sampler[list[int]]):
                 self.batch_size, max(1, int(round(self.batch_size * self.labeled_batch_fraction)))
             )
 
+    def data_weights(self) -> tuple[float, float]:
+        """
+        Per-example weights `(labeled, unlabeled)` under which the mean over a batch estimates the mean over the data:
+        each part's share of the examples divided by its share of the batch.
+
+        Mixed batches oversample the labeled examples (with 50 labeled of 3,600 images, half of every batch comes from
+        the 50). Weighting the denoising error this way makes the generator learn the data rather than a mixture
+        half-made of the labeled images. Batches that cannot be reweighted (plain random, or labeled only) give
+        `(1.0, 1.0)`.
+        """
+        num_unlabeled_per_batch = self.batch_size - self.num_labeled_per_batch
+        if not self.num_labeled_per_batch or not num_unlabeled_per_batch:
+            return 1.0, 1.0
+        num_labeled, num_unlabeled = len(self.labeled_indices), len(self.unlabeled_indices)
+        total = num_labeled + num_unlabeled
+        labeled = (num_labeled / total) / (self.num_labeled_per_batch / self.batch_size)
+        unlabeled = (num_unlabeled / total) / (num_unlabeled_per_batch / self.batch_size)
+        return labeled, unlabeled
+
     def set_epoch(self, epoch: int) -> None:
         """Set the epoch: the batches of an epoch are a deterministic function of `seed + epoch`."""
         self.epoch = int(epoch)

@@ -153,6 +153,7 @@ def joint_diffusion_loss(
     class_weights: torch.Tensor | None = None,
     noisy_pseudo_label_weight: float = 0.0,
     snr_gamma: float | None = None,
+    diffusion_weights: torch.Tensor | None = None,
 ) -> JointLossOutput:
     """
     Loss of one batch: `diffusion_loss_weight * mse(eps_pred, eps) + classifier_loss_weight * (ce_labeled +
@@ -205,6 +206,9 @@ def joint_diffusion_loss(
             Min-SNR weighting of the denoising term (Hang et al., 2023): each image's error is weighted by
             `min(SNR_t, gamma) / SNR_t` (epsilon prediction) or `min(SNR_t, gamma) / (SNR_t + 1)` (v prediction), so
             that nearly clean timesteps, which are easy, do not dominate. `None` gives the plain mean squared error.
+        diffusion_weights (`torch.Tensor`, *optional*):
+            `(batch,)` weights of each image's denoising error, e.g. from [`MixedBatchSampler.data_weights`] so that
+            the labeled images, which mixed batches oversample, count as often as in the data. `None`: all 1.
 
     A batch without any labeled (or pseudo-labeled) image gives a classification loss of exactly zero, yet the
     classifier still takes part in the graph (with a zero weight), so multi-process gradient synchronisation sees
@@ -217,6 +221,11 @@ def joint_diffusion_loss(
         raise ValueError(f"diffusion_loss_weight must be >= 0, got {diffusion_loss_weight}.")
     if noisy_classifier_weight < 0:
         raise ValueError(f"noisy_classifier_weight must be >= 0, got {noisy_classifier_weight}.")
+    if diffusion_weights is not None and diffusion_weights.shape != (clean_images.shape[0],):
+        raise ValueError(
+            f"diffusion_weights must have shape ({clean_images.shape[0]},), one weight per image, got "
+            f"{tuple(diffusion_weights.shape)}."
+        )
     if classifier_images is None:
         classifier_images = clean_images
     elif classifier_images.shape != clean_images.shape:
@@ -260,6 +269,8 @@ def joint_diffusion_loss(
         per_image = F.mse_loss(noise_pred.float(), target, reduction="none").mean(dim=(1, 2, 3))
         if snr_gamma is not None:
             per_image = per_image * min_snr_weights(noise_scheduler, timesteps, snr_gamma)
+        if diffusion_weights is not None:
+            per_image = per_image * diffusion_weights.to(device=per_image.device, dtype=per_image.dtype)
         loss_diffusion = per_image.mean()
     loss_labeled = zero
     if num_labeled:
