@@ -522,14 +522,9 @@ def main(args):
         args.max_train_steps = args.num_epochs * updates_per_epoch
     num_epochs = math.ceil(args.max_train_steps / updates_per_epoch)
 
-    labeled_weight, unlabeled_weight = sampler.data_weights() if args.diffusion_data_weighting else (1.0, 1.0)
-    if args.diffusion_data_weighting:
-        logger.info(f"Denoising weights: {labeled_weight:.4g} per labeled image, {unlabeled_weight:.4g} per other.")
-
-    def diffusion_weights(labels: torch.Tensor) -> torch.Tensor | None:
-        if labeled_weight == unlabeled_weight == 1.0:
-            return None
-        return torch.where(labeled_mask(labels), labeled_weight, unlabeled_weight).float()
+    data_weights = sampler.data_weights() if args.diffusion_data_weighting else None
+    if data_weights is not None:
+        logger.info(f"Denoising weights: {data_weights[0]:.4g} per labeled image, {data_weights[1]:.4g} per other.")
 
     objective = JointDiffusionObjective(unet)
     optimizer = torch.optim.AdamW(
@@ -676,7 +671,9 @@ def main(args):
                     fixmatch_weight=args.fixmatch_weight,
                     diffusion_loss_weight=args.diffusion_loss_weight,
                     distribution_alignment=alignment,
-                    diffusion_weights=diffusion_weights(batch["labels"]),
+                    diffusion_weights=(
+                        None if data_weights is None else torch.where(labeled_mask(batch["labels"]), *data_weights)
+                    ),
                 )
                 terms = torch.stack(
                     [
@@ -933,11 +930,10 @@ def batch_seed(seed, micro_step, process_index):
 def training_settings(args, resolution, steps):
     keys = [
         "num_labeled", "labeled_per_class", "labeled_fraction", "labeled_batch_fraction", "diffusion_data_weighting",
-        "diffusion_loss_weight",
-        "classifier_loss_weight", "classifier_augmentation", "noisy_classifier_weight", "noisy_pseudo_label_weight",
-        "class_weighting", "snr_gamma", "fixmatch", "fixmatch_distribution_alignment", "train_batch_size",
-        "gradient_accumulation_steps", "learning_rate", "lr_scheduler", "use_ema", "ema_max_decay", "ddpm_num_steps",
-        "ddpm_beta_schedule", "mixed_precision", "seed", "select_best_checkpoint",
+        "diffusion_loss_weight", "classifier_loss_weight", "classifier_augmentation", "noisy_classifier_weight",
+        "noisy_pseudo_label_weight", "class_weighting", "snr_gamma", "fixmatch", "fixmatch_distribution_alignment",
+        "train_batch_size", "gradient_accumulation_steps", "learning_rate", "lr_scheduler", "use_ema", "ema_max_decay",
+        "ddpm_num_steps", "ddpm_beta_schedule", "mixed_precision", "seed", "select_best_checkpoint",
     ]  # fmt: skip
     normalization = intensity_normalization_from_args(args).to_config()  # as saved with the pipeline
     return {"resolution": resolution, "steps": steps, **{k: getattr(args, k) for k in keys}, **normalization}
