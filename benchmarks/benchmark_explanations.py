@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from benchmark_utils import evaluation_data_and_reference, load_pipeline, print_run_config
+from benchmark_utils import add_split_argument, evaluation_data_and_reference, load_pipeline, print_run_config
 from diffusers_joint.evaluation import evaluate_counterfactuals, evaluate_generation
 from diffusers_joint.pipelines import GUIDANCE_METHODS, CounterfactualPipeline, JointDiffusionPipeline
 
@@ -64,13 +64,7 @@ def parse_args():
         help="Retry images that did not flip with larger strengths (steps of 0.1). Default: the pipeline's.",
     )
     parser.add_argument("--mask_image", choices=["auto", "none"], default=None, help="Default: the pipeline's.")
-    parser.add_argument(
-        "--split",
-        choices=["test", "validation"],
-        default="test",
-        help="Images to judge against or explain: the test split (report once), or the split train_joint.py "
-        "calibrates on (the .npz val split, else its seeded 10 %% hold-out), for tuning.",
-    )
+    add_split_argument(parser, "Images to judge against or explain")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", required=True, help="The results file to add the entry to.")
     return parser.parse_args()

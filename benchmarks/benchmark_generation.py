@@ -32,7 +32,7 @@ import time
 import torch
 from diffusers.utils import make_image_grid
 
-from benchmark_utils import evaluation_data_and_reference, load_pipeline, print_run_config
+from benchmark_utils import add_split_argument, evaluation_data_and_reference, load_pipeline, print_run_config
 from diffusers_joint import JointDiffusionPipeline
 from diffusers_joint.evaluation import (
     evaluate_generation,
@@ -71,13 +71,7 @@ def parse_args():
     )
     parser.add_argument("--samples_per_class_in_grid", type=int, default=8)
     parser.add_argument("--grid_dir", default=None)
-    parser.add_argument(
-        "--split",
-        choices=["test", "validation"],
-        default="test",
-        help="Real images to compare with: the test split (report once), or the split train_joint.py calibrates on "
-        "(the .npz val split, else its seeded 10 %% hold-out), for choosing settings.",
-    )
+    add_split_argument(parser, "Real images to compare with")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="Also write the results to this file.")
     return parser.parse_args()

@@ -1,5 +1,6 @@
 """What the generation and counterfactual benchmarks share: loading a pipeline, the data and the reference network."""
 
+import argparse
 import json
 import platform
 
@@ -20,6 +21,17 @@ def load_pipeline(path: str, scheduler: str) -> JointDiffusionPipeline:
     pipe.set_progress_bar_config(disable=True)
     pipe.unet.eval()
     return pipe
+
+
+def add_split_argument(parser: argparse.ArgumentParser, images: str) -> None:
+    """`--split` as [`evaluation_data_and_reference`] reads it; `images` says what the split's images are for."""
+    parser.add_argument(
+        "--split",
+        choices=["test", "validation"],
+        default="test",
+        help=f"{images}: the test split (report once), or the split train_joint.py calibrates on (the .npz val "
+        "split, else its seeded 10 %% hold-out), for choosing settings.",
+    )
 
 
 def evaluation_data_and_reference(
