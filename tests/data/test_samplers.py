@@ -69,6 +69,9 @@ def test_data_weights_make_every_example_count_as_often_as_in_the_data(known):
     assert total.max() / total.min() < 1.2
     assert MixedBatchSampler(known, batch_size=10, labeled_batch_fraction=0.0).data_weights() == (1.0, 1.0)
     assert MixedBatchSampler(known, batch_size=10, labeled_batch_fraction=1.0).data_weights() == (1.0, 1.0)
+    # Fully labeled data: both parts draw from every example, so each is already drawn as often as any other.
+    all_known = np.ones(100, dtype=bool)
+    assert MixedBatchSampler(all_known, batch_size=8, labeled_batch_fraction=0.25).data_weights() == (1.0, 1.0)
 
 
 @pytest.mark.parametrize(

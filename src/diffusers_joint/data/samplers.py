@@ -113,11 +113,12 @@ class MixedBatchSampler(torch.utils.data.Sampler[list[int]]):
 
         Mixed batches oversample the labeled examples (with 50 labeled of 3,600 images, half of every batch comes from
         the 50). Weighting the denoising error this way makes the generator learn the data rather than a mixture
-        half-made of the labeled images. Batches that cannot be reweighted (plain random, or labeled only) give
-        `(1.0, 1.0)`.
+        half-made of the labeled images. Batches that need no reweighting give `(1.0, 1.0)`: plain random ones,
+        labeled-only ones, and those of fully labeled data, whose two parts draw from the same examples.
         """
         num_unlabeled_per_batch = self.batch_size - self.num_labeled_per_batch
-        if not self.num_labeled_per_batch or not num_unlabeled_per_batch:
+        both_parts_from_all = np.array_equal(self.labeled_indices, self.unlabeled_indices)  # every example labeled
+        if not self.num_labeled_per_batch or not num_unlabeled_per_batch or both_parts_from_all:
             return 1.0, 1.0
         num_labeled, num_unlabeled = len(self.labeled_indices), len(self.unlabeled_indices)
         total = num_labeled + num_unlabeled
