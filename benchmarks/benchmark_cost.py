@@ -8,7 +8,8 @@ Reports (median seconds over `--repeats` interleaved repetitions, after warm-up)
 - encoder-only pass (`encode` / `classify`) against a full UNet forward, no gradient;
 - one training step (forward, backward, AdamW) of the joint model with 0%, 25% and 100% labeled images against the
   same UNet trained with the diffusion loss alone;
-- one guided sampling step (x0, noisy and features guidance) against an unguided step;
+- one guided sampling step (x0, x0 with `medium` random views, noisy and features guidance) against an unguided
+  step;
 - peak resident memory of the process (CPU) or peak CUDA memory.
 """
 
@@ -109,7 +110,7 @@ def main():
     sample_batch = min(b, 16)
     class_labels = [i % args.num_classes for i in range(sample_batch)]
 
-    def sampling(method):
+    def sampling(method, augmentation=None):
         # one DDIM step; guidance_scale=0 is the unguided baseline
         def step():
             kwargs = {"class_labels": class_labels}
@@ -117,6 +118,7 @@ def main():
                 kwargs["guidance_scale"] = 0.0
             else:
                 kwargs["guidance_method"] = method
+                kwargs["guidance_augmentation"] = augmentation
             pipe(num_inference_steps=1, output_type="pt", generator=torch.Generator().manual_seed(0), **kwargs)
 
         return step
@@ -131,6 +133,7 @@ def main():
         "train_step_joint_100pct_labeled": joint_step(1.0),
         "sample_step_unguided": sampling(None),
         "sample_step_guided_x0": sampling("x0"),
+        "sample_step_guided_x0_medium_views": sampling("x0", "medium"),
         "sample_step_guided_noisy": sampling("noisy"),
         "sample_step_guided_features": sampling("features"),
     }
@@ -154,6 +157,8 @@ def main():
         "joint_step_25pct / plain_step": median["train_step_joint_25pct_labeled"] / median["train_step_plain_unet"],
         "joint_step_100pct / plain_step": median["train_step_joint_100pct_labeled"] / median["train_step_plain_unet"],
         "guided_x0_step / unguided_step": median["sample_step_guided_x0"] / median["sample_step_unguided"],
+        "guided_x0_medium_views_step / unguided_step": median["sample_step_guided_x0_medium_views"]
+        / median["sample_step_unguided"],
         "guided_noisy_step / unguided_step": median["sample_step_guided_noisy"] / median["sample_step_unguided"],
         "guided_features_step / unguided_step": median["sample_step_guided_features"] / median["sample_step_unguided"],
     }

@@ -52,6 +52,12 @@ def parse_args():
     parser.add_argument("--num_inference_steps", type=int, default=None, help="Default: the pipeline's.")
     parser.add_argument("--guidance_method", choices=list(GUIDANCE_METHODS), default=None)
     parser.add_argument("--guidance_scale", type=float, default=None)
+    parser.add_argument(
+        "--guidance_augmentation",
+        choices=["light", "medium", "strong"],
+        default=None,
+        help="With --guidance_method x0: the classifier reads random views of the denoised estimate. Default: none.",
+    )
     parser.add_argument("--num_generated", type=int, default=1000)
     parser.add_argument("--timing_batch_size", type=int, default=16)
     parser.add_argument("--timing_repeats", type=int, default=10)
@@ -76,7 +82,9 @@ def call_defaults(pipeline_cls) -> dict:
     return {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
 
 
-def step_ratio(pipe: JointDiffusionPipeline, method: str, scale: float, batch_size: int, repeats: int) -> float:
+def step_ratio(
+    pipe: JointDiffusionPipeline, method: str, scale: float, augmentation: str | None, batch_size: int, repeats: int
+) -> float:
     """Median seconds of one guided sampling step over one unguided step, interleaved."""
     labels = [i % pipe.unet.config.num_classes for i in range(batch_size)]
 
@@ -86,6 +94,7 @@ def step_ratio(pipe: JointDiffusionPipeline, method: str, scale: float, batch_si
             class_labels=labels,
             guidance_scale=guidance_scale,
             guidance_method=method,
+            guidance_augmentation=augmentation if guidance_scale > 0 else None,
             num_inference_steps=1,
             generator=torch.Generator().manual_seed(0),
             output_type="pt",
@@ -106,7 +115,13 @@ def guidance(args, pipe, real_images, real_labels, reference) -> dict:
     steps = args.num_inference_steps or defaults["num_inference_steps"]
     common = {"num_generated": args.num_generated, "num_inference_steps": steps, "seed": args.seed}
     guided = evaluate_generation(
-        pipe, real_images, reference, guidance_scale=args.guidance_scale, guidance_method=method, **common
+        pipe,
+        real_images,
+        reference,
+        guidance_scale=args.guidance_scale,
+        guidance_method=method,
+        guidance_augmentation=args.guidance_augmentation,
+        **common,
     )
     unguided = evaluate_generation(pipe, real_images, reference, guidance_scale=0.0, **common)
     return {
@@ -118,10 +133,16 @@ def guidance(args, pipe, real_images, real_labels, reference) -> dict:
         "unguided_recall": unguided["recall"],
         "unguided_reference_conditional_accuracy": unguided["conditional_accuracy"],
         "guided_step_ratio": step_ratio(
-            pipe, guided["guidance_method"], guided["guidance_scale"], args.timing_batch_size, args.timing_repeats
+            pipe,
+            guided["guidance_method"],
+            guided["guidance_scale"],
+            args.guidance_augmentation,
+            args.timing_batch_size,
+            args.timing_repeats,
         ),
         "guidance_method": guided["guidance_method"],
         "guidance_scale": guided["guidance_scale"],
+        "guidance_augmentation": args.guidance_augmentation,
         "num_generated": args.num_generated,
         "num_inference_steps": steps,
     }
@@ -140,6 +161,7 @@ def counterfactuals(args, pipe, test_images, test_labels, reference) -> dict:
         num_inference_steps=args.num_inference_steps or defaults["num_inference_steps"],
         guidance_scale=args.guidance_scale,
         guidance_method=method,
+        guidance_augmentation=args.guidance_augmentation,
         seed=args.seed,
         search_strengths=defaults["search_strengths"]
         if args.search_strengths is None
@@ -153,6 +175,7 @@ def counterfactuals(args, pipe, test_images, test_labels, reference) -> dict:
     settings = (
         "guidance_method",
         "guidance_scale",
+        "guidance_augmentation",
         "strength",
         "search_strengths",
         "mask_image",

@@ -169,3 +169,46 @@ def test_invalid_method_scale_and_prediction_type():
     scheduler = make_scheduler(prediction_type="v_prediction")
     with torch.no_grad(), pytest.raises(ValueError, match="v_prediction"):
         guidance.guided_noise_prediction(unet, scheduler, torch.randn(1, 1, 8, 8), 3, torch.tensor([0]), 1.0, "x0")
+
+
+def test_random_views_are_reproducible_differentiable_and_never_clipped():
+    images = (torch.rand(4, 1, 8, 8) * 2 - 1).requires_grad_(True)
+    first = guidance.random_affine_views(images, "medium", torch.Generator().manual_seed(0))
+    again = guidance.random_affine_views(images, "medium", torch.Generator().manual_seed(0))
+    other = guidance.random_affine_views(images, "medium", torch.Generator().manual_seed(1))
+    assert torch.equal(first, again) and not torch.allclose(first, other)
+    (grad,) = torch.autograd.grad(first.sum(), images)
+    assert grad.abs().sum() > 0
+    # Early denoised estimates lie far outside [-1, 1]; a view must keep their values, not clip them.
+    flat = torch.full((2, 1, 8, 8), 3.0)
+    assert torch.allclose(guidance.random_affine_views(flat, "strong", torch.Generator().manual_seed(0)), flat)
+
+
+def test_augmented_x0_guidance_differs_from_plain_and_is_reproducible():
+    unet = make_unet()
+    scheduler = make_scheduler()
+    sample = torch.randn(2, 1, 8, 8)
+    targets = torch.tensor([0, 2])
+    with torch.no_grad():
+        plain = guidance.guided_noise_prediction(unet, scheduler, sample, 30, targets, 1.0, "x0")
+        views = [
+            guidance.guided_noise_prediction(
+                unet, scheduler, sample, 30, targets, 1.0, "x0", "medium", torch.Generator().manual_seed(seed)
+            )
+            for seed in (0, 0, 1)
+        ]
+    assert torch.equal(views[0], views[1])
+    assert not torch.allclose(views[0], views[2]) and not torch.allclose(views[0], plain)
+
+
+@pytest.mark.parametrize(
+    ("augmentation", "method", "message"),
+    [
+        ("medium", "noisy", 'needs `guidance_method="x0"`'),
+        ("none", "x0", "must be None or one of"),
+        ("huge", "x0", "huge"),
+    ],
+)
+def test_guidance_augmentation_needs_x0_and_a_known_strength(augmentation, method, message):
+    with pytest.raises(ValueError, match=message):
+        guidance.check_guidance_augmentation(augmentation, method)

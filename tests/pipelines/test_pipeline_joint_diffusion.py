@@ -80,6 +80,19 @@ def test_zero_scale_equals_unguided_and_nonzero_scale_changes_samples(unet, sche
     assert (guided - zero).abs().max() > 1e-3
 
 
+def test_guidance_augmentation_is_reproducible_and_off_at_zero_scale(unet):
+    pipe = make_pipe(unet)
+    labels = [0, 1, 2]
+    first = sample(pipe, seed=3, class_labels=labels, guidance_method="x0", guidance_augmentation="medium").images
+    second = sample(pipe, seed=3, class_labels=labels, guidance_method="x0", guidance_augmentation="medium").images
+    plain = sample(pipe, seed=3, class_labels=labels, guidance_method="x0").images
+    assert torch.equal(first, second) and not torch.allclose(first, plain)
+    zero = sample(pipe, seed=3, class_labels=labels, guidance_scale=0, guidance_augmentation="medium").images
+    assert torch.equal(zero, sample(pipe, seed=3, batch_size=3).images)
+    with pytest.raises(ValueError, match='needs `guidance_method="x0"`'):
+        sample(pipe, class_labels=labels, guidance_method="noisy", guidance_augmentation="medium")
+
+
 def test_zero_scale_computes_no_gradient(unet, monkeypatch):
     pipe = make_pipe(unet)
 
@@ -182,14 +195,21 @@ def test_multi_label_targets_and_classification():
 MIN_GAIN = {"x0": 0.2, "noisy": 0.2, "features": 0.03}
 
 
-@pytest.mark.parametrize("method", ["x0", "noisy", "features"])
+@pytest.mark.parametrize("method", ["x0", "noisy", "features", "x0 medium"])
 @pytest.mark.parametrize("scheduler_cls", [DDPMScheduler, DDIMScheduler])
 def test_guidance_raises_target_probability(trained_digits_unet, digits_judge, method, scheduler_cls):
     pipe = make_pipe(trained_digits_unet, scheduler_cls)
     targets = list(range(10)) * 2
     steps = 25 if scheduler_cls is DDIMScheduler else 50
+    method, _, augmentation = method.partition(" ")
     plain = sample(pipe, class_labels=targets, guidance_scale=0, num_inference_steps=steps).images
-    guided = sample(pipe, class_labels=targets, guidance_method=method, num_inference_steps=steps).images
+    guided = sample(
+        pipe,
+        class_labels=targets,
+        guidance_method=method,
+        guidance_augmentation=augmentation or None,
+        num_inference_steps=steps,
+    ).images
     # Judged by a classifier trained on real digits alone (not the model's own, which guidance could merely fool).
     # Unguided samples hit the requested class about one time in ten. x0 and noisy guidance clearly beat that;
     # feature-space guidance is much weaker (see the guidance module), but must still move samples to the target.
@@ -209,7 +229,7 @@ def test_default_method_follows_the_saved_model(unet, tmp_path, monkeypatch):
     assert pipe.unet.config.noise_aware_classifier and default_guidance_method(pipe.unet) == "noisy"
     methods = []
 
-    def record(unet, scheduler, sample, t, targets, scale, method):
+    def record(unet, scheduler, sample, t, targets, scale, method, *views):
         methods.append((method, scale))
         return unet(sample, t).sample
 

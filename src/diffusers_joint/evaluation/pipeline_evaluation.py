@@ -70,6 +70,7 @@ def evaluate_generation(
     seed: int = 0,
     backbone: TransformersFeatureExtractor | None = None,
     eta: float = 0.0,
+    guidance_augmentation: str | None = None,
 ) -> dict:
     """
     Generate class-guided samples and compare them with real images on the reference network's features.
@@ -107,6 +108,8 @@ def evaluate_generation(
 
         eta (`float`, *optional*, defaults to 0.0):
             DDIM's eta (see [`JointDiffusionPipeline`]); ignored by schedulers without it.
+        guidance_augmentation (`str`, *optional*):
+            Random views of the denoised estimate for `"x0"` guidance (see [`JointDiffusionPipeline`]).
 
     Returns:
         `dict`: the metrics of [`compute_generation_metrics`] (conditional accuracy under the reference network) plus
@@ -124,6 +127,7 @@ def evaluate_generation(
             **kwargs,
             guidance_scale=guidance_scale,
             guidance_method=guidance_method,
+            guidance_augmentation=guidance_augmentation,
             num_inference_steps=num_inference_steps,
             generator=generator,
             eta=eta,
@@ -161,6 +165,7 @@ def evaluate_generation(
             "class_guided": requested is not None,
             "guidance_method": method,
             "guidance_scale": resolve_guidance_scale(guidance_scale, method),
+            "guidance_augmentation": guidance_augmentation,
             "num_inference_steps": num_inference_steps,
             "scheduler": type(pipeline.scheduler).__name__,
             "eta": eta,
@@ -227,6 +232,7 @@ def evaluate_counterfactuals(
     search_strengths: bool | Sequence[float] = False,
     max_strength: float = 1.0,
     mask_image: str | None = "auto",
+    guidance_augmentation: str | None = None,
 ) -> dict:
     """
     Explain real images with counterfactuals towards another class and measure them (see
@@ -271,6 +277,8 @@ def evaluate_counterfactuals(
         mask_image (`str`, *optional*, defaults to `"auto"`):
             `"auto"` edits only the region an unrestricted first pass changed, `None` every pixel (see
             [`CounterfactualPipeline`]).
+        guidance_augmentation (`str`, *optional*):
+            Random views of the denoised estimate for `"x0"` guidance (see [`CounterfactualPipeline`]).
 
     Returns:
         `dict`: the metrics of [`compute_counterfactual_metrics`] plus the settings and `mean_strength`, the mean
@@ -293,6 +301,7 @@ def evaluate_counterfactuals(
             strength=strength,
             guidance_scale=guidance_scale,
             guidance_method=guidance_method,
+            guidance_augmentation=guidance_augmentation,
             num_inference_steps=num_inference_steps,
             generator=generator,
             output_type="pt",
@@ -329,6 +338,7 @@ def evaluate_counterfactuals(
             "strength": strength,
             "guidance_method": method,
             "guidance_scale": resolve_guidance_scale(guidance_scale, method, DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES),
+            "guidance_augmentation": guidance_augmentation,
             "num_inference_steps": num_inference_steps,
             "search_strengths": list(search_strengths) if not isinstance(search_strengths, bool) else search_strengths,
             "max_strength": max_strength,

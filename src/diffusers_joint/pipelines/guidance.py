@@ -14,7 +14,10 @@ The pipelines default to `"noisy"` for models whose classifier was trained on no
   the gradient of the target log-probability at `x0_hat` with its root mean square clipped to 1
   ([`bounded_x0_guidance`]). The move of `x0_hat` is therefore at most `scale` (root mean square, in [-1, 1] pixel
   units) at every noise level; classifier guidance's usual `eps - scale * sqrt(1 - abar_t) * grad_x_t` would move it
-  by `scale * (1 - abar_t) / abar_t * g`, which explodes at high noise.
+  by `scale * (1 - abar_t) / abar_t * g`, which explodes at high noise. With `guidance_augmentation`, the classifier
+  reads a random shift, rotation and scaling of `x0_hat` at every step ([`random_affine_views`], the geometry the
+  classifier was trained to ignore), so the gradient cannot rely on a pixel pattern at one exact position: over the
+  steps it averages over views, as in "expectation over transformation".
 - `"noisy"`, classifier guidance proper (Dhariwal & Nichol, 2021) without a second network: the joint classifier
   reads the encoder features of `x_t` at timestep t, from the same forward pass that predicts the noise, and the
   gradient of the target log-probability with respect to `x_t` (through the encoder only) shifts the noise prediction
@@ -33,7 +36,9 @@ import math
 import torch
 import torch.nn.functional as F
 from diffusers.utils import logging
+from kornia.geometry.transform import get_affine_matrix2d, warp_affine
 
+from ..data.augmentations import CLASSIFIER_AUGMENTATIONS
 from ..models import JointUNet2DModel
 
 logger = logging.get_logger(__name__)
@@ -71,6 +76,57 @@ def resolve_guidance_method(guidance_method: str | None, unet: JointUNet2DModel)
     guidance_method = default_guidance_method(unet) if guidance_method is None else guidance_method
     check_guidance_method(guidance_method)
     return guidance_method
+
+
+def check_guidance_augmentation(guidance_augmentation: str | None, guidance_method: str) -> None:
+    """
+    Raise a `ValueError` unless `guidance_augmentation` is `None` or a strength of [`CLASSIFIER_AUGMENTATIONS`] other
+    than `"none"`, used with `guidance_method="x0"` (the only method whose classifier reads an image it can transform).
+    """
+    if guidance_augmentation is None:
+        return
+    strengths = [name for name, settings in CLASSIFIER_AUGMENTATIONS.items() if settings is not None]
+    if guidance_augmentation not in strengths:
+        raise ValueError(f"`guidance_augmentation` must be None or one of {strengths}, got {guidance_augmentation!r}.")
+    if guidance_method != "x0":
+        raise ValueError(
+            f'`guidance_augmentation` needs `guidance_method="x0"` (the classifier reads the denoised estimate, which '
+            f"can be shifted and rotated), got {guidance_method!r}."
+        )
+
+
+def augmentation_generator(generator: torch.Generator | list[torch.Generator] | None) -> torch.Generator:
+    """
+    A CPU generator for the random views of [`random_affine_views`], seeded by one draw from `generator` (its first
+    entry for a list), so that the same generator gives the same images; from torch's global generator when
+    `generator` is `None`.
+    """
+    source = generator[0] if isinstance(generator, list) else generator
+    device = source.device if source is not None else "cpu"
+    seed = torch.randint(0, 2**62, (1,), generator=source, device=device)
+    return torch.Generator().manual_seed(int(seed))
+
+
+def random_affine_views(images: torch.Tensor, strength: str, generator: torch.Generator) -> torch.Tensor:
+    """
+    A random shift, rotation and scaling of each image, with the geometry of the classifier augmentation `strength`
+    ([`CLASSIFIER_AUGMENTATIONS`]: e.g. `"medium"` shifts by up to 10 % of the size, rotates by up to 10 degrees and
+    scales by 0.9 to 1.1), border pixels repeated. Differentiable in `images`; the parameters are drawn from
+    `generator` (on the CPU), not from torch's global generator. Unlike the training augmentation, values are not
+    clipped to [-1, 1]: early in sampling most of the denoised estimate lies outside it, and clipping would stop the
+    gradient there.
+    """
+    settings = CLASSIFIER_AUGMENTATIONS[strength]
+    batch, _, height, width = images.shape
+    uniform = torch.rand(batch, 4, generator=generator) * 2 - 1
+    translations = uniform[:, :2] * settings["translate"] * torch.tensor([width, height])
+    angle = uniform[:, 2] * settings["degrees"]
+    low, high = settings["scale"]
+    scale = (low + (uniform[:, 3:] + 1) / 2 * (high - low)).expand(batch, 2)
+    center = torch.tensor([(width - 1) / 2, (height - 1) / 2]).expand(batch, 2)
+    matrix = get_affine_matrix2d(translations, center, scale, angle)[:, :2]
+    views = warp_affine(images.float(), matrix.to(images.device), (height, width), padding_mode="border")
+    return views.to(images.dtype)
 
 
 def resolve_guidance_scale(
@@ -153,18 +209,22 @@ def x0_guidance_gradient(
     noise_pred: torch.Tensor,
     alpha_prod: torch.Tensor,
     targets: torch.Tensor,
+    guidance_augmentation: str | None = None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """
     Gradient of `log p(target | x0_hat)` with respect to the denoised estimate `x0_hat`, shape of `sample`.
 
     The classifier reads `x0_hat` at timestep 0, as it was trained: one forward and backward pass through the encoder
     only. The noise prediction is treated as a constant, so this is also `sqrt(abar_t)` times the gradient with respect
-    to `x_t`.
+    to `x_t`. With `guidance_augmentation` it reads a random view of `x0_hat` instead ([`random_affine_views`], drawn
+    from `generator`), and the gradient flows back through the transformation.
     """
     with torch.enable_grad():
         x0 = predicted_original_sample(sample.detach(), noise_pred.detach(), alpha_prod)
         x0 = x0.detach().requires_grad_(True)
-        log_prob = class_log_prob(unet.classify(x0, 0), targets, unet.is_multi_label)
+        view = x0 if guidance_augmentation is None else random_affine_views(x0, guidance_augmentation, generator)
+        log_prob = class_log_prob(unet.classify(view, 0), targets, unet.is_multi_label)
         (grad,) = torch.autograd.grad(log_prob.sum(), x0)
     return grad.to(sample.dtype)
 
@@ -268,6 +328,8 @@ def guided_noise_prediction(
     targets: torch.Tensor | None,
     guidance_scale: float,
     guidance_method: str = "x0",
+    guidance_augmentation: str | None = None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """
     The noise prediction for one denoising step, guided towards `targets` with `guidance_method`.
@@ -291,8 +353,14 @@ def guided_noise_prediction(
         guidance_method (`str`, *optional*, defaults to `"x0"`):
             `"x0"` (bounded classifier guidance on the denoised estimate), `"noisy"` (the classifier reads `x_t`) or
             `"features"` (shift the encoder representations).
+        guidance_augmentation (`str`, *optional*):
+            With `"x0"`: a strength of [`CLASSIFIER_AUGMENTATIONS`]; the classifier then reads a random view of the
+            denoised estimate ([`random_affine_views`]). `None` reads it as it is.
+        generator (`torch.Generator`, *optional*):
+            Draws the random views (see [`augmentation_generator`]); torch's global generator when `None`.
     """
     check_guidance_method(guidance_method)
+    check_guidance_augmentation(guidance_augmentation, guidance_method)
     if targets is None or guidance_scale == 0:
         return unet(sample, timestep).sample
     if guidance_method == "features":
@@ -313,6 +381,6 @@ def guided_noise_prediction(
     model_output = unet(sample, timestep).sample
     # Models with a learned variance predict (eps, variance) stacked on the channel axis; only eps is guided.
     noise_pred, variance = model_output[:, : sample.shape[1]], model_output[:, sample.shape[1] :]
-    grad = x0_guidance_gradient(unet, sample, noise_pred, alpha_prod, targets)
+    grad = x0_guidance_gradient(unet, sample, noise_pred, alpha_prod, targets, guidance_augmentation, generator)
     noise_pred = bounded_x0_guidance(noise_pred, grad, alpha_prod, guidance_scale)
     return torch.cat([noise_pred, variance], dim=1) if variance.shape[1] else noise_pred

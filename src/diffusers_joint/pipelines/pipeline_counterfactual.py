@@ -17,6 +17,8 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from .guidance import (
     DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
+    augmentation_generator,
+    check_guidance_augmentation,
     guided_noise_prediction,
     resolve_guidance_method,
     resolve_guidance_scale,
@@ -330,6 +332,7 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         guidance_method: str,
         generator: torch.Generator | list[torch.Generator] | None,
         mask: torch.Tensor | None = None,
+        guidance_augmentation: str | None = None,
     ) -> torch.Tensor:
         """
         Noise `image` (in [-1, 1]) to `strength` and denoise it with guidance; returns the result in [-1, 1]. With a
@@ -342,10 +345,19 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         noise = randn_tensor(image.shape, generator=generator, device=device, dtype=image.dtype)
         sample = self.scheduler.add_noise(image, noise, timesteps[:1].repeat(len(image)))
         step_kwargs = scheduler_step_kwargs(self.scheduler, guided=guidance_scale > 0)
+        views_generator = augmentation_generator(generator) if guidance_scale > 0 and guidance_augmentation else None
         for i, t in enumerate(self.progress_bar(timesteps)):
             model_input = self.scheduler.scale_model_input(sample, t)
             noise_pred = guided_noise_prediction(
-                self.unet, self.scheduler, model_input, t, targets, guidance_scale, guidance_method
+                self.unet,
+                self.scheduler,
+                model_input,
+                t,
+                targets,
+                guidance_scale,
+                guidance_method,
+                guidance_augmentation,
+                views_generator,
             )
             sample = self.scheduler.step(noise_pred, t, sample, generator=generator, **step_kwargs).prev_sample
             if mask is not None:
@@ -406,6 +418,7 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         strength: float = 0.5,
         guidance_scale: float | None = None,
         guidance_method: str | None = None,
+        guidance_augmentation: str | None = None,
         num_inference_steps: int = 50,
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pil",
@@ -438,6 +451,10 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
             guidance_method (`str`, *optional*):
                 `"noisy"` (the default for models trained with the noise-aware term), `"x0"` (the default for other
                 models) or `"features"`; see [`JointDiffusionPipeline`].
+            guidance_augmentation (`str`, *optional*):
+                With `"x0"` guidance, the classifier reads a random view of the denoised estimate at every step
+                (`"light"`, `"medium"` or `"strong"`); see [`JointDiffusionPipeline`]. `None` (the default) reads it
+                as it is.
             num_inference_steps (`int`, *optional*, defaults to 50):
                 Number of timesteps of the full schedule, of which `strength` are run.
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
@@ -473,6 +490,7 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         guidance_scale = resolve_guidance_scale(
             guidance_scale, guidance_method, DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES
         )
+        check_guidance_augmentation(guidance_augmentation, guidance_method)
         check_output_type(output_type)
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}.")
@@ -512,6 +530,7 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
                 num_inference_steps=num_inference_steps,
                 guidance_scale=guidance_scale,
                 guidance_method=guidance_method,
+                guidance_augmentation=guidance_augmentation,
             )
             counterfactuals[pending] = result
             if used_mask is not None:

@@ -13,6 +13,8 @@ from diffusers.utils import logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
 from .guidance import (
+    augmentation_generator,
+    check_guidance_augmentation,
     guided_noise_prediction,
     resolve_guidance_method,
     resolve_guidance_scale,
@@ -128,6 +130,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
         class_labels: ClassLabels | None = None,
         guidance_scale: float | None = None,
         guidance_method: str | None = None,
+        guidance_augmentation: str | None = None,
         num_inference_steps: int = 1000,
         generator: torch.Generator | list[torch.Generator] | None = None,
         eta: float = 0.0,
@@ -155,6 +158,13 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
                 the default for them), `"x0"` (the classifier reads the denoised estimate, with a bounded step; the
                 default for other models) or `"features"` (shift the encoder representations, as in the Joint
                 Diffusion paper; weak). See `guidance.default_guidance_method`.
+            guidance_augmentation (`str`, *optional*):
+                With `"x0"` guidance: `"light"`, `"medium"` or `"strong"` has the classifier read a random shift,
+                rotation and scaling of the denoised estimate at every step (the geometry of the classifier
+                augmentation of that name), so that guidance follows the digit's shape rather than a pixel pattern
+                that fools the classifier. On MNIST-5k, `"medium"` raised the share of samples an independent network
+                judged as requested from 0.68 to 0.775, with the same precision (see the benchmarks). `None` (the
+                default) reads the estimate as it is. Draws from `generator`, so results stay reproducible.
             num_inference_steps (`int`, *optional*, defaults to 1000):
                 The number of denoising steps, as for [`~diffusers.DDPMPipeline`] (use e.g. 50 with a DDIM scheduler).
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
@@ -177,6 +187,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
         """
         guidance_method = resolve_guidance_method(guidance_method, self.unet)
         guidance_scale = resolve_guidance_scale(guidance_scale, guidance_method)
+        check_guidance_augmentation(guidance_augmentation, guidance_method)
         targets = None
         if class_labels is not None:
             targets = prepare_class_targets(self.unet, class_labels, name="class_labels")
@@ -200,12 +211,23 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
             targets = targets.to(device)
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
-        step_kwargs = scheduler_step_kwargs(self.scheduler, guided=targets is not None and guidance_scale > 0, eta=eta)
+        guided = targets is not None and guidance_scale > 0
+        step_kwargs = scheduler_step_kwargs(self.scheduler, guided=guided, eta=eta)
+        # Drawn after the initial noise, so guided and unguided sampling start from the same noise.
+        views_generator = augmentation_generator(generator) if guided and guidance_augmentation else None
         for t in self.progress_bar(self.scheduler.timesteps):
             # 1. predict noise, guided towards the targets
             model_input = self.scheduler.scale_model_input(image, t)
             noise_pred = guided_noise_prediction(
-                self.unet, self.scheduler, model_input, t, targets, guidance_scale, guidance_method
+                self.unet,
+                self.scheduler,
+                model_input,
+                t,
+                targets,
+                guidance_scale,
+                guidance_method,
+                guidance_augmentation,
+                views_generator,
             )
             # 2. compute previous image: x_t -> x_t-1
             image = self.scheduler.step(noise_pred, t, image, generator=generator, **step_kwargs).prev_sample
