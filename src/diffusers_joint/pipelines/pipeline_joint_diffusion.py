@@ -162,9 +162,10 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
                 With `"x0"` guidance: `"light"`, `"medium"` or `"strong"` has the classifier read a random shift,
                 rotation and scaling of the denoised estimate at every step (the geometry of the classifier
                 augmentation of that name), so that guidance follows the digit's shape rather than a pixel pattern
-                that fools the classifier. On MNIST-5k, `"medium"` raised the share of samples an independent network
-                judged as requested from 0.68 to 0.775, with the same precision (see the benchmarks). `None` (the
-                default) reads the estimate as it is. Draws from `generator`, so results stay reproducible.
+                that fools the classifier. On MNIST-5k (validation, 1,000 samples), `"medium"` at scale 3 raised the
+                share of samples an independent network judged as requested from 0.64 to 0.71, and precision from
+                0.73 to 0.75 (see the benchmarks). `None` (the default) reads the estimate as it is. Draws from
+                `generator`, so results stay reproducible.
             num_inference_steps (`int`, *optional*, defaults to 1000):
                 The number of denoising steps, as for [`~diffusers.DDPMPipeline`] (use e.g. 50 with a DDIM scheduler).
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
