@@ -37,7 +37,12 @@ import torch
 
 from benchmark_utils import add_split_argument, evaluation_data_and_reference, load_pipeline, print_run_config
 from diffusers_joint.evaluation import evaluate_counterfactuals, evaluate_generation
-from diffusers_joint.pipelines import GUIDANCE_METHODS, CounterfactualPipeline, JointDiffusionPipeline
+from diffusers_joint.pipelines import (
+    GUIDANCE_AUGMENTATIONS,
+    GUIDANCE_METHODS,
+    CounterfactualPipeline,
+    JointDiffusionPipeline,
+)
 
 
 def parse_args():
@@ -54,7 +59,7 @@ def parse_args():
     parser.add_argument("--guidance_scale", type=float, default=None)
     parser.add_argument(
         "--guidance_augmentation",
-        choices=["light", "medium", "strong"],
+        choices=list(GUIDANCE_AUGMENTATIONS),
         default=None,
         help="With --guidance_method x0: the classifier reads random views of the denoised estimate. Default: none.",
     )
@@ -94,7 +99,7 @@ def step_ratio(
             class_labels=labels,
             guidance_scale=guidance_scale,
             guidance_method=method,
-            guidance_augmentation=augmentation if guidance_scale > 0 else None,
+            guidance_augmentation=augmentation,  # no views are drawn at scale 0
             num_inference_steps=1,
             generator=torch.Generator().manual_seed(0),
             output_type="pt",

@@ -4,6 +4,7 @@
 from .guidance import (
     DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
     DEFAULT_GUIDANCE_SCALES,
+    GUIDANCE_AUGMENTATIONS,
     GUIDANCE_METHODS,
     default_guidance_method,
 )
@@ -22,6 +23,7 @@ from .pipeline_utils import JointClassificationOutput, probabilities_by_name
 __all__ = [
     "DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES",
     "DEFAULT_GUIDANCE_SCALES",
+    "GUIDANCE_AUGMENTATIONS",
     "GUIDANCE_METHODS",
     "CounterfactualPipeline",
     "CounterfactualPipelineOutput",

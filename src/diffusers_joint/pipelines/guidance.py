@@ -44,6 +44,8 @@ from ..models import JointUNet2DModel
 logger = logging.get_logger(__name__)
 
 GUIDANCE_METHODS = ("x0", "noisy", "features")
+# Strengths of random views for "x0" guidance: the classifier augmentations that transform the image.
+GUIDANCE_AUGMENTATIONS = tuple(name for name, settings in CLASSIFIER_AUGMENTATIONS.items() if settings is not None)
 
 # Default guidance scales per method: see docs/benchmarks.md#explanations for the measurements behind them. For
 # generation, the largest measured scale whose samples keep the unguided samples' precision (realism): on MNIST-5k
@@ -80,14 +82,15 @@ def resolve_guidance_method(guidance_method: str | None, unet: JointUNet2DModel)
 
 def check_guidance_augmentation(guidance_augmentation: str | None, guidance_method: str) -> None:
     """
-    Raise a `ValueError` unless `guidance_augmentation` is `None` or a strength of [`CLASSIFIER_AUGMENTATIONS`] other
-    than `"none"`, used with `guidance_method="x0"` (the only method whose classifier reads an image it can transform).
+    Raise a `ValueError` unless `guidance_augmentation` is `None` or one of [`GUIDANCE_AUGMENTATIONS`], used with
+    `guidance_method="x0"` (the only method whose classifier reads an image it can transform).
     """
     if guidance_augmentation is None:
         return
-    strengths = [name for name, settings in CLASSIFIER_AUGMENTATIONS.items() if settings is not None]
-    if guidance_augmentation not in strengths:
-        raise ValueError(f"`guidance_augmentation` must be None or one of {strengths}, got {guidance_augmentation!r}.")
+    if guidance_augmentation not in GUIDANCE_AUGMENTATIONS:
+        raise ValueError(
+            f"`guidance_augmentation` must be None or one of {GUIDANCE_AUGMENTATIONS}, got {guidance_augmentation!r}."
+        )
     if guidance_method != "x0":
         raise ValueError(
             f'`guidance_augmentation` needs `guidance_method="x0"` (the classifier reads the denoised estimate, which '
@@ -354,7 +357,7 @@ def guided_noise_prediction(
             `"x0"` (bounded classifier guidance on the denoised estimate), `"noisy"` (the classifier reads `x_t`) or
             `"features"` (shift the encoder representations).
         guidance_augmentation (`str`, *optional*):
-            With `"x0"`: a strength of [`CLASSIFIER_AUGMENTATIONS`]; the classifier then reads a random view of the
+            With `"x0"`: one of [`GUIDANCE_AUGMENTATIONS`]; the classifier then reads a random view of the
             denoised estimate ([`random_affine_views`]). `None` reads it as it is.
         generator (`torch.Generator`, *optional*):
             Draws the random views (see [`augmentation_generator`]); torch's global generator when `None`.
