@@ -201,6 +201,34 @@ def test_augmented_x0_guidance_differs_from_plain_and_is_reproducible():
     assert not torch.allclose(views[0], views[2]) and not torch.allclose(views[0], plain)
 
 
+def test_trajectory_guidance_draws_its_views_generator_once_and_only_when_guided():
+    unet = make_unet()
+    scheduler = make_scheduler()
+    sample = torch.randn(2, 1, 8, 8)
+    targets = torch.tensor([0, 2])
+    generator = torch.Generator().manual_seed(0)
+    trajectory = guidance.ClassifierGuidance.start(unet, scheduler, targets, 1.0, "x0", "medium", generator)
+    views = guidance.augmentation_generator(torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for t in (30, 20):  # the views' draws go on from step to step, as in one trajectory
+            expected = guidance.guided_noise_prediction(
+                unet, scheduler, sample, t, targets, 1.0, "x0", "medium", views
+            )
+            assert torch.equal(trajectory.noise_prediction(sample, t), expected)
+    # Unguided trajectories (scale 0 or no targets) take nothing from the pipeline's generator.
+    for scale, trajectory_targets in ((0.0, targets), (1.0, None)):
+        generator = torch.Generator().manual_seed(0)
+        unguided = guidance.ClassifierGuidance.start(
+            unet, scheduler, trajectory_targets, scale, "x0", "medium", generator
+        )
+        assert not unguided.is_active and unguided.views_generator is None
+        assert torch.equal(
+            torch.rand(3, generator=generator), torch.rand(3, generator=torch.Generator().manual_seed(0))
+        )
+    with pytest.raises(ValueError, match='needs `guidance_method="x0"`'):
+        guidance.ClassifierGuidance.start(unet, scheduler, targets, 1.0, "noisy", "medium")
+
+
 @pytest.mark.parametrize(
     ("augmentation", "method", "message"),
     [

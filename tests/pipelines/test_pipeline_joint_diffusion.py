@@ -219,7 +219,7 @@ def test_guidance_raises_target_probability(trained_digits_unet, digits_judge, m
 
 
 def test_default_method_follows_the_saved_model(unet, tmp_path, monkeypatch):
-    import diffusers_joint.pipelines.pipeline_joint_diffusion as module
+    import diffusers_joint.pipelines.guidance as module
 
     assert default_guidance_method(unet) == "x0"  # a classifier of clean images only (and models saved before)
     unet.register_to_config(noise_aware_classifier=True)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -387,3 +388,74 @@ def guided_noise_prediction(
     grad = x0_guidance_gradient(unet, sample, noise_pred, alpha_prod, targets, guidance_augmentation, generator)
     noise_pred = bounded_x0_guidance(noise_pred, grad, alpha_prod, guidance_scale)
     return torch.cat([noise_pred, variance], dim=1) if variance.shape[1] else noise_pred
+
+
+@dataclass
+class ClassifierGuidance:
+    """
+    The classifier guidance of one sampling trajectory: the model, its scheduler, what to guide towards and how, and
+    the generator of the random views. Build it with [`ClassifierGuidance.start`] where the trajectory starts and ask
+    it for each step's noise prediction ([`ClassifierGuidance.noise_prediction`]).
+
+    Example:
+
+    ```py
+    >>> guidance = ClassifierGuidance.start(unet, scheduler, targets, 3.0, "x0", "medium", generator)
+    >>> for t in scheduler.timesteps:
+    ...     noise_pred = guidance.noise_prediction(scheduler.scale_model_input(sample, t), t)
+    ...     sample = scheduler.step(noise_pred, t, sample, **guidance.step_kwargs()).prev_sample
+    ```
+    """
+
+    unet: JointUNet2DModel
+    scheduler: object
+    targets: torch.Tensor | None
+    scale: float
+    method: str = "x0"
+    augmentation: str | None = None
+    views_generator: torch.Generator | None = None
+
+    @classmethod
+    def start(
+        cls,
+        unet: JointUNet2DModel,
+        scheduler,
+        targets: torch.Tensor | None,
+        scale: float,
+        method: str = "x0",
+        augmentation: str | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+    ) -> ClassifierGuidance:
+        """
+        Check the settings and, when the trajectory is guided with random views, take the views' generator from
+        `generator` ([`augmentation_generator`], one draw). Call it after drawing the trajectory's initial noise, so
+        that guided and unguided trajectories start from the same noise.
+        """
+        check_guidance_method(method)
+        check_guidance_augmentation(augmentation, method)
+        guided = targets is not None and scale != 0
+        views_generator = augmentation_generator(generator) if guided and augmentation else None
+        return cls(unet, scheduler, targets, scale, method, augmentation, views_generator)
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the trajectory is guided at all (targets given and a non-zero scale)."""
+        return self.targets is not None and self.scale != 0
+
+    def step_kwargs(self, eta: float | None = None) -> dict:
+        """The extra keyword arguments for `scheduler.step` ([`scheduler_step_kwargs`])."""
+        return scheduler_step_kwargs(self.scheduler, guided=self.is_active, eta=eta)
+
+    def noise_prediction(self, sample: torch.Tensor, timestep: torch.Tensor | int) -> torch.Tensor:
+        """The guided noise prediction at `sample` (`x_t`, scaled for the model) and `timestep`."""
+        return guided_noise_prediction(
+            self.unet,
+            self.scheduler,
+            sample,
+            timestep,
+            self.targets,
+            self.scale,
+            self.method,
+            self.augmentation,
+            self.views_generator,
+        )

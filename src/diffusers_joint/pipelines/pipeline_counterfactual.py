@@ -17,12 +17,10 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from .guidance import (
     DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
-    augmentation_generator,
+    ClassifierGuidance,
     check_guidance_augmentation,
-    guided_noise_prediction,
     resolve_guidance_method,
     resolve_guidance_scale,
-    scheduler_step_kwargs,
 )
 from .pipeline_utils import (
     ClassLabels,
@@ -344,21 +342,12 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         timesteps, _ = self.get_timesteps(num_inference_steps, strength)
         noise = randn_tensor(image.shape, generator=generator, device=device, dtype=image.dtype)
         sample = self.scheduler.add_noise(image, noise, timesteps[:1].repeat(len(image)))
-        step_kwargs = scheduler_step_kwargs(self.scheduler, guided=guidance_scale > 0)
-        views_generator = augmentation_generator(generator) if guidance_scale > 0 and guidance_augmentation else None
+        guidance = ClassifierGuidance.start(
+            self.unet, self.scheduler, targets, guidance_scale, guidance_method, guidance_augmentation, generator
+        )
+        step_kwargs = guidance.step_kwargs()
         for i, t in enumerate(self.progress_bar(timesteps)):
-            model_input = self.scheduler.scale_model_input(sample, t)
-            noise_pred = guided_noise_prediction(
-                self.unet,
-                self.scheduler,
-                model_input,
-                t,
-                targets,
-                guidance_scale,
-                guidance_method,
-                guidance_augmentation,
-                views_generator,
-            )
+            noise_pred = guidance.noise_prediction(self.scheduler.scale_model_input(sample, t), t)
             sample = self.scheduler.step(noise_pred, t, sample, generator=generator, **step_kwargs).prev_sample
             if mask is not None:
                 known = image

@@ -13,12 +13,10 @@ from diffusers.utils import logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
 from .guidance import (
-    augmentation_generator,
+    ClassifierGuidance,
     check_guidance_augmentation,
-    guided_noise_prediction,
     resolve_guidance_method,
     resolve_guidance_scale,
-    scheduler_step_kwargs,
 )
 from .pipeline_utils import (
     ClassLabels,
@@ -212,24 +210,15 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
             targets = targets.to(device)
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
-        guided = targets is not None and guidance_scale > 0
-        step_kwargs = scheduler_step_kwargs(self.scheduler, guided=guided, eta=eta)
-        # Drawn after the initial noise, so guided and unguided sampling start from the same noise.
-        views_generator = augmentation_generator(generator) if guided and guidance_augmentation else None
+        # Started after the initial noise, so guided and unguided sampling start from the same noise.
+        guidance = ClassifierGuidance.start(
+            self.unet, self.scheduler, targets, guidance_scale, guidance_method, guidance_augmentation, generator
+        )
+        step_kwargs = guidance.step_kwargs(eta)
         for t in self.progress_bar(self.scheduler.timesteps):
             # 1. predict noise, guided towards the targets
             model_input = self.scheduler.scale_model_input(image, t)
-            noise_pred = guided_noise_prediction(
-                self.unet,
-                self.scheduler,
-                model_input,
-                t,
-                targets,
-                guidance_scale,
-                guidance_method,
-                guidance_augmentation,
-                views_generator,
-            )
+            noise_pred = guidance.noise_prediction(model_input, t)
             # 2. compute previous image: x_t -> x_t-1
             image = self.scheduler.step(noise_pred, t, image, generator=generator, **step_kwargs).prev_sample
 
