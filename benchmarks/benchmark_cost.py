@@ -132,7 +132,7 @@ def main():
         "train_step_joint_25pct_labeled": joint_step(0.25),
         "train_step_joint_100pct_labeled": joint_step(1.0),
         "sample_step_unguided": sampling(None),
-        "sample_step_guided_x0": sampling("x0"),
+        "sample_step_guided_x0": sampling("x0", "none"),
         "sample_step_guided_x0_medium_views": sampling("x0", "medium"),
         "sample_step_guided_noisy": sampling("noisy"),
         "sample_step_guided_features": sampling("features"),

@@ -59,9 +59,10 @@ def parse_args():
     parser.add_argument("--guidance_scale", type=float, default=None)
     parser.add_argument(
         "--guidance_augmentation",
-        choices=list(GUIDANCE_AUGMENTATIONS),
+        choices=[*GUIDANCE_AUGMENTATIONS, "none"],
         default=None,
-        help="With --guidance_method x0: the classifier reads random views of the denoised estimate. Default: none.",
+        help="With --guidance_method x0: the classifier reads random views of the denoised estimate. Default: the "
+        "method's default (DEFAULT_GUIDANCE_AUGMENTATIONS).",
     )
     parser.add_argument("--num_generated", type=int, default=1000)
     parser.add_argument("--timing_batch_size", type=int, default=16)
@@ -141,13 +142,13 @@ def guidance(args, pipe, real_images, real_labels, reference) -> dict:
             pipe,
             guided["guidance_method"],
             guided["guidance_scale"],
-            args.guidance_augmentation,
+            guided["guidance_augmentation"],
             args.timing_batch_size,
             args.timing_repeats,
         ),
         "guidance_method": guided["guidance_method"],
         "guidance_scale": guided["guidance_scale"],
-        "guidance_augmentation": args.guidance_augmentation,
+        "guidance_augmentation": guided["guidance_augmentation"],
         "num_generated": args.num_generated,
         "num_inference_steps": steps,
     }

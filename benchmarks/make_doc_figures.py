@@ -34,6 +34,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 from diffusers_joint import CounterfactualPipeline, JointDiffusionPipeline  # noqa: E402
 from diffusers_joint.data import load_digits_dataset, load_npz_dataset  # noqa: E402
 from diffusers_joint.pipelines import default_guidance_method  # noqa: E402
+from diffusers_joint.pipelines.guidance import GUIDANCE_TASKS  # noqa: E402
 from headless_chromium import HeadlessChromium, find_chromium  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -337,6 +338,11 @@ def first_correct(pipe: JointDiffusionPipeline, dataset, classes: list[int], per
     return chosen_images, chosen_labels
 
 
+def default_methods(unet) -> dict:
+    """The guidance method the figures' pipelines used for samples and for counterfactuals (their defaults)."""
+    return {task: default_guidance_method(unet, task) for task in GUIDANCE_TASKS}
+
+
 def main(args) -> None:
     torch.manual_seed(args.seed)
     out_dir = Path(args.output_dir)
@@ -347,7 +353,7 @@ def main(args) -> None:
     digits_path = train_if_missing(args.digits_pipeline, "joint-digits", args.work_dir, [])
     pipe = load_pipeline(digits_path)
     names = dict(enumerate(pipe.unet.config.label_names))
-    numbers["digits"] = {"pipeline": str(digits_path), "guidance_method": default_guidance_method(pipe.unet)}
+    numbers["digits"] = {"pipeline": str(digits_path), "guidance_method": default_methods(pipe.unet)}
     numbers["digits"]["samples"] = draw_samples(
         pipe, names, 8, args.num_inference_steps, args.seed, out_dir / "digits_samples.png"
     )
@@ -374,7 +380,7 @@ def main(args) -> None:
             + PNEUMONIA_TRAIN_ARGS
         )  # fmt: skip
         pipe = load_pipeline(pneumonia_path)
-        numbers["pneumonia"] = {"pipeline": str(pneumonia_path), "guidance_method": default_guidance_method(pipe.unet)}
+        numbers["pneumonia"] = {"pipeline": str(pneumonia_path), "guidance_method": default_methods(pipe.unet)}
         numbers["pneumonia"]["samples"] = draw_samples(
             pipe, PNEUMONIA_NAMES, 8, args.num_inference_steps, args.seed, out_dir / "pneumonia_samples.png"
         )

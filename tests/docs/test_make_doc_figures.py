@@ -33,6 +33,7 @@ def test_figures_are_drawn_from_a_pipeline(tmp_path):
             assert image.format == "PNG" and min(image.size) > 100, name
     numbers = json.loads((out / "figures.json").read_text())
     assert len(numbers["digits"]["counterfactuals"]) >= 1
+    assert numbers["digits"]["guidance_method"] == {"generation": "x0", "counterfactual": "x0"}  # a clean-only model
     assert sum(p.stat().st_size for p in out.glob("*.png")) < 1024**2
     if numbers["app_screenshots"].get("skipped"):
         pytest.skip(f"app screenshots not taken: {numbers['app_screenshots']['skipped']}")

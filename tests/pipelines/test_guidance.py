@@ -240,3 +240,15 @@ def test_trajectory_guidance_draws_its_views_generator_once_and_only_when_guided
 def test_guidance_augmentation_needs_x0_and_a_known_strength(augmentation, method, message):
     with pytest.raises(ValueError, match=message):
         guidance.check_guidance_augmentation(augmentation, method)
+
+
+def test_guidance_augmentation_defaults_per_method_and_none_turns_views_off():
+    assert guidance.resolve_guidance_augmentation(None, "x0") == guidance.DEFAULT_GUIDANCE_AUGMENTATIONS["x0"]
+    assert guidance.resolve_guidance_augmentation(None, "noisy") is None
+    assert guidance.resolve_guidance_augmentation(None, "features") is None
+    assert guidance.resolve_guidance_augmentation("none", "x0") is None
+    assert guidance.resolve_guidance_augmentation("strong", "x0") == "strong"
+    with pytest.raises(ValueError, match='needs `guidance_method="x0"`'):
+        guidance.resolve_guidance_augmentation("medium", "noisy")
+    with pytest.raises(ValueError, match="huge"):
+        guidance.resolve_guidance_augmentation("huge", "x0")

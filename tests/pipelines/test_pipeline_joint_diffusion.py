@@ -13,6 +13,7 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from pipeline_test_utils import make_scheduler, make_unet
 
 from diffusers_joint.pipelines import (
+    DEFAULT_GUIDANCE_AUGMENTATIONS,
     DEFAULT_GUIDANCE_SCALES,
     JointClassificationOutput,
     JointDiffusionPipeline,
@@ -85,8 +86,9 @@ def test_guidance_augmentation_is_reproducible_and_off_at_zero_scale(unet):
     labels = [0, 1, 2]
     first = sample(pipe, seed=3, class_labels=labels, guidance_method="x0", guidance_augmentation="medium").images
     second = sample(pipe, seed=3, class_labels=labels, guidance_method="x0", guidance_augmentation="medium").images
-    plain = sample(pipe, seed=3, class_labels=labels, guidance_method="x0").images
-    assert torch.equal(first, second) and not torch.allclose(first, plain)
+    plain = sample(pipe, seed=3, class_labels=labels, guidance_method="x0", guidance_augmentation="none").images
+    default = sample(pipe, seed=3, class_labels=labels).images  # "x0" with "medium" views, the defaults
+    assert torch.equal(first, second) and torch.equal(first, default) and not torch.allclose(first, plain)
     zero = sample(pipe, seed=3, class_labels=labels, guidance_scale=0, guidance_augmentation="medium").images
     assert torch.equal(zero, sample(pipe, seed=3, batch_size=3).images)
     with pytest.raises(ValueError, match='needs `guidance_method="x0"`'):
@@ -195,7 +197,7 @@ def test_multi_label_targets_and_classification():
 MIN_GAIN = {"x0": 0.2, "noisy": 0.2, "features": 0.03}
 
 
-@pytest.mark.parametrize("method", ["x0", "noisy", "features", "x0 medium"])
+@pytest.mark.parametrize("method", ["x0", "noisy", "features", "x0 none"])
 @pytest.mark.parametrize("scheduler_cls", [DDPMScheduler, DDIMScheduler])
 def test_guidance_raises_target_probability(trained_digits_unet, digits_judge, method, scheduler_cls):
     pipe = make_pipe(trained_digits_unet, scheduler_cls)
@@ -218,27 +220,33 @@ def test_guidance_raises_target_probability(trained_digits_unet, digits_judge, m
     assert p_guided > p_plain + MIN_GAIN[method], (p_plain, p_guided)
 
 
-def test_default_method_follows_the_saved_model(unet, tmp_path, monkeypatch):
+def test_default_methods_for_generation_and_counterfactuals(unet, tmp_path, monkeypatch):
     import diffusers_joint.pipelines.guidance as module
 
-    assert default_guidance_method(unet) == "x0"  # a classifier of clean images only (and models saved before)
+    # A classifier of clean images only (and models saved before the noise-aware term): "x0" for both tasks.
+    assert default_guidance_method(unet) == default_guidance_method(unet, "counterfactual") == "x0"
     unet.register_to_config(noise_aware_classifier=True)
     make_pipe(unet).save_pretrained(tmp_path)
     pipe = JointDiffusionPipeline.from_pretrained(tmp_path)
     pipe.set_progress_bar_config(disable=True)
-    assert pipe.unet.config.noise_aware_classifier and default_guidance_method(pipe.unet) == "noisy"
-    methods = []
+    assert pipe.unet.config.noise_aware_classifier
+    assert default_guidance_method(pipe.unet) == "x0"
+    assert default_guidance_method(pipe.unet, "counterfactual") == "noisy"
+    with pytest.raises(ValueError, match="`task` must be one of"):
+        default_guidance_method(pipe.unet, "explanation")
+    calls = []
 
-    def record(unet, scheduler, sample, t, targets, scale, method, *views):
-        methods.append((method, scale))
+    def record(unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator):
+        calls.append((method, scale, augmentation))
         return unet(sample, t).sample
 
     monkeypatch.setattr(module, "guided_noise_prediction", record)
     sample(pipe, class_labels=[0, 1], num_inference_steps=2)
-    assert methods == [("noisy", DEFAULT_GUIDANCE_SCALES["noisy"])] * 2
-    methods.clear()
-    sample(pipe, class_labels=[0, 1], num_inference_steps=2, guidance_method="x0")
-    assert methods == [("x0", DEFAULT_GUIDANCE_SCALES["x0"])] * 2
+    assert calls == [("x0", DEFAULT_GUIDANCE_SCALES["x0"], DEFAULT_GUIDANCE_AUGMENTATIONS["x0"])] * 2
+    assert DEFAULT_GUIDANCE_AUGMENTATIONS["x0"] == "medium"
+    calls.clear()
+    sample(pipe, class_labels=[0, 1], num_inference_steps=2, guidance_method="noisy")
+    assert calls == [("noisy", DEFAULT_GUIDANCE_SCALES["noisy"], None)] * 2
 
 
 def test_default_scales_are_documented():

@@ -13,6 +13,7 @@ from diffusers.utils import logging
 from ..pipelines import CounterfactualPipeline, JointDiffusionPipeline
 from ..pipelines.guidance import (
     DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
+    resolve_guidance_augmentation,
     resolve_guidance_method,
     resolve_guidance_scale,
 )
@@ -165,7 +166,7 @@ def evaluate_generation(
             "class_guided": requested is not None,
             "guidance_method": method,
             "guidance_scale": resolve_guidance_scale(guidance_scale, method),
-            "guidance_augmentation": guidance_augmentation,
+            "guidance_augmentation": resolve_guidance_augmentation(guidance_augmentation, method),
             "num_inference_steps": num_inference_steps,
             "scheduler": type(pipeline.scheduler).__name__,
             "eta": eta,
@@ -332,13 +333,13 @@ def evaluate_counterfactuals(
     results["already_target_reference"] = conditional_accuracy(
         targets, reference_model.predict_proba(x), unet.config.problem_type
     )
-    method = resolve_guidance_method(guidance_method, unet)
+    method = resolve_guidance_method(guidance_method, unet, task="counterfactual")
     results.update(
         {
             "strength": strength,
             "guidance_method": method,
             "guidance_scale": resolve_guidance_scale(guidance_scale, method, DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES),
-            "guidance_augmentation": guidance_augmentation,
+            "guidance_augmentation": resolve_guidance_augmentation(guidance_augmentation, method),
             "num_inference_steps": num_inference_steps,
             "search_strengths": list(search_strengths) if not isinstance(search_strengths, bool) else search_strengths,
             "max_strength": max_strength,

@@ -18,7 +18,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from .guidance import (
     DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
     ClassifierGuidance,
-    check_guidance_augmentation,
+    resolve_guidance_augmentation,
     resolve_guidance_method,
     resolve_guidance_scale,
 )
@@ -435,15 +435,15 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
                 larger changes; 1 ignores the image.
             guidance_scale (`float`, *optional*):
                 Strength of the classifier guidance towards `target_class` (>= 0; 0 gives a plain reconstruction).
-                Defaults to the method's value in `guidance.DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES` (3.0 for `"x0"`,
+                Defaults to the method's value in `guidance.DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES` (10.0 for `"x0"`,
                 40.0 for `"noisy"`, 10.0 for `"features"`).
             guidance_method (`str`, *optional*):
                 `"noisy"` (the default for models trained with the noise-aware term), `"x0"` (the default for other
-                models) or `"features"`; see [`JointDiffusionPipeline`].
+                models) or `"features"`; see [`JointDiffusionPipeline`] and `guidance.default_guidance_method`.
             guidance_augmentation (`str`, *optional*):
                 With `"x0"` guidance, the classifier reads a random view of the denoised estimate at every step
-                (`"light"`, `"medium"` or `"strong"`); see [`JointDiffusionPipeline`]. `None` (the default) reads it
-                as it is.
+                (`"light"`, `"medium"` or `"strong"`, `"none"` for none); see [`JointDiffusionPipeline`]. Defaults to
+                `"medium"` for `"x0"` (`guidance.DEFAULT_GUIDANCE_AUGMENTATIONS`).
             num_inference_steps (`int`, *optional*, defaults to 50):
                 Number of timesteps of the full schedule, of which `strength` are run.
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
@@ -475,11 +475,11 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
             [`CounterfactualPipelineOutput`] or `tuple`: the counterfactuals and their diagnostics; a tuple of the
             output's fields, in order, when `return_dict` is `False`.
         """
-        guidance_method = resolve_guidance_method(guidance_method, self.unet)
+        guidance_method = resolve_guidance_method(guidance_method, self.unet, task="counterfactual")
         guidance_scale = resolve_guidance_scale(
             guidance_scale, guidance_method, DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES
         )
-        check_guidance_augmentation(guidance_augmentation, guidance_method)
+        guidance_augmentation = resolve_guidance_augmentation(guidance_augmentation, guidance_method)
         check_output_type(output_type)
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}.")
