@@ -466,9 +466,10 @@ class ClassifierGuidance:
         """
         check_guidance_method(method)
         check_guidance_augmentation(augmentation, method)
-        guided = targets is not None and scale != 0
-        views_generator = augmentation_generator(generator) if guided and augmentation else None
-        return cls(unet, scheduler, targets, scale, method, augmentation, views_generator)
+        guidance = cls(unet, scheduler, targets, scale, method, augmentation)
+        if guidance.is_active and augmentation:
+            guidance.views_generator = augmentation_generator(generator)
+        return guidance
 
     @property
     def is_active(self) -> bool:
