@@ -8,8 +8,9 @@ Reports (median seconds over `--repeats` interleaved repetitions, after warm-up)
 - encoder-only pass (`encode` / `classify`) against a full UNet forward, no gradient;
 - one training step (forward, backward, AdamW) of the joint model with 0%, 25% and 100% labeled images against the
   same UNet trained with the diffusion loss alone;
-- one guided sampling step (x0, x0 with `medium` random views, noisy and features guidance) against an unguided
-  step;
+- one guided sampling step (x0, x0 with `medium` random views recomputed at every step and at the pipeline's default
+  cache interval, noisy and features guidance) against an unguided step: the mean step of a `--sampling_steps` DDIM
+  trajectory, so that steps that reuse the classifier's direction are counted;
 - peak resident memory of the process (CPU) or peak CUDA memory.
 """
 
@@ -35,6 +36,7 @@ def parse_args():
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--num_classes", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--sampling_steps", type=int, default=10, help="DDIM steps per timed sampling trajectory.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's).")
     parser.add_argument("--json", type=str, default=None, help="Also write the results to this file.")
@@ -110,8 +112,8 @@ def main():
     sample_batch = min(b, 16)
     class_labels = [i % args.num_classes for i in range(sample_batch)]
 
-    def sampling(method, augmentation=None):
-        # one DDIM step; guidance_scale=0 is the unguided baseline
+    def sampling(method, augmentation=None, cache_interval=None):
+        # a short DDIM trajectory, timed per step; guidance_scale=0 is the unguided baseline
         def step():
             kwargs = {"class_labels": class_labels}
             if method is None:
@@ -119,7 +121,9 @@ def main():
             else:
                 kwargs["guidance_method"] = method
                 kwargs["guidance_augmentation"] = augmentation
-            pipe(num_inference_steps=1, output_type="pt", generator=torch.Generator().manual_seed(0), **kwargs)
+                kwargs["guidance_cache_interval"] = cache_interval
+            generator = torch.Generator().manual_seed(0)
+            pipe(num_inference_steps=args.sampling_steps, output_type="pt", generator=generator, **kwargs)
 
         return step
 
@@ -132,7 +136,8 @@ def main():
         "train_step_joint_25pct_labeled": joint_step(0.25),
         "train_step_joint_100pct_labeled": joint_step(1.0),
         "sample_step_unguided": sampling(None),
-        "sample_step_guided_x0": sampling("x0", "none"),
+        "sample_step_guided_x0": sampling("x0", "none", cache_interval=1),
+        "sample_step_guided_x0_medium_views_every_step": sampling("x0", "medium", cache_interval=1),
         "sample_step_guided_x0_medium_views": sampling("x0", "medium"),
         "sample_step_guided_noisy": sampling("noisy"),
         "sample_step_guided_features": sampling("features"),
@@ -146,6 +151,9 @@ def main():
         for name, fn in cases.items():  # interleaved, so drift in machine load hits every case alike
             times[name].append(timed(fn, device))
     median = {name: statistics.median(v) for name, v in times.items()}
+    for name in median:
+        if name.startswith("sample_step"):  # seconds per step of the timed trajectory
+            median[name] /= args.sampling_steps
     if device.type == "cuda":
         peak = f"{torch.cuda.max_memory_allocated() / 2**20:.0f} MiB (CUDA, all cases)"
     else:
@@ -157,6 +165,8 @@ def main():
         "joint_step_25pct / plain_step": median["train_step_joint_25pct_labeled"] / median["train_step_plain_unet"],
         "joint_step_100pct / plain_step": median["train_step_joint_100pct_labeled"] / median["train_step_plain_unet"],
         "guided_x0_step / unguided_step": median["sample_step_guided_x0"] / median["sample_step_unguided"],
+        "guided_x0_medium_views_every_step / unguided_step": median["sample_step_guided_x0_medium_views_every_step"]
+        / median["sample_step_unguided"],
         "guided_x0_medium_views_step / unguided_step": median["sample_step_guided_x0_medium_views"]
         / median["sample_step_unguided"],
         "guided_noisy_step / unguided_step": median["sample_step_guided_noisy"] / median["sample_step_unguided"],

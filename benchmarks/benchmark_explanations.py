@@ -15,7 +15,8 @@ never on anything the joint model made.
 - `guidance`: `--num_generated` samples, classes requested in turn, guided with the pipelines' default method and
   scale (or `--guidance_method` / `--guidance_scale`), and as many unguided ones with the same seed. Reports the share
   the reference network (and the model) assigns to the requested class, precision and recall of both sets on the
-  reference features, and `guided_step_ratio`: the median time of a guided sampling step over an unguided one,
+  reference features, and `guided_step_ratio`: the median time of a guided sampling trajectory of `--timing_steps`
+  steps over an unguided one (the mean cost of a guided step, counting steps that reuse the classifier's direction),
   interleaved in this run on a batch of `--timing_batch_size`.
 - `counterfactuals`: [`evaluate_counterfactuals`] with the pipeline's defaults (or the flags): validity under the
   model and the reference network, L1, localisation (share of pixels carrying 80 % of the change) and the strength
@@ -64,9 +65,16 @@ def parse_args():
         help="With --guidance_method x0: the classifier reads random views of the denoised estimate. Default: the "
         "method's default (DEFAULT_GUIDANCE_AUGMENTATIONS).",
     )
+    parser.add_argument(
+        "--guidance_cache_interval",
+        type=int,
+        default=None,
+        help="Recompute the classifier's direction every this many steps. Default: the pipeline's.",
+    )
     parser.add_argument("--num_generated", type=int, default=1000)
     parser.add_argument("--timing_batch_size", type=int, default=16)
     parser.add_argument("--timing_repeats", type=int, default=10)
+    parser.add_argument("--timing_steps", type=int, default=10, help="Steps of each timed sampling trajectory.")
     parser.add_argument("--num_counterfactuals", type=int, default=200)
     parser.add_argument("--strength", type=float, default=None, help="Default: the pipeline's.")
     parser.add_argument(
@@ -89,29 +97,37 @@ def call_defaults(pipeline_cls) -> dict:
 
 
 def step_ratio(
-    pipe: JointDiffusionPipeline, method: str, scale: float, augmentation: str | None, batch_size: int, repeats: int
+    pipe: JointDiffusionPipeline,
+    method: str,
+    scale: float,
+    augmentation: str | None,
+    cache_interval: int,
+    batch_size: int,
+    repeats: int,
+    steps: int,
 ) -> float:
-    """Median seconds of one guided sampling step over one unguided step, interleaved."""
+    """Median seconds of a guided sampling trajectory of `steps` steps over an unguided one, interleaved."""
     labels = [i % pipe.unet.config.num_classes for i in range(batch_size)]
 
-    def one_step(guidance_scale: float) -> float:
+    def trajectory(guidance_scale: float) -> float:
         start = time.perf_counter()
         pipe(
             class_labels=labels,
             guidance_scale=guidance_scale,
             guidance_method=method,
             guidance_augmentation=augmentation,  # no views are drawn at scale 0
-            num_inference_steps=1,
+            guidance_cache_interval=cache_interval,
+            num_inference_steps=steps,
             generator=torch.Generator().manual_seed(0),
             output_type="pt",
         )
         return time.perf_counter() - start
 
-    one_step(0.0), one_step(scale)  # warm-up
+    trajectory(0.0), trajectory(scale)  # warm-up
     unguided, guided = [], []
     for _ in range(repeats):
-        unguided.append(one_step(0.0))
-        guided.append(one_step(scale))
+        unguided.append(trajectory(0.0))
+        guided.append(trajectory(scale))
     return statistics.median(guided) / statistics.median(unguided)
 
 
@@ -127,6 +143,7 @@ def guidance(args, pipe, real_images, real_labels, reference) -> dict:
         guidance_scale=args.guidance_scale,
         guidance_method=method,
         guidance_augmentation=args.guidance_augmentation,
+        guidance_cache_interval=args.guidance_cache_interval,
         **common,
     )
     unguided = evaluate_generation(pipe, real_images, reference, guidance_scale=0.0, **common)
@@ -143,12 +160,15 @@ def guidance(args, pipe, real_images, real_labels, reference) -> dict:
             guided["guidance_method"],
             guided["guidance_scale"],
             guided["guidance_augmentation"],
+            guided["guidance_cache_interval"],
             args.timing_batch_size,
             args.timing_repeats,
+            args.timing_steps,
         ),
         "guidance_method": guided["guidance_method"],
         "guidance_scale": guided["guidance_scale"],
         "guidance_augmentation": guided["guidance_augmentation"],
+        "guidance_cache_interval": guided["guidance_cache_interval"],
         "num_generated": args.num_generated,
         "num_inference_steps": steps,
     }
@@ -168,6 +188,7 @@ def counterfactuals(args, pipe, test_images, test_labels, reference) -> dict:
         guidance_scale=args.guidance_scale,
         guidance_method=method,
         guidance_augmentation=args.guidance_augmentation,
+        guidance_cache_interval=args.guidance_cache_interval,
         seed=args.seed,
         search_strengths=defaults["search_strengths"]
         if args.search_strengths is None
@@ -182,6 +203,7 @@ def counterfactuals(args, pipe, test_images, test_labels, reference) -> dict:
         "guidance_method",
         "guidance_scale",
         "guidance_augmentation",
+        "guidance_cache_interval",
         "strength",
         "search_strengths",
         "mask_image",

@@ -252,3 +252,48 @@ def test_guidance_augmentation_defaults_per_method_and_none_turns_views_off():
         guidance.resolve_guidance_augmentation("medium", "noisy")
     with pytest.raises(ValueError, match="huge"):
         guidance.resolve_guidance_augmentation("huge", "x0")
+
+
+@pytest.mark.parametrize("method", ["x0", "noisy", "features"])
+def test_cached_direction_is_computed_every_interval_and_reapplied_in_between(method, monkeypatch):
+    unet = make_unet()
+    scheduler = make_scheduler()
+    scheduler.set_timesteps(10)
+    sample = torch.randn(2, 1, 8, 8)
+    targets = torch.tensor([0, 2])
+    computed = []
+    for name in ("x0_guidance_gradient", "noisy_guidance_gradient", "feature_guidance_shifts"):
+        original = getattr(guidance, name)
+
+        def counting(*args, _original=original, _name=name, **kwargs):
+            computed.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(guidance, name, counting)
+    trajectory = guidance.ClassifierGuidance.start(unet, scheduler, targets, 2.0, method, cache_interval=2)
+    timesteps = scheduler.timesteps[:5]
+    direction = None
+    with torch.no_grad():
+        for step, t in enumerate(timesteps):
+            prediction = trajectory.noise_prediction(sample, t)
+            # a reuse step applies the last computed direction at this step's noise level and computes nothing
+            expected, direction = guidance.guided_prediction_and_direction(
+                unet, scheduler, sample, t, targets, 2.0, method, direction=direction if step % 2 else None
+            )
+            assert torch.equal(prediction, expected)
+    # steps 0, 2 and 4 compute the direction, in the trajectory and in the check
+    assert len(computed) == 3 * 2
+    plain = unet(sample, timesteps[1]).sample
+    assert not torch.allclose(plain, trajectory.noise_prediction(sample, timesteps[1]))  # reuse still guides
+
+
+def test_guidance_cache_interval_defaults_per_method_and_task_and_rejects_bad_values():
+    assert guidance.resolve_guidance_cache_interval(None, "x0") == guidance.DEFAULT_GUIDANCE_CACHE_INTERVALS["x0"] == 2
+    assert guidance.resolve_guidance_cache_interval(None, "noisy") == 1
+    assert guidance.resolve_guidance_cache_interval(None, "x0", task="counterfactual") == 1
+    assert guidance.resolve_guidance_cache_interval(3, "features") == 3
+    for value in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="positive integer"):
+            guidance.resolve_guidance_cache_interval(value, "x0")
+    with pytest.raises(ValueError, match="task"):
+        guidance.resolve_guidance_cache_interval(None, "x0", task="editing")

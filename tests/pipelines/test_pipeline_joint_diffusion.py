@@ -14,6 +14,7 @@ from pipeline_test_utils import make_scheduler, make_unet
 
 from diffusers_joint.pipelines import (
     DEFAULT_GUIDANCE_AUGMENTATIONS,
+    DEFAULT_GUIDANCE_CACHE_INTERVALS,
     DEFAULT_GUIDANCE_SCALES,
     JointClassificationOutput,
     JointDiffusionPipeline,
@@ -235,18 +236,26 @@ def test_default_methods_for_generation_and_counterfactuals(unet, tmp_path, monk
     with pytest.raises(ValueError, match="`task` must be one of"):
         default_guidance_method(pipe.unet, "explanation")
     calls = []
+    original = module.guided_prediction_and_direction
 
-    def record(unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator):
-        calls.append((method, scale, augmentation))
-        return unet(sample, t).sample
+    def record(unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator, direction):
+        calls.append((method, scale, augmentation, direction is None))
+        return original(unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator, direction)
 
-    monkeypatch.setattr(module, "guided_noise_prediction", record)
-    sample(pipe, class_labels=[0, 1], num_inference_steps=2)
-    assert calls == [("x0", DEFAULT_GUIDANCE_SCALES["x0"], DEFAULT_GUIDANCE_AUGMENTATIONS["x0"])] * 2
-    assert DEFAULT_GUIDANCE_AUGMENTATIONS["x0"] == "medium"
+    monkeypatch.setattr(module, "guided_prediction_and_direction", record)
+    sample(pipe, class_labels=[0, 1], num_inference_steps=4)
+    # "x0" with "medium" views, its direction computed at every 2nd step and reused in between
+    x0 = ("x0", DEFAULT_GUIDANCE_SCALES["x0"], DEFAULT_GUIDANCE_AUGMENTATIONS["x0"])
+    assert calls == [(*x0, True), (*x0, False)] * 2
+    assert DEFAULT_GUIDANCE_AUGMENTATIONS["x0"] == "medium" and DEFAULT_GUIDANCE_CACHE_INTERVALS["x0"] == 2
     calls.clear()
     sample(pipe, class_labels=[0, 1], num_inference_steps=2, guidance_method="noisy")
-    assert calls == [("noisy", DEFAULT_GUIDANCE_SCALES["noisy"], None)] * 2
+    assert calls == [("noisy", DEFAULT_GUIDANCE_SCALES["noisy"], None, True)] * 2
+    calls.clear()
+    sample(pipe, class_labels=[0, 1], num_inference_steps=2, guidance_cache_interval=1)
+    assert calls == [(*x0, True)] * 2
+    with pytest.raises(ValueError, match="`guidance_cache_interval` must be a positive integer, got 0"):
+        sample(pipe, class_labels=[0, 1], guidance_cache_interval=0)
 
 
 def test_default_scales_are_documented():

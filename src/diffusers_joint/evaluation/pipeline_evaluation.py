@@ -14,6 +14,7 @@ from ..pipelines import CounterfactualPipeline, JointDiffusionPipeline
 from ..pipelines.guidance import (
     DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
     resolve_guidance_augmentation,
+    resolve_guidance_cache_interval,
     resolve_guidance_method,
     resolve_guidance_scale,
 )
@@ -72,6 +73,7 @@ def evaluate_generation(
     backbone: TransformersFeatureExtractor | None = None,
     eta: float = 0.0,
     guidance_augmentation: str | None = None,
+    guidance_cache_interval: int | None = None,
 ) -> dict:
     """
     Generate class-guided samples and compare them with real images on the reference network's features.
@@ -111,6 +113,8 @@ def evaluate_generation(
             DDIM's eta (see [`JointDiffusionPipeline`]); ignored by schedulers without it.
         guidance_augmentation (`str`, *optional*):
             Random views of the denoised estimate for `"x0"` guidance (see [`JointDiffusionPipeline`]).
+        guidance_cache_interval (`int`, *optional*):
+            Steps one computation of the classifier's direction serves (see [`JointDiffusionPipeline`]).
 
     Returns:
         `dict`: the metrics of [`compute_generation_metrics`] (conditional accuracy under the reference network) plus
@@ -129,6 +133,7 @@ def evaluate_generation(
             guidance_scale=guidance_scale,
             guidance_method=guidance_method,
             guidance_augmentation=guidance_augmentation,
+            guidance_cache_interval=guidance_cache_interval,
             num_inference_steps=num_inference_steps,
             generator=generator,
             eta=eta,
@@ -167,6 +172,7 @@ def evaluate_generation(
             "guidance_method": method,
             "guidance_scale": resolve_guidance_scale(guidance_scale, method),
             "guidance_augmentation": resolve_guidance_augmentation(guidance_augmentation, method),
+            "guidance_cache_interval": resolve_guidance_cache_interval(guidance_cache_interval, method),
             "num_inference_steps": num_inference_steps,
             "scheduler": type(pipeline.scheduler).__name__,
             "eta": eta,
@@ -234,6 +240,7 @@ def evaluate_counterfactuals(
     max_strength: float = 1.0,
     mask_image: str | None = "auto",
     guidance_augmentation: str | None = None,
+    guidance_cache_interval: int | None = None,
 ) -> dict:
     """
     Explain real images with counterfactuals towards another class and measure them (see
@@ -280,6 +287,8 @@ def evaluate_counterfactuals(
             [`CounterfactualPipeline`]).
         guidance_augmentation (`str`, *optional*):
             Random views of the denoised estimate for `"x0"` guidance (see [`CounterfactualPipeline`]).
+        guidance_cache_interval (`int`, *optional*):
+            Steps one computation of the classifier's direction serves (see [`CounterfactualPipeline`]).
 
     Returns:
         `dict`: the metrics of [`compute_counterfactual_metrics`] plus the settings and `mean_strength`, the mean
@@ -303,6 +312,7 @@ def evaluate_counterfactuals(
             guidance_scale=guidance_scale,
             guidance_method=guidance_method,
             guidance_augmentation=guidance_augmentation,
+            guidance_cache_interval=guidance_cache_interval,
             num_inference_steps=num_inference_steps,
             generator=generator,
             output_type="pt",
@@ -340,6 +350,9 @@ def evaluate_counterfactuals(
             "guidance_method": method,
             "guidance_scale": resolve_guidance_scale(guidance_scale, method, DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES),
             "guidance_augmentation": resolve_guidance_augmentation(guidance_augmentation, method),
+            "guidance_cache_interval": resolve_guidance_cache_interval(
+                guidance_cache_interval, method, task="counterfactual"
+            ),
             "num_inference_steps": num_inference_steps,
             "search_strengths": list(search_strengths) if not isinstance(search_strengths, bool) else search_strengths,
             "max_strength": max_strength,

@@ -27,13 +27,17 @@ models whose classifier was trained on noisy inputs (`unet.config.noise_aware_cl
 - `"features"`, the Joint Diffusion variant (Deja et al., 2023) that edits the UNet's own representations: the
   pooled encoder features of `x_t` are moved along the gradient of the target log-probability, and the decoder
   denoises with the shifted representations (see [`JointUNet2DModel.shift_encoder_features`]).
+
+Every method can compute its direction (gradient or shifts) once and reuse it for the next steps of a trajectory
+(`cache_interval` of [`ClassifierGuidance`]); generation with `"x0"` recomputes it at every 2nd step by default
+([`DEFAULT_GUIDANCE_CACHE_INTERVALS`]).
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -66,6 +70,12 @@ DEFAULT_GUIDANCE_SCALES = {"x0": 10.0, "noisy": 3.0, "features": 10.0}
 # mean L1 0.145 to 0.159; 40 is the one that meets the aims (>= 0.90 with L1 <= 0.164). "x0" with its default views:
 # on MNIST-5k (strength 0.7) validity 0.55 at scale 3 and 0.71 at 10.
 DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES = {"x0": 10.0, "noisy": 40.0, "features": 10.0}
+
+# How often generation recomputes the classifier's direction ([`ClassifierGuidance`]); it is reused in between. On the
+# 4000-step MNIST-5k model, "x0" guidance recomputed every 2nd step kept the share judged as requested and the
+# precision of every step's gradient, and cut a guided step from 1.58x to 1.20x an unguided one. The other methods
+# and counterfactuals were not measured with reuse, so they recompute at every step.
+DEFAULT_GUIDANCE_CACHE_INTERVALS = {"x0": 2, "noisy": 1, "features": 1}
 
 
 def check_guidance_method(guidance_method: str) -> None:
@@ -130,6 +140,26 @@ def resolve_guidance_augmentation(guidance_augmentation: str | None, guidance_me
         return None
     check_guidance_augmentation(guidance_augmentation, guidance_method)
     return guidance_augmentation
+
+
+def resolve_guidance_cache_interval(
+    guidance_cache_interval: int | None, guidance_method: str, task: str = "generation"
+) -> int:
+    """
+    How many steps one computation of the classifier's direction serves: `guidance_cache_interval`, or when it is
+    `None` the method's default for generation ([`DEFAULT_GUIDANCE_CACHE_INTERVALS`]) and 1 for counterfactuals.
+    Raises a `ValueError` unless the result is a positive integer.
+    """
+    check_guidance_method(guidance_method)
+    if task not in GUIDANCE_TASKS:
+        raise ValueError(f"`task` must be one of {GUIDANCE_TASKS}, got {task!r}.")
+    if guidance_cache_interval is None:
+        return DEFAULT_GUIDANCE_CACHE_INTERVALS[guidance_method] if task == "generation" else 1
+    if isinstance(guidance_cache_interval, bool) or not isinstance(guidance_cache_interval, int):
+        raise ValueError(f"`guidance_cache_interval` must be a positive integer, got {guidance_cache_interval!r}.")
+    if guidance_cache_interval < 1:
+        raise ValueError(f"`guidance_cache_interval` must be a positive integer, got {guidance_cache_interval!r}.")
+    return guidance_cache_interval
 
 
 def augmentation_generator(generator: torch.Generator | list[torch.Generator] | None) -> torch.Generator:
@@ -293,6 +323,22 @@ def apply_classifier_guidance(
     return noise_pred - guidance_scale * (1 - alpha_prod).sqrt() * grad
 
 
+def noisy_guidance_gradient(
+    unet: JointUNet2DModel, sample: torch.Tensor, timestep: torch.Tensor | int, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    One forward pass gives the noise prediction and the classifier's logits of `x_t` at `timestep`
+    ([`JointUNet2DModel.forward_with_features`]); returns the noise prediction and the gradient of the target
+    log-probability with respect to `x_t` (a backward pass through the encoder only).
+    """
+    with torch.enable_grad():
+        x_t = sample.detach().requires_grad_(True)
+        noise_pred, features = unet.forward_with_features(x_t, timestep)
+        log_prob = class_log_prob(unet.classifier(features), targets, unet.is_multi_label)
+        (grad,) = torch.autograd.grad(log_prob.sum(), x_t)
+    return noise_pred.detach(), grad.to(sample.dtype)
+
+
 def noisy_guided_noise_prediction(
     unet: JointUNet2DModel,
     sample: torch.Tensor,
@@ -302,16 +348,11 @@ def noisy_guided_noise_prediction(
     guidance_scale: float,
 ) -> torch.Tensor:
     """
-    `"noisy"` guidance: one forward pass gives the noise prediction and the classifier's logits of `x_t` at `timestep`
-    ([`JointUNet2DModel.forward_with_features`]); the gradient of the target log-probability with respect to `x_t`
-    (a backward pass through the encoder only) shifts the noise prediction ([`apply_classifier_guidance`]).
+    `"noisy"` guidance: the noise prediction of `x_t` shifted by the gradient of the classifier's target
+    log-probability at `x_t` ([`noisy_guidance_gradient`], [`apply_classifier_guidance`]).
     """
-    with torch.enable_grad():
-        x_t = sample.detach().requires_grad_(True)
-        noise_pred, features = unet.forward_with_features(x_t, timestep)
-        log_prob = class_log_prob(unet.classifier(features), targets, unet.is_multi_label)
-        (grad,) = torch.autograd.grad(log_prob.sum(), x_t)
-    return apply_classifier_guidance(noise_pred.detach(), grad.to(sample.dtype), alpha_prod, guidance_scale)
+    noise_pred, grad = noisy_guidance_gradient(unet, sample, timestep, targets)
+    return apply_classifier_guidance(noise_pred, grad, alpha_prod, guidance_scale)
 
 
 def feature_guidance_shifts(
@@ -400,10 +441,36 @@ def guided_noise_prediction(
     check_guidance_augmentation(guidance_augmentation, guidance_method)
     if targets is None or guidance_scale == 0:
         return unet(sample, timestep).sample
+    noise_pred, _ = guided_prediction_and_direction(
+        unet, scheduler, sample, timestep, targets, guidance_scale, guidance_method, guidance_augmentation, generator
+    )
+    return noise_pred
+
+
+def guided_prediction_and_direction(
+    unet: JointUNet2DModel,
+    scheduler,
+    sample: torch.Tensor,
+    timestep: torch.Tensor | int,
+    targets: torch.Tensor,
+    guidance_scale: float,
+    guidance_method: str,
+    guidance_augmentation: str | None = None,
+    generator: torch.Generator | None = None,
+    direction: torch.Tensor | list[torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | list[torch.Tensor]]:
+    """
+    The guided noise prediction of [`guided_noise_prediction`] and the classifier's direction it applied: the gradient
+    at `x0_hat` (`"x0"`), the gradient at `x_t` (`"noisy"`) or the feature shifts (`"features"`). Given a `direction`
+    from an earlier step, it is applied again instead of being computed, which costs one plain forward pass: the
+    `"x0"` step stays bounded and the `"noisy"` step is rescaled for the current noise level.
+    """
     if guidance_method == "features":
-        shifts = feature_guidance_shifts(unet, sample, timestep, targets, guidance_scale)
+        shifts = direction
+        if shifts is None:
+            shifts = feature_guidance_shifts(unet, sample, timestep, targets, guidance_scale)
         with unet.shift_encoder_features(shifts):
-            return unet(sample, timestep).sample
+            return unet(sample, timestep).sample, shifts
     prediction_type = getattr(scheduler.config, "prediction_type", "epsilon")
     if prediction_type != "epsilon":
         raise ValueError(
@@ -414,13 +481,19 @@ def guided_noise_prediction(
     if guidance_method == "noisy":
         if unet.config.out_channels != unet.config.in_channels:
             raise ValueError('`guidance_method="noisy"` needs a model that predicts the noise only (no variance).')
-        return noisy_guided_noise_prediction(unet, sample, timestep, targets, alpha_prod, guidance_scale)
+        if direction is None:
+            noise_pred, grad = noisy_guidance_gradient(unet, sample, timestep, targets)
+        else:
+            noise_pred, grad = unet(sample, timestep).sample, direction
+        return apply_classifier_guidance(noise_pred, grad, alpha_prod, guidance_scale), grad
     model_output = unet(sample, timestep).sample
     # Models with a learned variance predict (eps, variance) stacked on the channel axis; only eps is guided.
     noise_pred, variance = model_output[:, : sample.shape[1]], model_output[:, sample.shape[1] :]
-    grad = x0_guidance_gradient(unet, sample, noise_pred, alpha_prod, targets, guidance_augmentation, generator)
+    grad = direction
+    if grad is None:
+        grad = x0_guidance_gradient(unet, sample, noise_pred, alpha_prod, targets, guidance_augmentation, generator)
     noise_pred = bounded_x0_guidance(noise_pred, grad, alpha_prod, guidance_scale)
-    return torch.cat([noise_pred, variance], dim=1) if variance.shape[1] else noise_pred
+    return (torch.cat([noise_pred, variance], dim=1) if variance.shape[1] else noise_pred), grad
 
 
 @dataclass
@@ -428,7 +501,9 @@ class ClassifierGuidance:
     """
     The classifier guidance of one sampling trajectory: the model, its scheduler, what to guide towards and how, and
     the generator of the random views. Build it with [`ClassifierGuidance.start`] where the trajectory starts and ask
-    it for each step's noise prediction ([`ClassifierGuidance.noise_prediction`]).
+    it for each step's noise prediction ([`ClassifierGuidance.noise_prediction`]). With `cache_interval=k` the
+    classifier's direction is computed at the first of every `k` steps and reused for the next `k - 1`
+    ([`guided_prediction_and_direction`]), which saves its backward pass on those steps.
 
     Example:
 
@@ -447,6 +522,9 @@ class ClassifierGuidance:
     method: str = "x0"
     augmentation: str | None = None
     views_generator: torch.Generator | None = None
+    cache_interval: int = 1
+    _direction: torch.Tensor | list[torch.Tensor] | None = field(default=None, init=False, repr=False)
+    _steps: int = field(default=0, init=False, repr=False)
 
     @classmethod
     def start(
@@ -458,6 +536,7 @@ class ClassifierGuidance:
         method: str = "x0",
         augmentation: str | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
+        cache_interval: int = 1,
     ) -> ClassifierGuidance:
         """
         Check the settings and, when the trajectory is guided with random views, take the views' generator from
@@ -466,7 +545,8 @@ class ClassifierGuidance:
         """
         check_guidance_method(method)
         check_guidance_augmentation(augmentation, method)
-        guidance = cls(unet, scheduler, targets, scale, method, augmentation)
+        cache_interval = resolve_guidance_cache_interval(cache_interval, method)
+        guidance = cls(unet, scheduler, targets, scale, method, augmentation, cache_interval=cache_interval)
         if guidance.is_active and augmentation:
             guidance.views_generator = augmentation_generator(generator)
         return guidance
@@ -481,8 +561,15 @@ class ClassifierGuidance:
         return scheduler_step_kwargs(self.scheduler, guided=self.is_active, eta=eta)
 
     def noise_prediction(self, sample: torch.Tensor, timestep: torch.Tensor | int) -> torch.Tensor:
-        """The guided noise prediction at `sample` (`x_t`, scaled for the model) and `timestep`."""
-        return guided_noise_prediction(
+        """
+        The guided noise prediction at `sample` (`x_t`, scaled for the model) and `timestep`; the classifier's
+        direction is recomputed at every `cache_interval`-th call and reused in between.
+        """
+        if not self.is_active:
+            return guided_noise_prediction(self.unet, self.scheduler, sample, timestep, None, 0.0, self.method)
+        reuse = self._direction if self._steps % self.cache_interval else None
+        self._steps += 1
+        noise_pred, self._direction = guided_prediction_and_direction(
             self.unet,
             self.scheduler,
             sample,
@@ -492,4 +579,6 @@ class ClassifierGuidance:
             self.method,
             self.augmentation,
             self.views_generator,
+            direction=reuse,
         )
+        return noise_pred

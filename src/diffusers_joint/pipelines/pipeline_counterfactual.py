@@ -19,6 +19,7 @@ from .guidance import (
     DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
     ClassifierGuidance,
     resolve_guidance_augmentation,
+    resolve_guidance_cache_interval,
     resolve_guidance_method,
     resolve_guidance_scale,
 )
@@ -331,6 +332,7 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         generator: torch.Generator | list[torch.Generator] | None,
         mask: torch.Tensor | None = None,
         guidance_augmentation: str | None = None,
+        guidance_cache_interval: int = 1,
     ) -> torch.Tensor:
         """
         Noise `image` (in [-1, 1]) to `strength` and denoise it with guidance; returns the result in [-1, 1]. With a
@@ -343,7 +345,14 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         noise = randn_tensor(image.shape, generator=generator, device=device, dtype=image.dtype)
         sample = self.scheduler.add_noise(image, noise, timesteps[:1].repeat(len(image)))
         guidance = ClassifierGuidance.start(
-            self.unet, self.scheduler, targets, guidance_scale, guidance_method, guidance_augmentation, generator
+            self.unet,
+            self.scheduler,
+            targets,
+            guidance_scale,
+            guidance_method,
+            guidance_augmentation,
+            generator,
+            cache_interval=guidance_cache_interval,
         )
         step_kwargs = guidance.step_kwargs()
         for i, t in enumerate(self.progress_bar(timesteps)):
@@ -408,6 +417,7 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         guidance_scale: float | None = None,
         guidance_method: str | None = None,
         guidance_augmentation: str | None = None,
+        guidance_cache_interval: int | None = None,
         num_inference_steps: int = 50,
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pil",
@@ -444,6 +454,9 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
                 With `"x0"` guidance, the classifier reads a random view of the denoised estimate at every step
                 (`"light"`, `"medium"` or `"strong"`, `"none"` for none); see [`JointDiffusionPipeline`]. Defaults to
                 `"medium"` for `"x0"` (`guidance.DEFAULT_GUIDANCE_AUGMENTATIONS`).
+            guidance_cache_interval (`int`, *optional*):
+                Recompute the classifier's direction every this many steps and reuse it in between (see
+                [`JointDiffusionPipeline`]). Defaults to 1 (every step): reuse was measured for generation only.
             num_inference_steps (`int`, *optional*, defaults to 50):
                 Number of timesteps of the full schedule, of which `strength` are run.
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
@@ -480,6 +493,9 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
             guidance_scale, guidance_method, DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES
         )
         guidance_augmentation = resolve_guidance_augmentation(guidance_augmentation, guidance_method)
+        guidance_cache_interval = resolve_guidance_cache_interval(
+            guidance_cache_interval, guidance_method, task="counterfactual"
+        )
         check_output_type(output_type)
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}.")
@@ -520,6 +536,7 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
                 guidance_scale=guidance_scale,
                 guidance_method=guidance_method,
                 guidance_augmentation=guidance_augmentation,
+                guidance_cache_interval=guidance_cache_interval,
             )
             counterfactuals[pending] = result
             if used_mask is not None:

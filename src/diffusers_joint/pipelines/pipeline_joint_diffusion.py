@@ -15,6 +15,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from .guidance import (
     ClassifierGuidance,
     resolve_guidance_augmentation,
+    resolve_guidance_cache_interval,
     resolve_guidance_method,
     resolve_guidance_scale,
 )
@@ -129,6 +130,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
         guidance_scale: float | None = None,
         guidance_method: str | None = None,
         guidance_augmentation: str | None = None,
+        guidance_cache_interval: int | None = None,
         num_inference_steps: int = 1000,
         generator: torch.Generator | list[torch.Generator] | None = None,
         eta: float = 0.0,
@@ -166,6 +168,13 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
                 judged as requested by an independent network, against 0.68 for `"noisy"` at scale 3, with 0.91× the
                 unguided samples' precision (see the benchmarks). Draws from `generator`, so results stay
                 reproducible.
+            guidance_cache_interval (`int`, *optional*):
+                Compute the classifier's direction (its gradient, or the feature shifts) at the first of every this
+                many steps and reuse it for the steps in between, which then cost one plain forward pass. Defaults to
+                2 for `"x0"` and 1 for the other methods (`guidance.DEFAULT_GUIDANCE_CACHE_INTERVALS`): on a
+                4000-step MNIST-5k model, `"x0"` guidance recomputed every 2nd step kept the share judged as requested
+                and the precision of recomputing at every step, and brought a guided step from 1.58x to 1.20x the
+                cost of an unguided one.
             num_inference_steps (`int`, *optional*, defaults to 1000):
                 The number of denoising steps, as for [`~diffusers.DDPMPipeline`] (use e.g. 50 with a DDIM scheduler).
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
@@ -189,6 +198,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
         guidance_method = resolve_guidance_method(guidance_method, self.unet)
         guidance_scale = resolve_guidance_scale(guidance_scale, guidance_method)
         guidance_augmentation = resolve_guidance_augmentation(guidance_augmentation, guidance_method)
+        guidance_cache_interval = resolve_guidance_cache_interval(guidance_cache_interval, guidance_method)
         targets = None
         if class_labels is not None:
             targets = prepare_class_targets(self.unet, class_labels, name="class_labels")
@@ -214,7 +224,14 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         # Started after the initial noise, so guided and unguided sampling start from the same noise.
         guidance = ClassifierGuidance.start(
-            self.unet, self.scheduler, targets, guidance_scale, guidance_method, guidance_augmentation, generator
+            self.unet,
+            self.scheduler,
+            targets,
+            guidance_scale,
+            guidance_method,
+            guidance_augmentation,
+            generator,
+            cache_interval=guidance_cache_interval,
         )
         step_kwargs = guidance.step_kwargs(eta)
         for t in self.progress_bar(self.scheduler.timesteps):
