@@ -155,9 +155,8 @@ def resolve_guidance_cache_interval(
         raise ValueError(f"`task` must be one of {GUIDANCE_TASKS}, got {task!r}.")
     if guidance_cache_interval is None:
         return DEFAULT_GUIDANCE_CACHE_INTERVALS[guidance_method] if task == "generation" else 1
-    if isinstance(guidance_cache_interval, bool) or not isinstance(guidance_cache_interval, int):
-        raise ValueError(f"`guidance_cache_interval` must be a positive integer, got {guidance_cache_interval!r}.")
-    if guidance_cache_interval < 1:
+    is_int = isinstance(guidance_cache_interval, int) and not isinstance(guidance_cache_interval, bool)
+    if not is_int or guidance_cache_interval < 1:
         raise ValueError(f"`guidance_cache_interval` must be a positive integer, got {guidance_cache_interval!r}.")
     return guidance_cache_interval
 
@@ -337,22 +336,6 @@ def noisy_guidance_gradient(
         log_prob = class_log_prob(unet.classifier(features), targets, unet.is_multi_label)
         (grad,) = torch.autograd.grad(log_prob.sum(), x_t)
     return noise_pred.detach(), grad.to(sample.dtype)
-
-
-def noisy_guided_noise_prediction(
-    unet: JointUNet2DModel,
-    sample: torch.Tensor,
-    timestep: torch.Tensor | int,
-    targets: torch.Tensor,
-    alpha_prod: torch.Tensor,
-    guidance_scale: float,
-) -> torch.Tensor:
-    """
-    `"noisy"` guidance: the noise prediction of `x_t` shifted by the gradient of the classifier's target
-    log-probability at `x_t` ([`noisy_guidance_gradient`], [`apply_classifier_guidance`]).
-    """
-    noise_pred, grad = noisy_guidance_gradient(unet, sample, timestep, targets)
-    return apply_classifier_guidance(noise_pred, grad, alpha_prod, guidance_scale)
 
 
 def feature_guidance_shifts(
@@ -566,7 +549,7 @@ class ClassifierGuidance:
         direction is recomputed at every `cache_interval`-th call and reused in between.
         """
         if not self.is_active:
-            return guided_noise_prediction(self.unet, self.scheduler, sample, timestep, None, 0.0, self.method)
+            return self.unet(sample, timestep).sample
         reuse = self._direction if self._steps % self.cache_interval else None
         self._steps += 1
         noise_pred, self._direction = guided_prediction_and_direction(
