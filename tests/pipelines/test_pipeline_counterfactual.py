@@ -11,6 +11,8 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from pipeline_test_utils import make_scheduler, make_unet
 
 from diffusers_joint.pipelines import (
+    DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
+    DEFAULT_GUIDANCE_AUGMENTATIONS,
     CounterfactualPipeline,
     CounterfactualPipelineOutput,
     change_localization,
@@ -111,6 +113,26 @@ def test_output_types(unet, images, output_type):
         assert output.flipped.dtype == torch.bool
     as_tuple = run(make_pipe(unet), images, "bird", output_type=output_type, return_dict=False)
     assert isinstance(as_tuple, tuple) and len(as_tuple) == len(FIELDS)
+
+
+def test_default_guidance_is_x0_with_views_at_every_step(unet, images, monkeypatch):
+    import diffusers_joint.pipelines.guidance as module
+
+    unet.register_to_config(noise_aware_classifier=True)  # also for a classifier trained on noisy inputs
+    calls = []
+    original = module.guided_prediction_and_direction
+
+    def record(unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator, direction):
+        calls.append((method, scale, augmentation, direction is None))
+        return original(unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator, direction)
+
+    monkeypatch.setattr(module, "guided_prediction_and_direction", record)
+    run(make_pipe(unet), images, 1, strength=0.5, num_inference_steps=6, mask_image=None)
+    x0 = ("x0", DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES["x0"], DEFAULT_GUIDANCE_AUGMENTATIONS["x0"], True)
+    assert calls == [x0] * 3 and x0[1:3] == (10.0, "medium")
+    calls.clear()
+    run(make_pipe(unet), images, 1, strength=0.5, num_inference_steps=6, mask_image=None, guidance_method="noisy")
+    assert calls == [("noisy", DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES["noisy"], None, True)] * 3
 
 
 def test_pil_inputs_are_resized_and_reproducible(unet):

@@ -224,7 +224,7 @@ def test_guidance_raises_target_probability(trained_digits_unet, digits_judge, m
 def test_default_methods_for_generation_and_counterfactuals(unet, tmp_path, monkeypatch):
     import diffusers_joint.pipelines.guidance as module
 
-    # A classifier of clean images only (and models saved before the noise-aware term): "x0" for both tasks.
+    # "x0" for both tasks, whether or not the classifier was trained on noisy inputs.
     assert default_guidance_method(unet) == default_guidance_method(unet, "counterfactual") == "x0"
     unet.register_to_config(noise_aware_classifier=True)
     make_pipe(unet).save_pretrained(tmp_path)
@@ -232,7 +232,7 @@ def test_default_methods_for_generation_and_counterfactuals(unet, tmp_path, monk
     pipe.set_progress_bar_config(disable=True)
     assert pipe.unet.config.noise_aware_classifier
     assert default_guidance_method(pipe.unet) == "x0"
-    assert default_guidance_method(pipe.unet, "counterfactual") == "noisy"
+    assert default_guidance_method(pipe.unet, "counterfactual") == "x0"
     with pytest.raises(ValueError, match="`task` must be one of"):
         default_guidance_method(pipe.unet, "explanation")
     calls = []

@@ -448,12 +448,14 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
                 Defaults to the method's value in `guidance.DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES` (10.0 for `"x0"`,
                 40.0 for `"noisy"`, 10.0 for `"features"`).
             guidance_method (`str`, *optional*):
-                `"noisy"` (the default for models trained with the noise-aware term), `"x0"` (the default for other
-                models) or `"features"`; see [`JointDiffusionPipeline`] and `guidance.default_guidance_method`.
+                `"x0"` (the default, for every model), `"noisy"` or `"features"`; see [`JointDiffusionPipeline`] and
+                `guidance.default_guidance_method`.
             guidance_augmentation (`str`, *optional*):
                 With `"x0"` guidance, the classifier reads a random view of the denoised estimate at every step
                 (`"light"`, `"medium"` or `"strong"`, `"none"` for none); see [`JointDiffusionPipeline`]. Defaults to
-                `"medium"` for `"x0"` (`guidance.DEFAULT_GUIDANCE_AUGMENTATIONS`).
+                `"medium"` for `"x0"` (`guidance.DEFAULT_GUIDANCE_AUGMENTATIONS`). On 28 px digits `"strong"` at
+                scale 20 made more edits convince an independent network (0.88 against 0.845 on MNIST-5k, strength
+                0.8); on 8x8 digits it did worse.
             guidance_cache_interval (`int`, *optional*):
                 Recompute the classifier's direction every this many steps and reuse it in between (see
                 [`JointDiffusionPipeline`]). Defaults to 1 (every step): reuse was measured for generation only.
