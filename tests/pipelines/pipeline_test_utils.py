@@ -43,3 +43,18 @@ def load_digit_tensors() -> tuple[torch.Tensor, torch.Tensor]:
     digits = load_digits()
     images = torch.from_numpy(digits.images.astype(np.float32) / 16.0)[:, None] * 2 - 1
     return images, torch.from_numpy(digits.target).long()
+
+
+def record_guidance_calls(monkeypatch) -> list[tuple]:
+    """Patch the guided step so that each call appends `(method, scale, augmentation, direction computed)`."""
+    import diffusers_joint.pipelines.guidance as module
+
+    calls = []
+    original = module.guided_prediction_and_direction
+
+    def record(unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator, direction):
+        calls.append((method, scale, augmentation, direction is None))
+        return original(unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator, direction)
+
+    monkeypatch.setattr(module, "guided_prediction_and_direction", record)
+    return calls

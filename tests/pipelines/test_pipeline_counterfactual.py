@@ -8,7 +8,7 @@ import PIL.Image
 import pytest
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
-from pipeline_test_utils import make_scheduler, make_unet
+from pipeline_test_utils import make_scheduler, make_unet, record_guidance_calls
 
 from diffusers_joint.pipelines import (
     DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
@@ -116,17 +116,8 @@ def test_output_types(unet, images, output_type):
 
 
 def test_default_guidance_is_x0_with_views_at_every_step(unet, images, monkeypatch):
-    import diffusers_joint.pipelines.guidance as module
-
     unet.register_to_config(noise_aware_classifier=True)  # also for a classifier trained on noisy inputs
-    calls = []
-    original = module.guided_prediction_and_direction
-
-    def record(unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator, direction):
-        calls.append((method, scale, augmentation, direction is None))
-        return original(unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator, direction)
-
-    monkeypatch.setattr(module, "guided_prediction_and_direction", record)
+    calls = record_guidance_calls(monkeypatch)
     run(make_pipe(unet), images, 1, strength=0.5, num_inference_steps=6, mask_image=None)
     x0 = ("x0", DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES["x0"], DEFAULT_GUIDANCE_AUGMENTATIONS["x0"], True)
     assert calls == [x0] * 3 and x0[1:3] == (10.0, "medium")

@@ -10,7 +10,7 @@ import PIL.Image
 import pytest
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
-from pipeline_test_utils import make_scheduler, make_unet
+from pipeline_test_utils import make_scheduler, make_unet, record_guidance_calls
 
 from diffusers_joint.pipelines import (
     DEFAULT_GUIDANCE_AUGMENTATIONS,
@@ -222,8 +222,6 @@ def test_guidance_raises_target_probability(trained_digits_unet, digits_judge, m
 
 
 def test_default_methods_for_generation_and_counterfactuals(unet, tmp_path, monkeypatch):
-    import diffusers_joint.pipelines.guidance as module
-
     # "x0" for both tasks, whether or not the classifier was trained on noisy inputs.
     assert default_guidance_method(unet) == default_guidance_method(unet, "counterfactual") == "x0"
     unet.register_to_config(noise_aware_classifier=True)
@@ -235,14 +233,7 @@ def test_default_methods_for_generation_and_counterfactuals(unet, tmp_path, monk
     assert default_guidance_method(pipe.unet, "counterfactual") == "x0"
     with pytest.raises(ValueError, match="`task` must be one of"):
         default_guidance_method(pipe.unet, "explanation")
-    calls = []
-    original = module.guided_prediction_and_direction
-
-    def record(unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator, direction):
-        calls.append((method, scale, augmentation, direction is None))
-        return original(unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator, direction)
-
-    monkeypatch.setattr(module, "guided_prediction_and_direction", record)
+    calls = record_guidance_calls(monkeypatch)
     sample(pipe, class_labels=[0, 1], num_inference_steps=4)
     # "x0" with "medium" views, its direction computed at every 2nd step and reused in between
     x0 = ("x0", DEFAULT_GUIDANCE_SCALES["x0"], DEFAULT_GUIDANCE_AUGMENTATIONS["x0"])
