@@ -70,8 +70,7 @@ def parse_args(argv=None):
         "--guidance_method",
         choices=list(GUIDANCE_METHODS),
         default=None,
-        help="Default: the pipelines' (x0 with random views for samples; for counterfactuals noisy for models trained "
-        "with the noise-aware term, else x0).",
+        help="Default: the pipelines' (x0 with random views, for samples and counterfactuals).",
     )
     gen.add_argument("--kid_subset_size", type=int, default=1000)
     gen.add_argument(

@@ -441,7 +441,7 @@ def main(args):
         )
     if unet.config.num_classes != dataset.num_classes:
         raise ValueError(f"The model has {unet.config.num_classes} classes but the data has {dataset.num_classes}.")
-    # Saved with the model: counterfactuals then guide with the classifier of x_t ("noisy") by default.
+    # Saved with the model: its classifier of x_t is then meaningful for guidance_method="noisy".
     noise_aware = args.noisy_classifier_weight > 0 and args.classifier_loss_weight > 0
     unet.register_to_config(noise_aware_classifier=noise_aware or unet.config.get("noise_aware_classifier", False))
     if unet.config.in_channels != dataset.num_channels:
