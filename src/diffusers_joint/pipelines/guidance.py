@@ -74,7 +74,8 @@ DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES = {"x0": 10.0, "noisy": 40.0, "features":
 # How often generation recomputes the classifier's direction ([`ClassifierGuidance`]); it is reused in between. On the
 # 4000-step MNIST-5k model, "x0" guidance recomputed every 2nd step kept the share judged as requested and the
 # precision of every step's gradient, and cut a guided step from 1.58x to 1.20x an unguided one. The other methods
-# and counterfactuals were not measured with reuse, so they recompute at every step.
+# were not measured with reuse. Counterfactuals recompute at every step: reuse cost them 3 points of validity under an
+# independent network and 6 under the model (MNIST-5k, docs/benchmarks.md#explanations-strong-views).
 DEFAULT_GUIDANCE_CACHE_INTERVALS = {"x0": 2, "noisy": 1, "features": 1}
 
 

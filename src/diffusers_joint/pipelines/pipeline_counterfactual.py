@@ -458,7 +458,8 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
                 0.8); on 8x8 digits it did worse.
             guidance_cache_interval (`int`, *optional*):
                 Recompute the classifier's direction every this many steps and reuse it in between (see
-                [`JointDiffusionPipeline`]). Defaults to 1 (every step): reuse was measured for generation only.
+                [`JointDiffusionPipeline`]). Defaults to 1 (every step): on MNIST-5k, reuse every 2nd step lowered
+                validity (0.835 against 0.865 under an independent network).
             num_inference_steps (`int`, *optional*, defaults to 50):
                 Number of timesteps of the full schedule, of which `strength` are run.
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
