@@ -71,6 +71,12 @@ def parse_args():
         default=None,
         help="Recompute the classifier's direction every this many steps. Default: the pipeline's.",
     )
+    parser.add_argument(
+        "--guidance_temperature",
+        type=float,
+        default=None,
+        help="The temperature at which guidance reads the classifier. Default: the pipeline's.",
+    )
     parser.add_argument("--num_generated", type=int, default=1000)
     parser.add_argument("--timing_batch_size", type=int, default=16)
     parser.add_argument("--timing_repeats", type=int, default=10)
@@ -102,6 +108,7 @@ def step_ratio(
     scale: float,
     augmentation: str | None,
     cache_interval: int,
+    temperature: float,
     batch_size: int,
     repeats: int,
     steps: int,
@@ -117,6 +124,7 @@ def step_ratio(
             guidance_method=method,
             guidance_augmentation=augmentation,  # no views are drawn at scale 0
             guidance_cache_interval=cache_interval,
+            guidance_temperature=temperature,
             num_inference_steps=steps,
             generator=torch.Generator().manual_seed(0),
             output_type="pt",
@@ -144,6 +152,7 @@ def guidance(args, pipe, real_images, real_labels, reference) -> dict:
         guidance_method=method,
         guidance_augmentation=args.guidance_augmentation,
         guidance_cache_interval=args.guidance_cache_interval,
+        guidance_temperature=args.guidance_temperature,
         **common,
     )
     unguided = evaluate_generation(pipe, real_images, reference, guidance_scale=0.0, **common)
@@ -161,6 +170,7 @@ def guidance(args, pipe, real_images, real_labels, reference) -> dict:
             guided["guidance_scale"],
             guided["guidance_augmentation"],
             guided["guidance_cache_interval"],
+            guided["guidance_temperature"],
             args.timing_batch_size,
             args.timing_repeats,
             args.timing_steps,
@@ -169,6 +179,7 @@ def guidance(args, pipe, real_images, real_labels, reference) -> dict:
         "guidance_scale": guided["guidance_scale"],
         "guidance_augmentation": guided["guidance_augmentation"],
         "guidance_cache_interval": guided["guidance_cache_interval"],
+        "guidance_temperature": guided["guidance_temperature"],
         "num_generated": args.num_generated,
         "num_inference_steps": steps,
     }
@@ -189,6 +200,7 @@ def counterfactuals(args, pipe, test_images, test_labels, reference) -> dict:
         guidance_method=method,
         guidance_augmentation=args.guidance_augmentation,
         guidance_cache_interval=args.guidance_cache_interval,
+        guidance_temperature=args.guidance_temperature,
         seed=args.seed,
         search_strengths=defaults["search_strengths"]
         if args.search_strengths is None
@@ -204,6 +216,7 @@ def counterfactuals(args, pipe, test_images, test_labels, reference) -> dict:
         "guidance_scale",
         "guidance_augmentation",
         "guidance_cache_interval",
+        "guidance_temperature",
         "strength",
         "search_strengths",
         "mask_image",

@@ -46,15 +46,19 @@ def load_digit_tensors() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def record_guidance_calls(monkeypatch) -> list[tuple]:
-    """Patch the guided step so that each call appends `(method, scale, augmentation, direction computed)`."""
+    """
+    Patch the guided step so that each call appends `(method, scale, augmentation, temperature, direction computed)`.
+    """
     import diffusers_joint.pipelines.guidance as module
 
     calls = []
     original = module.guided_prediction_and_direction
 
-    def record(unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator, direction):
-        calls.append((method, scale, augmentation, direction is None))
-        return original(unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator, direction)
+    def record(unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator, direction, **kwargs):
+        calls.append((method, scale, augmentation, kwargs["guidance_temperature"], direction is None))
+        return original(
+            unet, scheduler, sample, t, targets, scale, method, augmentation, views_generator, direction, **kwargs
+        )
 
     monkeypatch.setattr(module, "guided_prediction_and_direction", record)
     return calls

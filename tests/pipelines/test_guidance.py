@@ -54,6 +54,46 @@ def test_class_log_prob_single_and_multi_label():
     assert torch.allclose(multi, expected, atol=1e-5)
 
 
+def test_class_log_prob_temperature_keeps_the_unsure_push_and_lasts_when_confident():
+    targets = torch.tensor([0, 0])
+    logits = torch.tensor([[0.0, 0.0, 0.0], [12.0, 0.0, 0.0]], requires_grad=True)  # unsure, confident
+    assert torch.equal(
+        guidance.class_log_prob(logits, targets, False, 1.0), guidance.class_log_prob(logits, targets, False)
+    )
+    warm = guidance.class_log_prob(logits, targets, False, temperature=3.0)
+    assert torch.allclose(warm, 3.0 * (logits / 3.0).log_softmax(1)[:, 0])
+    (plain_grad,) = torch.autograd.grad(guidance.class_log_prob(logits, targets, False).sum(), logits)
+    (warm_grad,) = torch.autograd.grad(warm.sum(), logits)
+    assert torch.allclose(warm_grad[0], plain_grad[0])  # the same push while the classifier is unsure
+    assert warm_grad[1, 0] > 100 * plain_grad[1, 0] > 0  # a push that does not vanish once it is confident
+
+    multi_logits = torch.tensor([[0.0, 12.0]], requires_grad=True)
+    multi_targets = torch.tensor([[1.0, 1.0]])
+    (plain_multi,) = torch.autograd.grad(
+        guidance.class_log_prob(multi_logits, multi_targets, True).sum(), multi_logits
+    )
+    (warm_multi,) = torch.autograd.grad(
+        guidance.class_log_prob(multi_logits, multi_targets, True, temperature=3.0).sum(), multi_logits
+    )
+    assert torch.allclose(warm_multi[0, 0], plain_multi[0, 0]) and warm_multi[0, 1] > 100 * plain_multi[0, 1] > 0
+
+
+def test_guidance_temperature_defaults_per_method_and_task_and_rejects_bad_values():
+    assert guidance.resolve_guidance_temperature(None, "x0") == guidance.DEFAULT_GUIDANCE_TEMPERATURES["x0"] == 2.0
+    assert (
+        guidance.resolve_guidance_temperature(None, "noisy")
+        == guidance.resolve_guidance_temperature(None, "features")
+        == 1.0
+    )
+    assert guidance.resolve_guidance_temperature(None, "x0", task="counterfactual") == 1.0
+    assert guidance.resolve_guidance_temperature(2, "noisy") == 2.0
+    for value in (0, -1.0, float("nan"), float("inf"), True, "3"):
+        with pytest.raises(ValueError, match="`guidance_temperature` must be a finite number > 0"):
+            guidance.resolve_guidance_temperature(value, "x0")
+    with pytest.raises(ValueError, match="task"):
+        guidance.resolve_guidance_temperature(None, "x0", task="editing")
+
+
 def test_x0_gradient_equals_autograd_through_denoised_estimate():
     unet = make_unet()
     scheduler = make_scheduler()
@@ -68,6 +108,11 @@ def test_x0_gradient_equals_autograd_through_denoised_estimate():
     (expected,) = torch.autograd.grad(log_prob, x0)
     assert grad.abs().max() > 0
     assert torch.allclose(grad, expected, atol=1e-6)
+
+    warm = guidance.x0_guidance_gradient(unet, sample, noise_pred, alpha_prod, targets, temperature=4.0)
+    log_prob = 4.0 * (unet.classify(x0, 0) / 4.0).log_softmax(1)[torch.arange(3), targets].sum()
+    (expected,) = torch.autograd.grad(log_prob, x0)
+    assert torch.allclose(warm, expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("timestep", [0, 10, 50, 99])

@@ -119,11 +119,15 @@ def test_default_guidance_is_x0_with_views_at_every_step(unet, images, monkeypat
     unet.register_to_config(noise_aware_classifier=True)  # also for a classifier trained on noisy inputs
     calls = record_guidance_calls(monkeypatch)
     run(make_pipe(unet), images, 1, strength=0.5, num_inference_steps=6, mask_image=None)
-    x0 = ("x0", DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES["x0"], DEFAULT_GUIDANCE_AUGMENTATIONS["x0"], True)
+    # unlike generation (temperature 2), counterfactuals read the classifier as it is by default
+    x0 = ("x0", DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES["x0"], DEFAULT_GUIDANCE_AUGMENTATIONS["x0"], 1.0, True)
     assert calls == [x0] * 3 and x0[1:3] == (10.0, "medium")
     calls.clear()
     run(make_pipe(unet), images, 1, strength=0.5, num_inference_steps=6, mask_image=None, guidance_method="noisy")
-    assert calls == [("noisy", DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES["noisy"], None, True)] * 3
+    assert calls == [("noisy", DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES["noisy"], None, 1.0, True)] * 3
+    calls.clear()
+    run(make_pipe(unet), images, 1, strength=0.5, num_inference_steps=6, mask_image=None, guidance_temperature=2.5)
+    assert calls == [(*x0[:3], 2.5, True)] * 3
 
 
 def test_pil_inputs_are_resized_and_reproducible(unet):

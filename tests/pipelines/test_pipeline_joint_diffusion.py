@@ -16,6 +16,7 @@ from diffusers_joint.pipelines import (
     DEFAULT_GUIDANCE_AUGMENTATIONS,
     DEFAULT_GUIDANCE_CACHE_INTERVALS,
     DEFAULT_GUIDANCE_SCALES,
+    DEFAULT_GUIDANCE_TEMPERATURES,
     JointClassificationOutput,
     JointDiffusionPipeline,
     JointDiffusionPipelineOutput,
@@ -235,24 +236,34 @@ def test_default_methods_for_generation_and_counterfactuals(unet, tmp_path, monk
         default_guidance_method(pipe.unet, "explanation")
     calls = record_guidance_calls(monkeypatch)
     sample(pipe, class_labels=[0, 1], num_inference_steps=4)
-    # "x0" with "medium" views, its direction computed at every 2nd step and reused in between
-    x0 = ("x0", DEFAULT_GUIDANCE_SCALES["x0"], DEFAULT_GUIDANCE_AUGMENTATIONS["x0"])
+    # "x0" with "medium" views at temperature 2, its direction computed at every 2nd step and reused in between
+    x0 = (
+        "x0",
+        DEFAULT_GUIDANCE_SCALES["x0"],
+        DEFAULT_GUIDANCE_AUGMENTATIONS["x0"],
+        DEFAULT_GUIDANCE_TEMPERATURES["x0"],
+    )
     assert calls == [(*x0, True), (*x0, False)] * 2
     assert DEFAULT_GUIDANCE_AUGMENTATIONS["x0"] == "medium" and DEFAULT_GUIDANCE_CACHE_INTERVALS["x0"] == 2
+    assert DEFAULT_GUIDANCE_TEMPERATURES["x0"] == 2.0
     calls.clear()
     sample(pipe, class_labels=[0, 1], num_inference_steps=2, guidance_method="noisy")
-    assert calls == [("noisy", DEFAULT_GUIDANCE_SCALES["noisy"], None, True)] * 2
+    assert calls == [("noisy", DEFAULT_GUIDANCE_SCALES["noisy"], None, 1.0, True)] * 2
     calls.clear()
-    sample(pipe, class_labels=[0, 1], num_inference_steps=2, guidance_cache_interval=1)
-    assert calls == [(*x0, True)] * 2
+    sample(pipe, class_labels=[0, 1], num_inference_steps=2, guidance_cache_interval=1, guidance_temperature=1)
+    assert calls == [(*x0[:3], 1.0, True)] * 2
     with pytest.raises(ValueError, match="`guidance_cache_interval` must be a positive integer, got 0"):
         sample(pipe, class_labels=[0, 1], guidance_cache_interval=0)
+    with pytest.raises(ValueError, match="`guidance_temperature` must be a finite number > 0, got 0"):
+        sample(pipe, class_labels=[0, 1], guidance_temperature=0)
 
 
-def test_default_scales_are_documented():
-    doc = JointDiffusionPipeline.__call__.__doc__
+def test_default_scales_and_temperature_are_documented():
+    doc = " ".join(JointDiffusionPipeline.__call__.__doc__.split())
     for method, scale in DEFAULT_GUIDANCE_SCALES.items():
-        assert f'{scale} for `"{method}"`' in " ".join(doc.split()), method
+        assert f'{scale} for `"{method}"`' in doc, method
+    assert f'Defaults to {DEFAULT_GUIDANCE_TEMPERATURES["x0"]:g} for `"x0"` and 1 for the other methods' in doc
+    assert {DEFAULT_GUIDANCE_TEMPERATURES[method] for method in ("noisy", "features")} == {1.0}
 
 
 # ---------------------------------------------------------------- safe loading

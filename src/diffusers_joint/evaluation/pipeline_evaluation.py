@@ -17,6 +17,7 @@ from ..pipelines.guidance import (
     resolve_guidance_cache_interval,
     resolve_guidance_method,
     resolve_guidance_scale,
+    resolve_guidance_temperature,
 )
 from .background import background_match_share
 from .counterfactual import DEFAULT_CHANGE_THRESHOLD, compute_counterfactual_metrics
@@ -74,6 +75,7 @@ def evaluate_generation(
     eta: float = 0.0,
     guidance_augmentation: str | None = None,
     guidance_cache_interval: int | None = None,
+    guidance_temperature: float | None = None,
 ) -> dict:
     """
     Generate class-guided samples and compare them with real images on the reference network's features.
@@ -115,6 +117,8 @@ def evaluate_generation(
             Random views of the denoised estimate for `"x0"` guidance (see [`JointDiffusionPipeline`]).
         guidance_cache_interval (`int`, *optional*):
             Steps one computation of the classifier's direction serves (see [`JointDiffusionPipeline`]).
+        guidance_temperature (`float`, *optional*):
+            The temperature at which guidance reads the classifier (see [`JointDiffusionPipeline`]).
 
     Returns:
         `dict`: the metrics of [`compute_generation_metrics`] (conditional accuracy under the reference network) plus
@@ -134,6 +138,7 @@ def evaluate_generation(
             guidance_method=guidance_method,
             guidance_augmentation=guidance_augmentation,
             guidance_cache_interval=guidance_cache_interval,
+            guidance_temperature=guidance_temperature,
             num_inference_steps=num_inference_steps,
             generator=generator,
             eta=eta,
@@ -173,6 +178,7 @@ def evaluate_generation(
             "guidance_scale": resolve_guidance_scale(guidance_scale, method),
             "guidance_augmentation": resolve_guidance_augmentation(guidance_augmentation, method),
             "guidance_cache_interval": resolve_guidance_cache_interval(guidance_cache_interval, method),
+            "guidance_temperature": resolve_guidance_temperature(guidance_temperature, method),
             "num_inference_steps": num_inference_steps,
             "scheduler": type(pipeline.scheduler).__name__,
             "eta": eta,
@@ -241,6 +247,7 @@ def evaluate_counterfactuals(
     mask_image: str | None = "auto",
     guidance_augmentation: str | None = None,
     guidance_cache_interval: int | None = None,
+    guidance_temperature: float | None = None,
 ) -> dict:
     """
     Explain real images with counterfactuals towards another class and measure them (see
@@ -289,6 +296,8 @@ def evaluate_counterfactuals(
             Random views of the denoised estimate for `"x0"` guidance (see [`CounterfactualPipeline`]).
         guidance_cache_interval (`int`, *optional*):
             Steps one computation of the classifier's direction serves (see [`CounterfactualPipeline`]).
+        guidance_temperature (`float`, *optional*):
+            The temperature at which guidance reads the classifier (see [`CounterfactualPipeline`]).
 
     Returns:
         `dict`: the metrics of [`compute_counterfactual_metrics`] plus the settings and `mean_strength`, the mean
@@ -313,6 +322,7 @@ def evaluate_counterfactuals(
             guidance_method=guidance_method,
             guidance_augmentation=guidance_augmentation,
             guidance_cache_interval=guidance_cache_interval,
+            guidance_temperature=guidance_temperature,
             num_inference_steps=num_inference_steps,
             generator=generator,
             output_type="pt",
@@ -353,6 +363,7 @@ def evaluate_counterfactuals(
             "guidance_cache_interval": resolve_guidance_cache_interval(
                 guidance_cache_interval, method, task="counterfactual"
             ),
+            "guidance_temperature": resolve_guidance_temperature(guidance_temperature, method, task="counterfactual"),
             "num_inference_steps": num_inference_steps,
             "search_strengths": list(search_strengths) if not isinstance(search_strengths, bool) else search_strengths,
             "max_strength": max_strength,

@@ -18,6 +18,7 @@ from .guidance import (
     resolve_guidance_cache_interval,
     resolve_guidance_method,
     resolve_guidance_scale,
+    resolve_guidance_temperature,
 )
 from .pipeline_utils import (
     ClassLabels,
@@ -131,6 +132,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
         guidance_method: str | None = None,
         guidance_augmentation: str | None = None,
         guidance_cache_interval: int | None = None,
+        guidance_temperature: float | None = None,
         num_inference_steps: int = 1000,
         generator: torch.Generator | list[torch.Generator] | None = None,
         eta: float = 0.0,
@@ -175,6 +177,14 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
                 4000-step MNIST-5k model, `"x0"` guidance recomputed every 2nd step kept the share judged as requested
                 and the precision of recomputing at every step, and brought a guided step from 1.58x to 1.20x the
                 cost of an unguided one.
+            guidance_temperature (`float`, *optional*):
+                Guidance follows `T * log p_T(class | image)`, the classifier's log-probability at temperature T
+                (`guidance.class_log_prob`): at T = 1 its gradient vanishes as soon as the classifier is confident,
+                often before the image is a clear member of the class; at T > 1 it keeps pushing. Defaults to 2 for
+                `"x0"` and 1 for the other methods (`guidance.DEFAULT_GUIDANCE_TEMPERATURES`): on the all-label
+                MNIST-5k model (validation, 200 samples), the share of samples an independent network judges as
+                requested was 0.885 / 0.955 / 0.99 at T = 1 / 2 / 3 with precision kept, and recall (variety) 0.875 /
+                0.80 / 0.63. Raise it when the class matters more than the variety.
             num_inference_steps (`int`, *optional*, defaults to 1000):
                 The number of denoising steps, as for [`~diffusers.DDPMPipeline`] (use e.g. 50 with a DDIM scheduler).
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
@@ -199,6 +209,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
         guidance_scale = resolve_guidance_scale(guidance_scale, guidance_method)
         guidance_augmentation = resolve_guidance_augmentation(guidance_augmentation, guidance_method)
         guidance_cache_interval = resolve_guidance_cache_interval(guidance_cache_interval, guidance_method)
+        guidance_temperature = resolve_guidance_temperature(guidance_temperature, guidance_method)
         targets = None
         if class_labels is not None:
             targets = prepare_class_targets(self.unet, class_labels, name="class_labels")
@@ -232,6 +243,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
             guidance_augmentation,
             generator,
             cache_interval=guidance_cache_interval,
+            temperature=guidance_temperature,
         )
         step_kwargs = guidance.step_kwargs(eta)
         for t in self.progress_bar(self.scheduler.timesteps):
