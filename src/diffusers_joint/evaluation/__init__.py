@@ -20,6 +20,7 @@ from .predict import (
 )
 from .reference_network import ReferenceClassifier, train_reference_classifier
 from .report import metrics_table, results_to_markdown
+from .split_shift import split_shift_auc
 from .transformers_features import TransformersFeatureExtractor
 
 __all__ = [
@@ -48,5 +49,6 @@ __all__ = [
     "predict_logits",
     "predict_probabilities",
     "results_to_markdown",
+    "split_shift_auc",
     "train_reference_classifier",
 ]
