@@ -97,13 +97,14 @@ def parse_args(argv=None):
         type=str,
         default=None,
         help="A split of the data source (e.g. `val` of a MedMNIST .npz) for calibration. Default: a seeded, "
-        "stratified hold-out of --validation_fraction of the training split, taken before labels are masked.",
+        "stratified hold-out of --validation_fraction of the labeled training images, taken before labels are masked.",
     )
     data.add_argument(
         "--validation_fraction",
         type=float,
         default=0.1,
-        help="Share of the training split held out for calibration when no --validation_split is given; 0: none.",
+        help="Share of the labeled training images held out for calibration when no --validation_split is given (the "
+        "unlabeled ones all train); 0: none.",
     )
 
     labels = parser.add_argument_group("label budget and mixed batches")

@@ -127,8 +127,10 @@ def holdout_split(
     dataset: datasets.Dataset, fraction: float, seed: int
 ) -> tuple[datasets.Dataset, datasets.Dataset | None]:
     """
-    Split off a seeded hold-out of `fraction` of `dataset`, stratified by label when possible (single-label data whose
-    every class has at least two examples). Returns `(train, eval)`; `eval` is `None` when `fraction` is 0.
+    Split off a seeded hold-out of `fraction` of `dataset`'s labeled examples, stratified by label when possible
+    (single-label data whose every class has at least two examples). Unlabeled examples (label -1) all stay in `train`:
+    they cannot be scored, and they still train the denoising loss. Data without two labeled examples is split as a
+    whole. Returns `(train, eval)`; `eval` is `None` when `fraction` is 0.
     """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(
@@ -141,6 +143,9 @@ def holdout_split(
         raise ValueError(f"Cannot hold out an evaluation split from {len(dataset)} example(s): pass more data.")
     labels = np.asarray(dataset["label"])
     indices = np.arange(len(dataset))
+    labeled = is_labeled(labels)
+    if labeled.sum() >= 2:
+        indices, labels = indices[labeled], labels[labeled]
     stratify = None
     if labels.ndim == 1:
         _, counts = np.unique(labels, return_counts=True)
@@ -152,4 +157,5 @@ def holdout_split(
         # Too few examples per class for a stratified split of this size.
         train_idx, eval_idx = train_test_split(indices, test_size=fraction, random_state=seed)
     logger.info(f"Holding out {len(eval_idx)} of {len(dataset)} training examples for evaluation (seed {seed}).")
-    return dataset.select(np.sort(train_idx)), dataset.select(np.sort(eval_idx))
+    train_idx = np.setdiff1d(np.arange(len(dataset)), eval_idx)  # sorted, with every unlabeled example
+    return dataset.select(train_idx), dataset.select(np.sort(eval_idx))

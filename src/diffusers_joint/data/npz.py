@@ -109,7 +109,7 @@ def load_npz_dataset(
             The evaluation split. Defaults to `test`, else `val`, else `validation`, else a seeded hold-out of
             `eval_holdout_fraction` of the training split.
         eval_holdout_fraction (`float`, *optional*, defaults to 0.1):
-            Fraction of the training split held out when the file has no evaluation split.
+            Fraction of the training split's labeled examples held out when the file has no evaluation split.
         seed (`int`, *optional*, defaults to 0):
             Seed of the hold-out split.
         label_names (`list[str]`, *optional*):

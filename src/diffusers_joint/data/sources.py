@@ -290,7 +290,8 @@ def load_joint_dataset(
         cache_dir (`str`, *optional*):
             Cache folder for `datasets.load_dataset`.
         eval_holdout_fraction (`float`, *optional*, defaults to 0.1):
-            Fraction of the training split held out for evaluation when the source has no evaluation split.
+            Fraction of the training split's labeled examples held out for evaluation when the source has no
+            evaluation split (unlabeled examples stay in training).
         seed (`int`, *optional*, defaults to 0):
             Seed of the hold-out split (not used by the embedded digits, whose split is fixed).
         csv_path (`str`, *optional*):
