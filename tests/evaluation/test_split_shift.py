@@ -64,6 +64,7 @@ def test_large_images_are_average_pooled_to_max_size():
         (dict(labels_a=np.zeros(20)), r"labels for both splits"),
         (dict(labels_a=np.zeros(19), labels_b=np.zeros(20)), r"20 entries in `labels_a`.*got 19"),
         (dict(num_folds=1), r"num_folds.*got 1"),
+        (dict(labels_a=np.zeros((20, 3)), labels_b=np.zeros((20, 3))), r"single-label.*\(20, 3\)"),
     ],
 )
 def test_bad_input_raises_an_error_naming_it(kwargs, match):
