@@ -36,6 +36,10 @@ def test_output_folder_is_a_loadable_pipeline_with_card_and_results(trained):
     # calibrated on the validation hold-out (10 % of the training split), the temperature saved in the config
     assert results["validation"]["num_examples"] == 144 and "ece_uncalibrated" in results
     assert pipe.unet.config.classifier_temperature == pytest.approx(results["classifier_temperature"])
+    # the test split is drawn like the validation hold-out: a pixel classifier cannot tell them apart
+    shift = results["split_shift"]
+    assert shift["num_images"] == [144, 360] and abs(shift["roc_auc"] - 0.5) < 0.1
+    assert sorted(shift["per_class"], key=int) == [str(c) for c in range(10)]
     # trained with the noise-aware term (the default), recorded for guidance_method="noisy"
     assert pipe.unet.config.noise_aware_classifier
     card = (out / "README.md").read_text()
@@ -198,3 +202,24 @@ def test_select_best_checkpoint_saves_the_best_validation_step(tmp_path, capsys)
         with pytest.raises(SystemExit):
             script.parse_args(["--select_best_checkpoint", "nll", *bad])
         assert "--select_best_checkpoint compares the steps" in capsys.readouterr().err
+
+
+def test_a_shifted_evaluation_split_is_recorded_and_warned_about(tmp_path, trained):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images * 15).astype(np.uint8)  # 0..16 -> 0..240
+    labels = digits.target[:, None].astype(np.int64)
+    brighter = np.clip(images[1200:].astype(int) + 15, 0, 255).astype(np.uint8)  # a site whose scanner reads brighter
+    npz = tmp_path / "shifted.npz"
+    np.savez(
+        npz, train_images=images[:1200], train_labels=labels[:1200], test_images=brighter, test_labels=labels[1200:]
+    )
+    out = tmp_path / "out"
+    result = launch(
+        "--npz_path", str(npz), "--max_train_steps", "2", "--checkpointing_steps", "0", "--output_dir", str(out)
+    )
+    shift = json.loads((out / "eval_results.json").read_text())["split_shift"]
+    assert shift["num_images"] == [120, 597] and shift["roc_auc"] > 0.9
+    assert "The evaluation split is told apart from the validation split with ROC AUC" in result.stderr
+    assert "told apart" not in trained[1].stderr  # the embedded digits' splits are alike: no warning
