@@ -83,6 +83,7 @@ from diffusers_joint.training import (
 logger = get_logger(__name__, log_level="INFO")
 ALIGNMENT_FILE = "fixmatch_distribution_alignment.safetensors"
 SPLIT_SHIFT_WARNING_AUC = 0.6  # PneumoniaMNIST's test split against its hold-out: 0.67; MNIST-5k's: 0.49
+SPLIT_SHIFT_MAX_IMAGES = 1000
 # Where they apply (single-label data with unlabeled images); from the validation runs of docs/benchmarks.md#recipe.
 PSEUDO_LABEL_DEFAULTS = {"fixmatch": True, "noisy_pseudo_label_weight": 1.0}
 
@@ -869,6 +870,11 @@ def split_shift(validation_dataset, eval_dataset, preprocessor, multi_label):
     """`split_shift_auc` of the evaluation split against the validation split, with a warning when they differ."""
     if validation_dataset is None or eval_dataset is None:
         return {}
+    # a seeded sample of at most SPLIT_SHIFT_MAX_IMAGES a side keeps the check to seconds on large splits
+    validation_dataset, eval_dataset = (
+        split.shuffle(seed=0).select(range(SPLIT_SHIFT_MAX_IMAGES)) if len(split) > SPLIT_SHIFT_MAX_IMAGES else split
+        for split in (validation_dataset, eval_dataset)
+    )
     validation_images, validation_labels = dataset_to_tensors(validation_dataset, preprocessor)
     eval_images, eval_labels = dataset_to_tensors(eval_dataset, preprocessor)
     if min(len(validation_images), len(eval_images)) < 5:  # too few for its 5 folds
