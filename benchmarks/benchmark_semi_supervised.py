@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from benchmark_utils import VALIDATION_FRACTION
 from diffusers_joint.data import ImagePreprocessor, is_labeled, load_joint_dataset, mask_labels
 from diffusers_joint.data.joint_dataset import holdout_split
 from diffusers_joint.evaluation import compute_classification_metrics, dataset_to_tensors
@@ -52,7 +53,6 @@ METHOD_FLAGS = {
     "label_only": ["--diffusion_loss_weight", "0", "--classifier_loss_weight", "1"],
 }
 REPORTED = ("roc_auc", "balanced_accuracy", "accuracy", "ece", "ece_uncalibrated")
-VALIDATION_FRACTION = 0.1  # train_joint.py's default --validation_fraction: the same labeled subsets for every method
 
 
 def parse_args():

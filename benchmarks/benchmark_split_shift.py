@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from benchmark_utils import VALIDATION_FRACTION
 from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
 from diffusers_joint.data.joint_dataset import holdout_split
 from diffusers_joint.evaluation import compute_classification_metrics, dataset_to_tensors, split_shift_auc
-
-VALIDATION_FRACTION = 0.1  # train_joint.py's default --validation_fraction
 
 
 def parse_args():

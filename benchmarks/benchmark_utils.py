@@ -12,6 +12,8 @@ from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
 from diffusers_joint.data.joint_dataset import holdout_split
 from diffusers_joint.evaluation import ReferenceClassifier, dataset_to_tensors, train_reference_classifier
 
+VALIDATION_FRACTION = 0.1  # train_joint.py's default --validation_fraction: the hold-out every benchmark reproduces
+
 
 def load_pipeline(path: str, scheduler: str) -> JointDiffusionPipeline:
     """A saved pipeline with a `"ddpm"` or `"ddim"` scheduler, no progress bar, in eval mode."""
@@ -41,7 +43,7 @@ def evaluation_data_and_reference(
     reference_model: str | None,
     seed: int,
     split: str = "test",
-    validation_fraction: float = 0.1,
+    validation_fraction: float = VALIDATION_FRACTION,
 ) -> tuple[torch.Tensor, torch.Tensor, ReferenceClassifier, float]:
     """
     The evaluation images and labels at the model's resolution, and the independent reference network: loaded from
