@@ -10,9 +10,10 @@ Environment variables (all optional):
   checkpoint folder is half-written, at a moment it chose.
 - `FAULT_ENOSPC_IN`: `torch.save` into a path containing this string fails as on a full disk (ENOSPC).
 - `FAULT_NAN_AT`: comma-separated 1-based calls of `joint_diffusion_loss` whose loss terms are replaced by NaN.
-- `FAULT_RECORD`: a file to which every process appends one line per event: `<rank> loss <num_labeled>` for every
-  loss, `<rank> save_pretrained`, `<rank> save_model_card`, `<rank> create_repo <token_given>` and
-  `<rank> upload_folder`. The Hub calls are replaced by fakes (the tests run offline).
+- `FAULT_RECORD`: a file to which every process appends one line per event: `<rank> loss <num_labeled> <terms...>`
+  for every loss (the six terms of `JointLossOutput`, full precision), `<rank> save_pretrained`,
+  `<rank> save_model_card`, `<rank> create_repo <token_given>` and `<rank> upload_folder`.
+  The Hub calls are replaced by fakes (the tests run offline).
 """
 
 import errno
@@ -69,7 +70,9 @@ def faulty_loss(*args, **kwargs):
     global calls
     calls += 1
     out = real_loss(*args, **kwargs)
-    record("loss", out.num_labeled)
+    terms = (out.loss, out.loss_diffusion, out.loss_classifier, out.loss_fixmatch, out.loss_noisy_classifier,
+             out.loss_noisy_pseudo)  # fmt: skip
+    record("loss", out.num_labeled, *(repr(float(t.detach())) for t in terms))
     if calls in nan_at:
         out.loss = out.loss * float("nan")
         out.loss_diffusion = out.loss_diffusion * float("nan")

@@ -1,0 +1,75 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""
+A seeded short run of examples/train_joint.py gives the recorded losses and eval_results.json: refactoring the
+script or the library it drives must not change what a run computes.
+
+The reference, `golden/train_joint_tiny.json`, was recorded with the script before it became a thin driver (commit
+6316ced); regenerate it only for an intended change of behaviour, and say so in the commit:
+`UPDATE_GOLDEN=1 pytest tests/examples/test_train_joint_golden.py`.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from train_script_utils import SCRIPT, TINY
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "train_joint_tiny.json"
+INJECT = Path(__file__).resolve().parent / "fault_injection.py"
+# 30 labels of 1,293: mixed batches, FixMatch with distribution alignment and noisy pseudo-labels (a threshold low
+# enough to fire within six steps), class weights, EMA, a mid-run validation with a sample grid, calibration, the
+# split-shift check, checkpoints.
+ARGS = [
+    "--num_labeled",
+    "30",
+    "--fixmatch_threshold",
+    "0.12",
+    "--max_train_steps",
+    "6",
+    "--checkpointing_steps",
+    "3",
+    "--validation_steps",
+    "3",
+]
+# Floats of one seeded CPU run repeat to the last bit on one machine; the margin only absorbs another BLAS build.
+TOLERANCE = dict(rel=1e-5, abs=1e-7)
+
+
+def run_recorded(output_dir: Path, record: Path) -> tuple[list[list[float]], dict]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env["FAULT_RECORD"] = str(record)
+    cmd = [sys.executable, str(INJECT), str(SCRIPT), *TINY, *ARGS, "--output_dir", str(output_dir)]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    losses = [[float(v) for v in line.split()[3:]] for line in record.read_text().splitlines() if " loss " in line]
+    return losses, json.loads((output_dir / "eval_results.json").read_text())
+
+
+def assert_same(actual, expected, where="eval_results"):
+    if isinstance(expected, dict):
+        assert sorted(actual) == sorted(expected), where
+        for key in expected:
+            assert_same(actual[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert len(actual) == len(expected), where
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            assert_same(a, e, f"{where}[{i}]")
+    elif isinstance(expected, float):
+        assert actual == pytest.approx(expected, **TOLERANCE), where
+    else:
+        assert actual == expected, where
+
+
+def test_a_seeded_short_run_gives_the_recorded_losses_and_results(tmp_path):
+    losses, results = run_recorded(tmp_path / "run", tmp_path / "record.txt")
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps({"args": ARGS, "losses": losses, "eval_results": results}, indent=1) + "\n")
+    golden = json.loads(GOLDEN.read_text())
+    assert golden["args"] == ARGS
+    assert len(losses) == 6 and all(len(terms) == 6 for terms in losses)
+    assert_same(losses, golden["losses"], "losses")
+    assert_same(results, golden["eval_results"])
