@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 
 from diffusers_joint import JointDiffusionPipeline, JointUNet2DModel
-from diffusers_joint.training import JointDiffusionObjective, joint_diffusion_loss, unet_kwargs
+from diffusers_joint.training import JointDiffusionObjective, JointLossConfig, joint_diffusion_loss, unet_kwargs
 
 
 def parse_args():
@@ -88,7 +88,9 @@ def main():
 
     def joint_step(fraction):
         def step():
-            out = joint_diffusion_loss(objective, scheduler, x, labels_with(fraction), classifier_loss_weight=0.1)
+            out = joint_diffusion_loss(
+                objective, scheduler, x, labels_with(fraction), JointLossConfig(classifier_loss_weight=0.1)
+            )
             opt_joint.zero_grad()
             out.loss.backward()
             opt_joint.step()

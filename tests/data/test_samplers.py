@@ -98,3 +98,15 @@ def test_works_with_a_dataloader_and_accelerate(known):
     for indices, is_known in batches:
         assert indices.shape == (8,)
         assert is_known.sum().item() == 4
+
+
+def test_mixed_batch_dataloader_mixes_labeled_and_unlabeled_images_only_when_both_exist():
+    from diffusers_joint.data import mixed_batch_dataloader
+
+    labeled = np.array([True] * 4 + [False] * 36)
+    loader = mixed_batch_dataloader(list(range(40)), labeled, lambda rows: rows, batch_size=8, seed=0)
+    assert len(loader) == 5 and loader.batch_sampler.labeled_batch_fraction == 0.5
+    assert all(sum(labeled[i] for i in batch) == 4 for batch in loader)  # half of every batch labeled
+    everything = mixed_batch_dataloader(list(range(40)), np.ones(40, bool), lambda rows: rows, batch_size=8)
+    assert everything.batch_sampler.labeled_batch_fraction == 0.0
+    assert sorted(i for batch in everything for i in batch) == list(range(40))  # plain shuffled epochs

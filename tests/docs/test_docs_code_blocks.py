@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import importlib.util
 import json
 import os
 import re
+import runpy
 import shlex
 import sys
 from dataclasses import dataclass
@@ -123,32 +123,18 @@ def to_script_call(command: list[str], data_root: Path) -> tuple[str, list[str]]
     return script, args + tiny
 
 
-_SCRIPTS: dict = {}
-
-
-def load_script(script: str):
-    """Import one of the repository's example scripts as a module (once)."""
-    if script not in _SCRIPTS:
-        spec = importlib.util.spec_from_file_location(f"docs_test_{Path(script).stem}", ROOT / script)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _SCRIPTS[script] = module
-    return _SCRIPTS[script]
-
-
 def run_script(script: str, args: list[str]) -> None:
-    """`python script args`, in this process: parse the arguments, run `main`, then reset Accelerate's state."""
+    """`python script args`, in this process (as `__main__`, through `runpy`), then reset Accelerate's state."""
     from accelerate.state import AcceleratorState, GradientState
 
-    module = load_script(script)
+    argv = sys.argv
+    sys.argv = [str(ROOT / script), *args]
     try:
-        parsed = module.parse_args(args)
+        runpy.run_path(str(ROOT / script), run_name="__main__")
     except SystemExit as exit:  # --help, or an argument error (code 2)
         assert exit.code in (0, None), f"`{script}` rejected its arguments {args}"
-        return
-    try:
-        module.main(parsed)
     finally:
+        sys.argv = argv
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
 

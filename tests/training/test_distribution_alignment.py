@@ -3,7 +3,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from test_losses import SCHEDULER, digits, tiny_unet
 
-from diffusers_joint.training import DistributionAlignment, JointDiffusionObjective, joint_diffusion_loss
+from diffusers_joint.training import (
+    DistributionAlignment,
+    JointDiffusionObjective,
+    JointLossConfig,
+    joint_diffusion_loss,
+)
 
 
 def test_update_and_alignment_match_hand_computed_values():
@@ -67,10 +72,13 @@ def test_alignment_stops_a_one_class_classifier_from_pseudo_labeling_everything(
     images, _ = digits(8)
     labels = torch.tensor([0, 1, -1, -1, -1, -1, -1, -1])
     objective = JointDiffusionObjective(unet)
-    common = dict(weak_images=images, strong_images=images.flip(-1), fixmatch_threshold=0.95)
-    plain = joint_diffusion_loss(objective, SCHEDULER, images, labels, **common)
+    common = dict(weak_images=images, strong_images=images.flip(-1))
+    config = JointLossConfig(fixmatch_threshold=0.95)
+    plain = joint_diffusion_loss(objective, SCHEDULER, images, labels, config, **common)
     assert plain.num_pseudo_labeled == 6
     alignment = DistributionAlignment(torch.tensor([1, 1]), momentum=0.0)
-    aligned = joint_diffusion_loss(objective, SCHEDULER, images, labels, distribution_alignment=alignment, **common)
+    aligned = joint_diffusion_loss(
+        objective, SCHEDULER, images, labels, config, distribution_alignment=alignment, **common
+    )
     assert aligned.num_pseudo_labeled == 0
     assert alignment.running_mean[0] > 0.99  # it saw what the classifier predicts

@@ -6,6 +6,7 @@ from sklearn.datasets import load_digits
 from diffusers_joint import JointUNet2DModel
 from diffusers_joint.training import (
     JointDiffusionObjective,
+    JointLossConfig,
     diffusion_target,
     inverse_frequency_weights,
     joint_diffusion_loss,
@@ -28,11 +29,17 @@ def digits(n=64):
 SCHEDULER = DDPMScheduler(num_train_timesteps=100)
 
 
+def loss_config(fixmatch_threshold: float, **weights) -> JointLossConfig:
+    return JointLossConfig(fixmatch_threshold=fixmatch_threshold, **{"classifier_loss_weight": 1.0, **weights})
+
+
 def test_all_unlabeled_batch_gives_finite_loss_and_zero_but_present_classifier_grads():
     unet = tiny_unet()
     images, _ = digits(8)
     labels = torch.full((8,), -1)
-    out = joint_diffusion_loss(JointDiffusionObjective(unet), SCHEDULER, images, labels, classifier_loss_weight=1.0)
+    out = joint_diffusion_loss(
+        JointDiffusionObjective(unet), SCHEDULER, images, labels, JointLossConfig(classifier_loss_weight=1.0)
+    )
     assert torch.isfinite(out.loss)
     assert out.num_labeled == 0 and out.loss_classifier.item() == 0.0
     out.loss.backward()
@@ -48,7 +55,9 @@ def test_loss_is_mse_plus_weighted_cross_entropy_on_labeled_images_only():
     images, labels = digits(6)
     labels[::2] = -1
     torch.manual_seed(3)
-    out = joint_diffusion_loss(JointDiffusionObjective(unet), SCHEDULER, images, labels, classifier_loss_weight=0.5)
+    out = joint_diffusion_loss(
+        JointDiffusionObjective(unet), SCHEDULER, images, labels, JointLossConfig(classifier_loss_weight=0.5)
+    )
     # recompute by hand with the same random draws
     torch.manual_seed(3)
     noise = torch.randn_like(images)
@@ -68,7 +77,9 @@ def test_multi_label_uses_binary_cross_entropy():
     images, _ = digits(4)
     labels = torch.tensor([[1, 0, 1], [0, 0, 0], [-1, -1, -1], [1, 1, 1]])
     torch.manual_seed(0)
-    out = joint_diffusion_loss(JointDiffusionObjective(unet), SCHEDULER, images, labels, classifier_loss_weight=1.0)
+    out = joint_diffusion_loss(
+        JointDiffusionObjective(unet), SCHEDULER, images, labels, JointLossConfig(classifier_loss_weight=1.0)
+    )
     with torch.no_grad():
         logits = unet.classify(images[[0, 1, 3]])
     expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels[[0, 1, 3]].float())
@@ -81,9 +92,9 @@ def test_fixmatch_pseudo_labels_follow_the_threshold():
     images, labels = digits(8)
     labels[4:] = -1
     objective = JointDiffusionObjective(unet)
-    common = dict(weak_images=images, strong_images=images.flip(-1), classifier_loss_weight=1.0)
-    everything = joint_diffusion_loss(objective, SCHEDULER, images, labels, fixmatch_threshold=0.0, **common)
-    nothing = joint_diffusion_loss(objective, SCHEDULER, images, labels, fixmatch_threshold=1.01, **common)
+    common = dict(weak_images=images, strong_images=images.flip(-1))
+    everything = joint_diffusion_loss(objective, SCHEDULER, images, labels, loss_config(0.0), **common)
+    nothing = joint_diffusion_loss(objective, SCHEDULER, images, labels, loss_config(1.01), **common)
     assert everything.num_pseudo_labeled == 4 and everything.loss_fixmatch > 0
     assert nothing.num_pseudo_labeled == 0 and nothing.loss_fixmatch == 0
 
@@ -105,7 +116,9 @@ def test_training_lowers_both_losses_on_real_digits():
     history = []
     for _ in range(60):
         batch = torch.randint(0, 256, (64,))
-        out = joint_diffusion_loss(objective, SCHEDULER, images[batch], labels[batch], classifier_loss_weight=1.0)
+        out = joint_diffusion_loss(
+            objective, SCHEDULER, images[batch], labels[batch], JointLossConfig(classifier_loss_weight=1.0)
+        )
         optimizer.zero_grad()
         out.loss.backward()
         optimizer.step()
@@ -123,7 +136,11 @@ def test_zero_diffusion_weight_is_the_classifier_alone():
     calls = []
     unet.register_forward_hook(lambda *_: calls.append("full forward"))
     out = joint_diffusion_loss(
-        JointDiffusionObjective(unet), SCHEDULER, images, labels, classifier_loss_weight=2.0, diffusion_loss_weight=0
+        JointDiffusionObjective(unet),
+        SCHEDULER,
+        images,
+        labels,
+        JointLossConfig(classifier_loss_weight=2.0, diffusion_loss_weight=0),
     )
     assert not calls, "the noisy-image forward pass must be skipped"
     expected = 2.0 * torch.nn.functional.cross_entropy(unet.classify(images), labels)
@@ -134,7 +151,7 @@ def test_zero_diffusion_weight_is_the_classifier_alone():
     assert all(p.grad is None for p in unet.up_blocks.parameters())
     assert all(p.grad is None for p in unet.conv_out.parameters())
     with pytest.raises(ValueError, match="diffusion_loss_weight must be >= 0"):
-        joint_diffusion_loss(JointDiffusionObjective(unet), SCHEDULER, images, labels, diffusion_loss_weight=-1)
+        JointLossConfig(diffusion_loss_weight=-1)
 
 
 def test_noise_aware_term_reads_the_denoising_pass_weighted_by_alpha_bar():
@@ -149,8 +166,7 @@ def test_noise_aware_term_reads_the_denoising_pass_weighted_by_alpha_bar():
         SCHEDULER,
         images,
         labels,
-        classifier_loss_weight=0.5,
-        noisy_classifier_weight=2.0,
+        JointLossConfig(classifier_loss_weight=0.5, noisy_classifier_weight=2.0),
     )
     assert len(encoder_calls) == 2, "one noisy pass (denoising and noisy classification) and one clean pass"
     torch.manual_seed(3)
@@ -176,8 +192,7 @@ def test_noise_aware_term_is_zero_and_finite_without_labels_and_off_by_default()
         SCHEDULER,
         images,
         unlabeled,
-        classifier_loss_weight=1.0,
-        noisy_classifier_weight=1,
+        JointLossConfig(classifier_loss_weight=1.0, noisy_classifier_weight=1),
     )
     assert out.loss_noisy_classifier.item() == 0.0 and torch.isfinite(out.loss)
     out.loss.backward()
@@ -187,7 +202,7 @@ def test_noise_aware_term_is_zero_and_finite_without_labels_and_off_by_default()
     off = joint_diffusion_loss(JointDiffusionObjective(unet), SCHEDULER, images, labels)
     assert off.loss_noisy_classifier.item() == 0.0
     with pytest.raises(ValueError, match="noisy_classifier_weight must be >= 0"):
-        joint_diffusion_loss(JointDiffusionObjective(unet), SCHEDULER, images, labels, noisy_classifier_weight=-1)
+        JointLossConfig(noisy_classifier_weight=-1)
 
 
 def test_noise_level_weights_fall_from_one_to_almost_zero():
@@ -252,14 +267,16 @@ def test_noisy_pseudo_labels_train_the_noisy_view_of_confident_unlabeled_images(
     labels[4:] = -1
     objective = JointDiffusionObjective(unet)
     common = dict(classifier_loss_weight=1.0, noisy_pseudo_label_weight=1.0)
-    everything = joint_diffusion_loss(objective, SCHEDULER, images, labels, fixmatch_threshold=0.0, **common)
-    nothing = joint_diffusion_loss(objective, SCHEDULER, images, labels, fixmatch_threshold=1.01, **common)
+    everything = joint_diffusion_loss(objective, SCHEDULER, images, labels, loss_config(0.0, **common))
+    nothing = joint_diffusion_loss(objective, SCHEDULER, images, labels, loss_config(1.01, **common))
     assert everything.num_pseudo_labeled == 4 and everything.loss_noisy_pseudo > 0
     assert everything.loss_fixmatch == 0  # no strong views: FixMatch is off
     assert nothing.num_pseudo_labeled == 0 and nothing.loss_noisy_pseudo == 0
     multi = tiny_unet(num_classes=3, problem_type="multi_label_classification")
     with pytest.raises(ValueError, match="single-label problems only"):
-        joint_diffusion_loss(JointDiffusionObjective(multi), SCHEDULER, images, torch.full((8, 3), -1), **common)
+        joint_diffusion_loss(
+            JointDiffusionObjective(multi), SCHEDULER, images, torch.full((8, 3), -1), loss_config(0.95, **common)
+        )
 
 
 def test_min_snr_weighting_down_weights_nearly_clean_timesteps():
@@ -269,7 +286,9 @@ def test_min_snr_weighting_down_weights_nearly_clean_timesteps():
     unet = tiny_unet().eval()
     images, labels = digits(6)
     torch.manual_seed(0)
-    out = joint_diffusion_loss(JointDiffusionObjective(unet), SCHEDULER, images, labels, snr_gamma=5.0)
+    out = joint_diffusion_loss(
+        JointDiffusionObjective(unet), SCHEDULER, images, labels, JointLossConfig(snr_gamma=5.0)
+    )
     torch.manual_seed(0)
     noise = torch.randn_like(images)
     timesteps = torch.randint(0, 100, (6,)).long()

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import argparse
 
+import datasets
+from diffusers.utils import logging
+
 from .intensity import IntensityNormalization
-from .joint_dataset import JointDataset
+from .joint_dataset import JointDataset, holdout_name, holdout_split
+from .label_masking import mask_labels
 from .sources import load_joint_dataset
+
+logger = logging.get_logger(__name__)
 
 # flag -> load_joint_dataset keyword; `--seed` is the script's own flag
 _SOURCE_KEYWORDS = (
@@ -87,3 +93,47 @@ def load_joint_dataset_from_args(args: argparse.Namespace) -> JointDataset:
         intensity_normalization=intensity_normalization_from_args(args),
         seed=args.seed,
     )
+
+
+def split_validation_from_args(
+    args: argparse.Namespace, dataset: JointDataset
+) -> tuple[datasets.Dataset, datasets.Dataset | None]:
+    """
+    `(training split, validation split or None)`: the source's `args.validation_split` when given, else a seeded,
+    stratified hold-out of `args.validation_fraction` of the labeled training images ([`holdout_split`]).
+
+    Raises:
+        ValueError: `args.select_best_checkpoint` is set and there is no validation split to score steps on.
+    """
+    if args.validation_split is not None:
+        source = load_joint_dataset_from_args(
+            argparse.Namespace(**{**vars(args), "eval_split": args.validation_split})
+        )
+        return dataset.train, source.eval
+    train, validation = holdout_split(dataset.train, args.validation_fraction, args.seed)
+    if validation is not None:
+        logger.info(
+            f"Validation (calibration) split: {holdout_name(args.validation_fraction)}, {len(validation)} images."
+        )
+    elif getattr(args, "select_best_checkpoint", None):
+        raise ValueError(
+            "--select_best_checkpoint scores steps on the validation split, and there is none: drop "
+            "--validation_fraction 0 or pass --validation_split."
+        )
+    return train, validation
+
+
+def add_label_budget_arguments(group: argparse._ActionsContainer) -> None:
+    """Add the mutually exclusive label budgets `--num_labeled`, `--labeled_per_class` and `--labeled_fraction`."""
+    budget = group.add_mutually_exclusive_group()
+    budget.add_argument("--num_labeled", type=int, default=None, help="Keep N labels (stratified), mask the rest.")
+    budget.add_argument("--labeled_per_class", type=int, default=None, help="Keep K labels per class.")
+    budget.add_argument("--labeled_fraction", type=float, default=None, help="Keep this fraction of labels.")
+
+
+def mask_labels_from_args(dataset: datasets.Dataset, args: argparse.Namespace) -> datasets.Dataset:
+    """[`mask_labels`] with the budget of [`add_label_budget_arguments`] and `args.seed` (none set: `dataset`)."""
+    budget = dict(num_labeled=args.num_labeled, labeled_per_class=args.labeled_per_class)
+    if all(value is None for value in (*budget.values(), args.labeled_fraction)):
+        return dataset
+    return mask_labels(dataset, **budget, labeled_fraction=args.labeled_fraction, seed=args.seed)

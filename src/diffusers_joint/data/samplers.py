@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -143,3 +143,29 @@ class MixedBatchSampler(torch.utils.data.Sampler[list[int]]):
             if unlabeled is not None:
                 batch += unlabeled.take(num_unlabeled)
             yield batch
+
+
+def mixed_batch_dataloader(
+    dataset: torch.utils.data.Dataset,
+    labeled: Sequence[bool] | np.ndarray,
+    collate_fn: Callable[[list[dict]], dict],
+    batch_size: int,
+    labeled_batch_fraction: float = 0.5,
+    seed: int = 0,
+    num_workers: int = 0,
+) -> torch.utils.data.DataLoader:
+    """
+    A `DataLoader` over `dataset` whose batches mix labeled and unlabeled images ([`MixedBatchSampler`], reached as
+    its `batch_sampler`): `labeled_batch_fraction` of every batch when some images are labeled and some are not,
+    plain shuffled batches otherwise; `ceil(len(dataset) / batch_size)` batches an epoch.
+    """
+    labeled = np.asarray(labeled, dtype=bool)
+    mixed = 0 < labeled.sum() < len(labeled)
+    sampler = MixedBatchSampler(
+        labeled,
+        batch_size=batch_size,
+        labeled_batch_fraction=labeled_batch_fraction if mixed else 0.0,
+        seed=seed,
+        num_batches=math.ceil(len(labeled) / batch_size),
+    )
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn, num_workers=num_workers)

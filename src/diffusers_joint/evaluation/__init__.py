@@ -1,4 +1,5 @@
 from .background import background_match_share, border_means
+from .calibrate import calibrate_classifier
 from .classification import compute_classification_metrics, expected_calibration_error
 from .counterfactual import DEFAULT_CHANGE_THRESHOLD, compute_counterfactual_metrics
 from .evaluate_metric import JointClassificationMetric
@@ -17,38 +18,46 @@ from .predict import (
     metrics_from_logits,
     predict_logits,
     predict_probabilities,
+    validation_scores,
 )
+from .reference_generation import evaluate_generation_with_reference
 from .reference_network import ReferenceClassifier, train_reference_classifier
 from .report import metrics_table, results_to_markdown
-from .split_shift import split_shift_auc
+from .split_shift import SPLIT_SHIFT_MAX_IMAGES, SPLIT_SHIFT_WARNING_AUC, check_split_shift, split_shift_auc
 from .transformers_features import TransformersFeatureExtractor
 
 __all__ = [
+    "validation_scores",
     "background_match_share",
     "border_means",
-    "DEFAULT_CHANGE_THRESHOLD",
-    "JointClassificationMetric",
-    "ReferenceClassifier",
-    "TransformersFeatureExtractor",
+    "calibrate_classifier",
+    "check_split_shift",
     "compute_classification_metrics",
-    "counterfactual_requests",
     "compute_counterfactual_metrics",
     "compute_generation_metrics",
     "conditional_accuracy",
+    "counterfactual_requests",
     "dataset_to_tensors",
+    "DEFAULT_CHANGE_THRESHOLD",
     "evaluate_classifier",
     "evaluate_counterfactuals",
     "evaluate_generation",
+    "evaluate_generation_with_reference",
     "expected_calibration_error",
     "frechet_distance",
     "frechet_distance_from_statistics",
+    "JointClassificationMetric",
     "kernel_inception_distance",
+    "metrics_from_logits",
     "metrics_table",
     "precision_recall",
-    "metrics_from_logits",
     "predict_logits",
     "predict_probabilities",
+    "ReferenceClassifier",
     "results_to_markdown",
     "split_shift_auc",
+    "SPLIT_SHIFT_MAX_IMAGES",
+    "SPLIT_SHIFT_WARNING_AUC",
     "train_reference_classifier",
+    "TransformersFeatureExtractor",
 ]

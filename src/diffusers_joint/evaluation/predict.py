@@ -10,6 +10,7 @@ import torch
 from ..data.label_masking import is_labeled
 from ..data.transforms import ImagePreprocessor
 from ..models.unet_2d_joint import JointUNet2DModel
+from ..training.calibration import negative_log_likelihood
 from .classification import compute_classification_metrics
 
 
@@ -74,3 +75,14 @@ def evaluate_classifier(
     """
     images, labels = dataset_to_tensors(dataset, preprocessor)
     return metrics_from_logits(unet, predict_logits(unet, images, batch_size), labels)
+
+
+def validation_scores(unet: JointUNet2DModel, images: torch.Tensor, labels: torch.Tensor) -> dict:
+    """
+    The classifier's metrics on validation `images` with their negative log-likelihood (`"nll"`), as
+    [`BestCheckpoint.update`] compares steps.
+    """
+    logits = predict_logits(unet, images)
+    scores = metrics_from_logits(unet, logits, labels)
+    scores["nll"] = negative_log_likelihood(logits, labels, unet.is_multi_label)
+    return scores

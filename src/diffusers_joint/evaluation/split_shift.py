@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+import datasets
 import numpy as np
 import torch
 import torch.nn.functional as F
+from diffusers.utils import logging
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from ..data.transforms import ImagePreprocessor
+from .predict import dataset_to_tensors
+
+logger = logging.get_logger(__name__)
 
 
 def _features(images: torch.Tensor, name: str, max_size: int) -> np.ndarray:
@@ -117,3 +124,41 @@ def split_shift_auc(
             if min((labels_a == label).sum(), (labels_b == label).sum()) >= num_folds
         }
     return results
+
+
+# With 100 images a side, splits drawn alike stay near 0.5 (see docs/experiments/split-shift.md).
+SPLIT_SHIFT_WARNING_AUC = 0.6
+SPLIT_SHIFT_MAX_IMAGES = 1000
+
+
+def check_split_shift(
+    validation_dataset: datasets.Dataset | None,
+    eval_dataset: datasets.Dataset | None,
+    preprocessor: ImagePreprocessor,
+    multi_label: bool = False,
+) -> dict:
+    """
+    `{"split_shift": split_shift_auc(...)}` of the evaluation split against the validation split (a seeded sample
+    of at most [`SPLIT_SHIFT_MAX_IMAGES`] images a side, so seconds on large splits), with a warning when they are
+    told apart with ROC AUC >= [`SPLIT_SHIFT_WARNING_AUC`] on >= 100 images a side: what was chosen on the validation
+    split, the temperature included, may then not carry over. Empty when a split is missing or too small.
+    """
+    if validation_dataset is None or eval_dataset is None:
+        return {}
+    validation_dataset, eval_dataset = (
+        split.shuffle(seed=0).select(range(SPLIT_SHIFT_MAX_IMAGES)) if len(split) > SPLIT_SHIFT_MAX_IMAGES else split
+        for split in (validation_dataset, eval_dataset)
+    )
+    validation_images, validation_labels = dataset_to_tensors(validation_dataset, preprocessor)
+    eval_images, eval_labels = dataset_to_tensors(eval_dataset, preprocessor)
+    if min(len(validation_images), len(eval_images)) < 5:  # too few for its 5 folds
+        return {}
+    labels = {} if multi_label else {"labels_a": validation_labels, "labels_b": eval_labels}
+    shift = split_shift_auc(validation_images, eval_images, seed=0, **labels)
+    if shift["roc_auc"] >= SPLIT_SHIFT_WARNING_AUC and min(shift["num_images"]) >= 100:
+        logger.warning(
+            f"The evaluation split is told apart from the validation split with ROC AUC {shift['roc_auc']:.2f} "
+            "(0.5: alike): the temperature, and whatever was chosen on the validation split, may not carry over to "
+            "it. See docs/evaluation.md#split-shift."
+        )
+    return {"split_shift": shift}

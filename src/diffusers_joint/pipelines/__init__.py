@@ -1,6 +1,7 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
 """Pipelines for Joint Diffusion models: classifier-guided generation and counterfactual explanations."""
 
+from .class_sample_grid import class_sample_grid
 from .guidance import (
     DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
     DEFAULT_GUIDANCE_AUGMENTATIONS,
@@ -37,6 +38,7 @@ __all__ = [
     "JointDiffusionPipeline",
     "JointDiffusionPipelineOutput",
     "change_localization",
+    "class_sample_grid",
     "change_region",
     "default_guidance_method",
     "difference_heatmap",

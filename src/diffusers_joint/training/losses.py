@@ -41,6 +41,9 @@ class JointDiffusionObjective(nn.Module):
         return noise_pred, noisy_logits, logits
 
 
+LOSS_TERMS = ("loss", "diffusion", "classifier", "fixmatch", "noisy_classifier", "noisy_pseudo")
+
+
 @dataclass
 class JointLossOutput:
     """Loss terms of one batch; every field but `loss` is detached, for logging."""
@@ -54,6 +57,19 @@ class JointLossOutput:
     num_labeled: int
     num_pseudo_labeled: int
 
+    def terms(self) -> torch.Tensor:
+        """The six loss terms as one detached float vector, in the order of [`LOSS_TERMS`]."""
+        return torch.stack(
+            [
+                self.loss.detach(),
+                self.loss_diffusion,
+                self.loss_classifier,
+                self.loss_fixmatch,
+                self.loss_noisy_classifier,
+                self.loss_noisy_pseudo,
+            ]
+        ).float()
+
     def logs(self) -> dict[str, float]:
         return {
             "loss": self.loss.detach().item(),
@@ -65,6 +81,60 @@ class JointLossOutput:
             "num_labeled": self.num_labeled,
             "num_pseudo_labeled": self.num_pseudo_labeled,
         }
+
+
+@dataclass(frozen=True)
+class JointLossConfig:
+    """
+    The weights of the Joint Diffusion loss terms ([`joint_diffusion_loss`]).
+
+    Args:
+        diffusion_loss_weight (`float`, defaults to 1.0):
+            Weight of the denoising term. `0` skips the noisy forward pass altogether and trains the encoder and head
+            as a plain classifier: the "same network without the diffusion loss" baseline of the benchmarks.
+        classifier_loss_weight (`float`, defaults to 1e-3):
+            Weight of the classification terms (the paper's lambda, with a per-pixel mean MSE).
+        noisy_classifier_weight (`float`, defaults to 0.0):
+            Weight of the noise-aware term: the classifier also reads the pooled encoder features of the labeled
+            images' noisy `x_t` (the denoising pass, so no extra forward pass), each row weighted by
+            `alpha_bar_t` ([`noise_level_weights`]) so that nearly pure noise counts for almost nothing.
+        noisy_pseudo_label_weight (`float`, defaults to 0.0):
+            Weight of a consistency term the joint model gets almost for free: unlabeled images whose weak view is
+            classified with confidence >= `fixmatch_threshold` are pseudo-labeled, and the classifier reading their
+            noisy `x_t` from the denoising pass is trained towards that label, weighted by `alpha_bar_t`. Costs one
+            gradient-free encoder pass over the unlabeled images. Single-label problems only.
+        fixmatch_threshold (`float`, defaults to 0.95):
+            Confidence a pseudo-label needs.
+        fixmatch_weight (`float`, defaults to 1.0):
+            Weight of the FixMatch pseudo-label term relative to the labeled term.
+        snr_gamma (`float`, *optional*):
+            Min-SNR weighting of the denoising term (Hang et al., 2023): each image's error is weighted by
+            `min(SNR_t, gamma) / SNR_t` (epsilon prediction) or `min(SNR_t, gamma) / (SNR_t + 1)` (v prediction), so
+            that nearly clean timesteps, which are easy, do not dominate. `None` gives the plain mean squared error.
+
+    Example:
+
+    ```py
+    >>> from diffusers_joint.training import JointLossConfig
+
+    >>> config = JointLossConfig(classifier_loss_weight=0.1, noisy_classifier_weight=1.0, snr_gamma=5.0)
+    >>> config.fixmatch_threshold
+    0.95
+    ```
+    """
+
+    diffusion_loss_weight: float = 1.0
+    classifier_loss_weight: float = 1e-3
+    noisy_classifier_weight: float = 0.0
+    noisy_pseudo_label_weight: float = 0.0
+    fixmatch_threshold: float = 0.95
+    fixmatch_weight: float = 1.0
+    snr_gamma: float | None = None
+
+    def __post_init__(self):
+        for name in ("diffusion_loss_weight", "noisy_classifier_weight", "noisy_pseudo_label_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
 
 
 def labeled_mask(labels: torch.Tensor) -> torch.Tensor:
@@ -120,7 +190,7 @@ def classification_loss(
 
 
 def min_snr_weights(noise_scheduler: SchedulerMixin, timesteps: torch.Tensor, snr_gamma: float) -> torch.Tensor:
-    """Min-SNR-gamma weights of the denoising error per image (see [`joint_diffusion_loss`]'s `snr_gamma`)."""
+    """Min-SNR-gamma weights of the denoising error per image (see [`JointLossConfig`]'s `snr_gamma`)."""
     if not snr_gamma > 0:
         raise ValueError(f"snr_gamma must be > 0, got {snr_gamma}.")
     snr = compute_snr(noise_scheduler, timesteps)
@@ -141,23 +211,19 @@ def joint_diffusion_loss(
     noise_scheduler: SchedulerMixin,
     clean_images: torch.Tensor,
     labels: torch.Tensor,
-    classifier_loss_weight: float = 1e-3,
+    config: JointLossConfig | None = None,
+    *,
+    classifier_images: torch.Tensor | None = None,
     weak_images: torch.Tensor | None = None,
     strong_images: torch.Tensor | None = None,
-    fixmatch_threshold: float = 0.95,
-    fixmatch_weight: float = 1.0,
-    diffusion_loss_weight: float = 1.0,
-    distribution_alignment: DistributionAlignment | None = None,
-    classifier_images: torch.Tensor | None = None,
-    noisy_classifier_weight: float = 0.0,
     class_weights: torch.Tensor | None = None,
-    noisy_pseudo_label_weight: float = 0.0,
-    snr_gamma: float | None = None,
+    distribution_alignment: DistributionAlignment | None = None,
     diffusion_weights: torch.Tensor | None = None,
 ) -> JointLossOutput:
     """
     Loss of one batch: `diffusion_loss_weight * mse(eps_pred, eps) + classifier_loss_weight * (ce_labeled +
-    noisy_classifier_weight * ce_noisy + fixmatch_weight * ce_pseudo + noisy_pseudo_label_weight * ce_noisy_pseudo)`.
+    noisy_classifier_weight * ce_noisy + fixmatch_weight * ce_pseudo + noisy_pseudo_label_weight * ce_noisy_pseudo)`,
+    with the weights of `config` ([`JointLossConfig`]).
 
     Args:
         objective (`nn.Module`):
@@ -170,42 +236,21 @@ def joint_diffusion_loss(
         labels (`torch.Tensor`):
             `(batch,)` class indices with `-1` for unlabeled images, or `(batch, num_classes)` multi-hot rows with
             `-1` rows for unlabeled images. Only labeled images contribute to the classification loss.
-        classifier_loss_weight (`float`, *optional*, defaults to 1e-3):
-            Weight of the classification terms (the paper's lambda, with a per-pixel mean MSE).
+        config ([`JointLossConfig`], *optional*):
+            The weights of the terms and the pseudo-label threshold; `None` is `JointLossConfig()`.
+        classifier_images (`torch.Tensor`, *optional*):
+            What the classifier reads at timestep 0 for the labeled images, e.g. an augmented view of `clean_images`
+            ([`JointAugmentation`]); defaults to `clean_images`. The diffusion loss always reads `clean_images`.
         weak_images, strong_images (`torch.Tensor`, *optional*):
             Weak and strong augmentations of the batch; when given, unlabeled images whose weak-view confidence
-            reaches `fixmatch_threshold` are pseudo-labeled and their strong view is trained towards that label
-            (FixMatch). Single-label problems only.
-        fixmatch_threshold (`float`, *optional*, defaults to 0.95):
-            Confidence a pseudo-label needs.
-        fixmatch_weight (`float`, *optional*, defaults to 1.0):
-            Weight of the pseudo-label term relative to the labeled term.
-        diffusion_loss_weight (`float`, *optional*, defaults to 1.0):
-            Weight of the denoising term. `0` skips the noisy forward pass altogether and trains the encoder and head
-            as a plain classifier: the "same network without the diffusion loss" baseline of the benchmarks.
+            reaches `config.fixmatch_threshold` are pseudo-labeled and their strong view is trained towards that
+            label (FixMatch). Single-label problems only.
+        class_weights (`torch.Tensor`, *optional*):
+            Per-class weights of every classification term ([`inverse_frequency_weights`]).
         distribution_alignment ([`DistributionAlignment`], *optional*):
             With FixMatch, first folds the weak-view probabilities of the unlabeled images into its moving average,
             then rescales them towards the class prior before thresholding. Call this function on every process at
             every step when given (the average is synchronised).
-        classifier_images (`torch.Tensor`, *optional*):
-            What the classifier reads at timestep 0 for the labeled images, e.g. an augmented view of `clean_images`
-            ([`JointAugmentation`]); defaults to `clean_images`. The diffusion loss always reads `clean_images`.
-        noisy_classifier_weight (`float`, *optional*, defaults to 0.0):
-            Weight of the noise-aware term: the classifier also reads the pooled encoder features of the labeled
-            images' noisy `x_t` (the denoising pass, so no extra forward pass), each row weighted by
-            `alpha_bar_t` ([`noise_level_weights`]) so that nearly pure noise counts for almost nothing.
-        class_weights (`torch.Tensor`, *optional*):
-            Per-class weights of every classification term ([`inverse_frequency_weights`]).
-        noisy_pseudo_label_weight (`float`, *optional*, defaults to 0.0):
-            Weight of a consistency term the joint model gets almost for free: unlabeled images whose weak view
-            (`weak_images`, else `classifier_images`) is classified with confidence >= `fixmatch_threshold` are
-            pseudo-labeled, and the classifier reading their noisy `x_t` from the denoising pass is trained towards
-            that label, weighted by `alpha_bar_t`. Costs one gradient-free encoder pass over the unlabeled images.
-            Single-label problems only.
-        snr_gamma (`float`, *optional*):
-            Min-SNR weighting of the denoising term (Hang et al., 2023): each image's error is weighted by
-            `min(SNR_t, gamma) / SNR_t` (epsilon prediction) or `min(SNR_t, gamma) / (SNR_t + 1)` (v prediction), so
-            that nearly clean timesteps, which are easy, do not dominate. `None` gives the plain mean squared error.
         diffusion_weights (`torch.Tensor`, *optional*):
             `(batch,)` weights of each image's denoising error, e.g. from [`MixedBatchSampler.data_weights`] so that
             the labeled images, which mixed batches oversample, count as often as in the data. `None`: all 1.
@@ -217,10 +262,7 @@ def joint_diffusion_loss(
     unet: JointUNet2DModel = getattr(objective, "module", objective).unet
     multi_label = unet.is_multi_label
     unet.check_labels(labels, allow_unlabeled=True)
-    if diffusion_loss_weight < 0:
-        raise ValueError(f"diffusion_loss_weight must be >= 0, got {diffusion_loss_weight}.")
-    if noisy_classifier_weight < 0:
-        raise ValueError(f"noisy_classifier_weight must be >= 0, got {noisy_classifier_weight}.")
+    config = JointLossConfig() if config is None else config
     if diffusion_weights is not None and diffusion_weights.shape != (clean_images.shape[0],):
         raise ValueError(
             f"diffusion_weights must have shape ({clean_images.shape[0]},), one weight per image, got "
@@ -242,16 +284,18 @@ def joint_diffusion_loss(
     timesteps = torch.randint(
         0, noise_scheduler.config.num_train_timesteps, (clean_images.shape[0],), device=clean_images.device
     ).long()
-    noisy_images = noise_scheduler.add_noise(clean_images, noise, timesteps) if diffusion_loss_weight > 0 else None
+    noisy_images = (
+        noise_scheduler.add_noise(clean_images, noise, timesteps) if config.diffusion_loss_weight > 0 else None
+    )
 
     fixmatch = weak_images is not None and strong_images is not None
-    noisy_pseudo = noisy_pseudo_label_weight > 0 and noisy_images is not None
+    noisy_pseudo = config.noisy_pseudo_label_weight > 0 and noisy_images is not None
     confident, guess = torch.zeros_like(has_label), torch.zeros_like(has_label, dtype=torch.long)
     if fixmatch or noisy_pseudo:
         if multi_label:
             raise ValueError("Pseudo-labels (FixMatch, noisy consistency) are for single-label problems only.")
         views = weak_images if weak_images is not None else classifier_images
-        confident, guess = _pseudo_labels(unet, views, ~has_label, fixmatch_threshold, distribution_alignment)
+        confident, guess = _pseudo_labels(unet, views, ~has_label, config.fixmatch_threshold, distribution_alignment)
     pseudo_images, pseudo_labels = clean_images[:0], labels[:0]
     if fixmatch:
         pseudo_images, pseudo_labels = strong_images[confident], guess[confident]
@@ -267,8 +311,8 @@ def joint_diffusion_loss(
     if noise_pred is not None:
         target = diffusion_target(noise_scheduler, clean_images, noise, timesteps)
         per_image = F.mse_loss(noise_pred.float(), target, reduction="none").mean(dim=(1, 2, 3))
-        if snr_gamma is not None:
-            per_image = per_image * min_snr_weights(noise_scheduler, timesteps, snr_gamma)
+        if config.snr_gamma is not None:
+            per_image = per_image * min_snr_weights(noise_scheduler, timesteps, config.snr_gamma)
         if diffusion_weights is not None:
             per_image = per_image * diffusion_weights.to(device=per_image.device, dtype=per_image.dtype)
         loss_diffusion = per_image.mean()
@@ -287,16 +331,16 @@ def joint_diffusion_loss(
     loss_noisy = zero
     if noisy_logits is not None:
         loss_noisy = loss_noisy + noisy_logits.float().sum() * 0.0  # in the graph on every process
-        if num_labeled and noisy_classifier_weight > 0:
+        if num_labeled and config.noisy_classifier_weight > 0:
             loss_noisy = noisy_term(has_label, labels[has_label])
     loss_noisy_pseudo = zero
     if noisy_pseudo and num_pseudo:
         loss_noisy_pseudo = noisy_term(confident, guess[confident])
-    loss = diffusion_loss_weight * loss_diffusion + classifier_loss_weight * (
+    loss = config.diffusion_loss_weight * loss_diffusion + config.classifier_loss_weight * (
         loss_labeled
-        + noisy_classifier_weight * loss_noisy
-        + fixmatch_weight * loss_pseudo
-        + noisy_pseudo_label_weight * loss_noisy_pseudo
+        + config.noisy_classifier_weight * loss_noisy
+        + config.fixmatch_weight * loss_pseudo
+        + config.noisy_pseudo_label_weight * loss_noisy_pseudo
     )
     return JointLossOutput(
         loss=loss,

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+
+from ..data.joint_dataset import JointDataset
+from ..models import JointUNet2DModel
 
 
 def default_block_out_channels(resolution: int) -> tuple[int, ...]:
@@ -95,3 +99,63 @@ def unet_kwargs(
         add_attention=bool(attention),
         dropout=dropout,
     )
+
+
+def pick_resolution(image_size: Sequence[int], requested: int | None, levels: int) -> int:
+    """`requested`, else the images' largest side, rounded up to a multiple of `2 ** (levels - 1)`."""
+    factor = 2 ** (levels - 1)
+    size = requested or max(image_size)
+    return size if size % factor == 0 else factor * math.ceil(size / factor)
+
+
+def create_joint_unet(
+    dataset: JointDataset,
+    *,
+    pretrained_unet: str | None = None,
+    resolution: int | None = None,
+    block_out_channels: Sequence[int] | None = None,
+    layers_per_block: int = 1,
+    norm_num_groups: int | None = None,
+    attention_levels: Sequence[int] | None = None,
+    classifier_hidden_dims: Sequence[int] = (256,),
+    classifier_dropout: float = 0.1,
+) -> JointUNet2DModel:
+    """
+    A [`JointUNet2DModel`] for `dataset`'s images and classes: from `pretrained_unet` (a `UNet2DModel` folder or Hub
+    id, whose `sample_size` is kept) with a new classifier head, or a new one sized by [`unet_kwargs`] at
+    `resolution` (default: the images' size, rounded up to what the levels need).
+
+    Raises:
+        ValueError: the pretrained UNet's `in_channels` differ from the images' channels.
+    """
+    num_channels, image_size = dataset.num_channels, dataset.image_size
+    head = dict(
+        num_classes=dataset.num_classes,
+        classifier_hidden_dims=tuple(classifier_hidden_dims),
+        classifier_dropout=classifier_dropout,
+        problem_type=dataset.problem_type,
+        label_names=dataset.label_names,
+    )
+    if pretrained_unet:
+        unet = JointUNet2DModel.from_unet(pretrained_unet, **head)
+    else:
+        levels = len(block_out_channels) if block_out_channels else None
+        size = pick_resolution(image_size, resolution, levels or 2)
+        if levels is None:
+            levels = len(unet_kwargs(size, num_channels)["block_out_channels"])
+            size = pick_resolution(image_size, resolution, levels)
+        architecture = unet_kwargs(
+            size,
+            num_channels,
+            block_out_channels=block_out_channels,
+            layers_per_block=layers_per_block,
+            norm_num_groups=norm_num_groups,
+            attention_levels=attention_levels,
+        )
+        unet = JointUNet2DModel(**architecture, **head)
+    if unet.config.in_channels != num_channels:
+        raise ValueError(
+            f"The model expects {unet.config.in_channels}-channel images but the data has {num_channels}-"
+            "channel images: start from a UNet with matching in_channels, or convert the images."
+        )
+    return unet

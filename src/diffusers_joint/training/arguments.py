@@ -1,0 +1,213 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""The loss flags of the training script, and the [`JointLossConfig`] they make."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import torch
+from diffusers.utils import logging
+
+from ..data.augmentations import CLASSIFIER_AUGMENTATIONS
+from ..data.intensity import IntensityNormalization
+from ..data.joint_dataset import SINGLE_LABEL, JointDataset
+from ..models import JointUNet2DModel
+from .distribution_alignment import DistributionAlignment
+from .losses import JointLossConfig, inverse_frequency_weights
+from .pseudo_labels import PSEUDO_LABEL_DEFAULTS, PseudoLabelSettings, resolve_pseudo_label_settings
+from .unet_config import create_joint_unet
+
+logger = logging.get_logger(__name__)
+
+
+def add_model_arguments(group: argparse._ActionsContainer) -> None:
+    """Add the flags of the UNet, its classifier head and the noise schedule to `group`."""
+    group.add_argument("--pretrained_unet", type=str, default=None, help="Start from a UNet2DModel (folder or id).")
+    group.add_argument("--block_out_channels", type=int, nargs="+", default=None)
+    group.add_argument("--layers_per_block", type=int, default=1)
+    group.add_argument("--attention_levels", type=int, nargs="*", default=None, help="Levels with attention.")
+    group.add_argument(
+        "--norm_num_groups",
+        type=int,
+        default=None,
+        help="Group-norm groups. Default: the most groups (<= 32) with >= 4 channels each; one channel per group "
+        "normalises away each image's brightness (grey backgrounds).",
+    )
+    group.add_argument("--classifier_hidden_dims", type=int, nargs="*", default=[256])
+    group.add_argument("--classifier_dropout", type=float, default=0.1)
+    group.add_argument("--ddpm_num_steps", type=int, default=1000)
+    group.add_argument("--ddpm_beta_schedule", type=str, default="squaredcos_cap_v2")
+
+
+def create_joint_unet_from_args(dataset: JointDataset, args: argparse.Namespace) -> JointUNet2DModel:
+    """[`create_joint_unet`] with the flags of [`add_model_arguments`] and `args.resolution`."""
+    return create_joint_unet(
+        dataset,
+        pretrained_unet=args.pretrained_unet,
+        resolution=args.resolution,
+        block_out_channels=args.block_out_channels,
+        layers_per_block=args.layers_per_block,
+        norm_num_groups=args.norm_num_groups,
+        attention_levels=args.attention_levels,
+        classifier_hidden_dims=args.classifier_hidden_dims,
+        classifier_dropout=args.classifier_dropout,
+    )
+
+
+def add_joint_loss_arguments(group: argparse._ActionsContainer) -> None:
+    """Add the flags of the loss terms, the classifier's augmentation, pseudo-labels and calibration to `group`."""
+    group.add_argument(
+        "--classifier_loss_weight", type=float, default=0.1, help="Weight of the classifier loss (lambda)."
+    )
+    group.add_argument(
+        "--diffusion_loss_weight",
+        type=float,
+        default=1.0,
+        help="Weight of the denoising loss. 0 trains the same encoder and head on the labeled images alone "
+        "(a classifier-only baseline: unlabeled images are dropped and no samples are drawn).",
+    )
+    group.add_argument(
+        "--classifier_augmentation",
+        choices=list(CLASSIFIER_AUGMENTATIONS),
+        default="medium",
+        help="Augmentation of the classifier's input only (random affine; medium and strong add brightness, contrast "
+        "and gamma). The diffusion loss always sees the un-augmented images. Which strength suits which data: "
+        "docs/experiments/recipe.md.",
+    )
+    group.add_argument(
+        "--noisy_classifier_weight",
+        type=float,
+        default=1.0,
+        help="Weight (relative to the clean-image term) of classifying the labeled images' noisy x_t from the "
+        "denoising pass, each weighted by alpha_bar_t; 0 turns it off. Costs no extra forward pass.",
+    )
+    group.add_argument(
+        "--snr_gamma",
+        type=float,
+        default=5.0,
+        help="Min-SNR weighting of the denoising loss (Hang et al., 2023); 0 gives the plain mean squared error.",
+    )
+    group.add_argument(
+        "--noisy_pseudo_label_weight",
+        type=float,
+        default=None,
+        help="Weight of pseudo-labels (confidence >= --fixmatch_threshold on the classifier's view) of unlabeled "
+        "images training the classifier on their noisy x_t from the denoising pass; 0 turns it off. Default: "
+        f"{PSEUDO_LABEL_DEFAULTS['noisy_pseudo_label_weight']:g} for single-label data with unlabeled images.",
+    )
+    group.add_argument(
+        "--class_weighting",
+        choices=["none", "inverse_frequency"],
+        default="inverse_frequency",
+        help="Weight the classification loss by inverse class frequency in the labeled set (no effect on balanced "
+        "labels; on imbalanced data it moves decisions towards balanced accuracy).",
+    )
+    group.add_argument(
+        "--calibrate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Fit a temperature on the validation split after training, saved in the model config so that "
+        "classify() and the pipelines return calibrated probabilities.",
+    )
+    group.add_argument(
+        "--fixmatch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="FixMatch pseudo-labels on unlabeled images (kornia weak and strong views). Default: "
+        f"{'on' if PSEUDO_LABEL_DEFAULTS['fixmatch'] else 'off'} for single-label data with unlabeled images.",
+    )
+    group.add_argument("--fixmatch_threshold", type=float, default=0.95)
+    group.add_argument("--fixmatch_weight", type=float, default=1.0)
+    group.add_argument(
+        "--fixmatch_distribution_alignment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="With --fixmatch: rescale pseudo-label probabilities so that their average follows the class frequencies "
+        "of the labeled images (ReMixMatch's distribution alignment), against FixMatch drifting to one class. On by "
+        "default with FixMatch (docs/experiments/recipe.md).",
+    )
+    group.add_argument(
+        "--fixmatch_alignment_momentum", type=float, default=0.99, help="Moving-average momentum of the alignment."
+    )
+
+
+@dataclass
+class JointLossSetup:
+    """What a training run passes to [`joint_diffusion_loss`] besides the batch."""
+
+    config: JointLossConfig
+    pseudo_labels: PseudoLabelSettings
+    class_weights: torch.Tensor | None = None
+    alignment: DistributionAlignment | None = None
+
+
+def joint_loss_from_args(
+    args: argparse.Namespace, dataset: JointDataset, labeled_targets: torch.Tensor, some_unlabeled: bool
+) -> JointLossSetup:
+    """
+    The loss of the flags of [`add_joint_loss_arguments`] for `dataset`, whose labeled training images have the
+    labels `labeled_targets`: pseudo-labels settled where they apply ([`resolve_pseudo_label_settings`]), class
+    weights (`--class_weighting`) and FixMatch's distribution alignment towards the labeled class frequencies.
+    """
+    pseudo_labels = resolve_pseudo_label_settings(
+        args.fixmatch,
+        args.noisy_pseudo_label_weight,
+        args.fixmatch_distribution_alignment,
+        multi_label=dataset.problem_type != SINGLE_LABEL,
+        num_classes=dataset.num_classes,
+        some_unlabeled=some_unlabeled,
+        diffusion=args.diffusion_loss_weight > 0,
+    )
+    alignment = None
+    if pseudo_labels.distribution_alignment:
+        label_counts = torch.bincount(labeled_targets, minlength=dataset.num_classes)
+        alignment = DistributionAlignment(label_counts, momentum=args.fixmatch_alignment_momentum)
+        logger.info(f"FixMatch distribution alignment towards the labeled class frequencies {label_counts.tolist()}.")
+    class_weights = None
+    if args.class_weighting == "inverse_frequency":
+        class_weights = inverse_frequency_weights(labeled_targets, dataset.num_classes)
+        logger.info(f"Class weights of the classification loss (inverse frequency): {class_weights.tolist()}")
+    config = joint_loss_config_from_args(args, pseudo_labels)
+    return JointLossSetup(config, pseudo_labels, class_weights, alignment)
+
+
+def check_joint_loss_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit through `parser.error` on loss flags that contradict each other or are out of range."""
+    if args.diffusion_loss_weight < 0:
+        parser.error(f"--diffusion_loss_weight must be >= 0, got {args.diffusion_loss_weight}.")
+    if args.diffusion_loss_weight == 0 and args.fixmatch:
+        parser.error("--fixmatch needs unlabeled images, which --diffusion_loss_weight 0 drops.")
+    if args.fixmatch_distribution_alignment and args.fixmatch is False:
+        parser.error("--fixmatch_distribution_alignment aligns FixMatch pseudo-labels: drop --no-fixmatch.")
+    for name in ("noisy_classifier_weight", "noisy_pseudo_label_weight"):
+        if (getattr(args, name) or 0) < 0:
+            parser.error(f"--{name} must be >= 0, got {getattr(args, name)}.")
+
+
+def joint_loss_config_from_args(args: argparse.Namespace, pseudo_labels: PseudoLabelSettings) -> JointLossConfig:
+    """The [`JointLossConfig`] of the flags of [`add_joint_loss_arguments`], with the settled pseudo-label weight."""
+    return JointLossConfig(
+        diffusion_loss_weight=args.diffusion_loss_weight,
+        classifier_loss_weight=args.classifier_loss_weight,
+        noisy_classifier_weight=args.noisy_classifier_weight,
+        noisy_pseudo_label_weight=pseudo_labels.noisy_pseudo_label_weight,
+        fixmatch_threshold=args.fixmatch_threshold,
+        fixmatch_weight=args.fixmatch_weight,
+        snr_gamma=args.snr_gamma or None,
+    )
+
+
+def training_settings_from_args(args: argparse.Namespace, resolution: int, steps: int) -> dict:
+    """The settings of a training run that its model card records (`training_settings` of [`build_model_card`])."""
+    keys = [
+        "num_labeled", "labeled_per_class", "labeled_fraction", "labeled_batch_fraction", "diffusion_data_weighting",
+        "diffusion_loss_weight", "classifier_loss_weight", "classifier_augmentation", "noisy_classifier_weight",
+        "noisy_pseudo_label_weight", "class_weighting", "snr_gamma", "fixmatch", "fixmatch_distribution_alignment",
+        "train_batch_size", "gradient_accumulation_steps", "learning_rate", "lr_scheduler", "use_ema", "ema_max_decay",
+        "ddpm_num_steps", "ddpm_beta_schedule", "mixed_precision", "seed", "select_best_checkpoint",
+    ]  # fmt: skip
+    normalization = IntensityNormalization.from_args(
+        getattr(args, "intensity_normalization", None)
+    ).to_config()  # as saved with the pipeline
+    return {"resolution": resolution, "steps": steps, **{k: getattr(args, k) for k in keys}, **normalization}

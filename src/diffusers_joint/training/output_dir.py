@@ -1,0 +1,46 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""Checks of a training run's output folder, made before any training time is spent."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+MIN_FREE_BYTES = 100 * 2**20
+
+
+def check_output_dir(output_dir: str | os.PathLike, overwrite: bool = False, resume: bool = False) -> None:
+    """
+    Create `output_dir` and raise when it cannot be written, has less than [`MIN_FREE_BYTES`] free, or already holds
+    a trained pipeline that neither `overwrite` nor `resume` allows to replace.
+
+    Raises:
+        PermissionError: the folder cannot be created or written.
+        OSError: too little free space.
+        FileExistsError: a trained pipeline is there already.
+    """
+    out = Path(output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        # os.access says yes to root even on a read-only mount: try a real write.
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise PermissionError(
+            f"--output_dir {out} cannot be created or written ({type(error).__name__}: {error}): choose another one."
+        ) from error
+    if not os.access(out, os.W_OK):
+        raise PermissionError(f"--output_dir {out} is not writable: choose another folder.")
+    free = shutil.disk_usage(out).free
+    if free < MIN_FREE_BYTES:
+        raise OSError(
+            f"Only {free / 2**20:.1f} MiB free in {out}, expected at least {MIN_FREE_BYTES // 2**20} MiB for "
+            "checkpoints and the model: free some space or choose another --output_dir."
+        )
+    if (out / "model_index.json").exists() and not overwrite and not resume:
+        raise FileExistsError(
+            f"{out} already holds a trained pipeline. Pass --overwrite_output_dir to replace it, "
+            "--resume_from_checkpoint latest to continue, or another --output_dir."
+        )

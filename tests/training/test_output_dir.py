@@ -1,0 +1,40 @@
+"""The output folder is checked before any training time is spent."""
+
+import pytest
+
+from diffusers_joint.training import check_output_dir
+from diffusers_joint.training import output_dir as output_dir_module
+
+
+def test_output_dir_problems_are_reported_before_training(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    # running as root, chmod cannot make a folder unwritable: a path under a regular file cannot be created by anyone
+    with pytest.raises(PermissionError, match=r"--output_dir .*a_file/out cannot be created or written"):
+        check_output_dir(blocker / "out")
+
+    def read_only(*a, **k):
+        raise OSError(30, "Read-only file system")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(output_dir_module.tempfile, "TemporaryFile", read_only)
+        with pytest.raises(PermissionError, match="cannot be created or written.*Read-only file system"):
+            check_output_dir(tmp_path / "out")
+
+    class Usage:
+        free = 5 * 2**20
+
+    with monkeypatch.context() as patch:
+        patch.setattr(output_dir_module.shutil, "disk_usage", lambda path: Usage)
+        with pytest.raises(OSError, match=r"Only 5.0 MiB free in .*expected at least 100 MiB"):
+            check_output_dir(tmp_path / "out")
+    check_output_dir(tmp_path / "out")  # a usable folder passes
+
+
+def test_a_trained_pipeline_is_replaced_only_when_asked(tmp_path):
+    (tmp_path / "model_index.json").write_text("{}")
+    with pytest.raises(FileExistsError, match="already holds a trained pipeline.*--overwrite_output_dir"):
+        check_output_dir(tmp_path)
+    check_output_dir(tmp_path, overwrite=True)
+    check_output_dir(tmp_path, resume=True)
+    assert (tmp_path / "model_index.json").read_text() == "{}"  # checking never touches what is there
