@@ -1,6 +1,6 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
 """
-Every fenced code block of README.md and docs/*.md runs.
+Every fenced code block of README.md and the Markdown pages under docs/ runs.
 
 Blocks run page by page, in order, in a fresh working directory per page:
 
@@ -34,7 +34,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # DOCS_TEST_SHARED_DATA=/nonexistent forces the synthetic stand-ins.
 SHARED_DATA = Path(os.environ.get("DOCS_TEST_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
