@@ -56,7 +56,7 @@ def split_shift_auc(
     About 0.5 means the two splits look alike, so what the validation split says (calibration, the best checkpoint,
     a tuned setting) should carry over. Well above 0.5 means a covariate shift that no choice made on the validation
     split can see. PneumoniaMNIST's hold-out against its test split gives 0.67 (0.79 for the normal X-rays alone),
-    MNIST-5k's 0.50; see `docs/benchmarks.md#split-shift`.
+    MNIST-5k's 0.50; see `docs/experiments/split-shift.md`.
 
     Args:
         images_a, images_b (`torch.Tensor` of shape `(N, C, H, W)`):

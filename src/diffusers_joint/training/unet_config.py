@@ -30,8 +30,7 @@ def default_norm_num_groups(block_out_channels: Sequence[int]) -> int:
     `MIN_CHANNELS_PER_GROUP` channels per group.
 
     One channel per group (32 groups over 32 channels) is instance normalisation: it removes each sample's overall
-    brightness, and a 28 px MNIST model then drew grey backgrounds (0.25 of samples dark against 0.94 with 8 groups,
-    docs/benchmarks.md).
+    brightness, and a 28 px MNIST model then drew grey backgrounds (docs/experiments/generation.md).
     """
     for groups in (32, 16, 8, 4, 2, 1):
         if all(c % groups == 0 and c // groups >= MIN_CHANNELS_PER_GROUP for c in block_out_channels):
