@@ -48,8 +48,8 @@ EXAMPLE_DOC_STRING = """
 
         >>> # guidance settings in one value; fields left None take the defaults for generation
         >>> from diffusers_joint import GuidanceConfig
-        >>> output = pipe(class_labels=[0, 1], guidance=GuidanceConfig(method="noisy", temperature=1.0),
-        ...               num_inference_steps=10, generator=torch.Generator().manual_seed(0))
+        >>> noisy = pipe(class_labels=[0, 1], guidance=GuidanceConfig(method="noisy", temperature=1.0),
+        ...              num_inference_steps=10, generator=torch.Generator().manual_seed(0))
 
         >>> # the joint model also classifies
         >>> pipe.classify(output.images).probs.shape
