@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 
-from diffusers_joint import JointDiffusionPipeline, JointUNet2DModel
+from diffusers_joint import GuidanceConfig, JointDiffusionPipeline, JointUNet2DModel
 from diffusers_joint.training import JointDiffusionObjective, JointLossConfig, joint_diffusion_loss, unet_kwargs
 
 
@@ -117,15 +117,18 @@ def main():
     def sampling(method, augmentation=None, cache_interval=None):
         # a short DDIM trajectory, timed per step; guidance_scale=0 is the unguided baseline
         def step():
-            kwargs = {"class_labels": class_labels}
             if method is None:
-                kwargs["guidance_scale"] = 0.0
+                guidance = GuidanceConfig(scale=0.0)
             else:
-                kwargs["guidance_method"] = method
-                kwargs["guidance_augmentation"] = augmentation
-                kwargs["guidance_cache_interval"] = cache_interval
+                guidance = GuidanceConfig(method=method, augmentation=augmentation, cache_interval=cache_interval)
             generator = torch.Generator().manual_seed(0)
-            pipe(num_inference_steps=args.sampling_steps, output_type="pt", generator=generator, **kwargs)
+            pipe(
+                class_labels=class_labels,
+                guidance=guidance,
+                num_inference_steps=args.sampling_steps,
+                output_type="pt",
+                generator=generator,
+            )
 
         return step
 

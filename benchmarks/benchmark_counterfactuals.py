@@ -32,7 +32,7 @@ from diffusers_joint.evaluation import (
     evaluate_counterfactuals,
     predict_probabilities,
 )
-from diffusers_joint.pipelines import GUIDANCE_METHODS
+from diffusers_joint.pipelines import GUIDANCE_METHODS, GuidanceConfig
 
 REPORTED = ("validity_model", "validity_reference", "l1", "l2", "changed_pixel_fraction", "localization")
 
@@ -140,6 +140,7 @@ def main():
     count = len(pick)
 
     results = {"config": config, "reference_test_accuracy": reference_accuracy}
+    guidance = GuidanceConfig(method=args.guidance_method, scale=args.guidance_scale)
     start = time.perf_counter()
     results["pipeline"] = evaluate_counterfactuals(
         pipe,
@@ -149,8 +150,7 @@ def main():
         num_counterfactuals=count,
         strength=args.strength,
         num_inference_steps=args.num_inference_steps,
-        guidance_scale=args.guidance_scale,
-        guidance_method=args.guidance_method,
+        guidance=guidance,
         real_images=test_images,
         real_labels=test_labels,
         seed=args.seed,
@@ -196,8 +196,7 @@ def main():
             image=((inputs[:shown] + 1) / 2).clamp(0, 1),
             target_class=targets[:shown],
             strength=args.strength,
-            guidance_scale=args.guidance_scale,
-            guidance_method=args.guidance_method,
+            guidance=guidance,
             num_inference_steps=args.num_inference_steps,
             generator=torch.Generator().manual_seed(args.seed),
             output_type="pt",

@@ -26,6 +26,7 @@ Each call adds or replaces its `--name` entry under `guidance` or `counterfactua
 """
 
 import argparse
+import dataclasses
 import inspect
 import json
 import shlex
@@ -42,6 +43,7 @@ from diffusers_joint.pipelines import (
     GUIDANCE_AUGMENTATIONS,
     GUIDANCE_METHODS,
     CounterfactualPipeline,
+    GuidanceConfig,
     JointDiffusionPipeline,
 )
 
@@ -63,7 +65,7 @@ def parse_args():
         choices=[*GUIDANCE_AUGMENTATIONS, "none"],
         default=None,
         help="With --guidance_method x0: the classifier reads random views of the denoised estimate. Default: the "
-        "method's default (DEFAULT_GUIDANCE_AUGMENTATIONS).",
+        "method's (GuidanceConfig).",
     )
     parser.add_argument(
         "--guidance_cache_interval",
@@ -102,29 +104,29 @@ def call_defaults(pipeline_cls) -> dict:
     return {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
 
 
+def guidance_from_args(args) -> GuidanceConfig:
+    """The guidance of the flags; those not given take the pipelines' defaults for each task."""
+    return GuidanceConfig(
+        method=args.guidance_method,
+        scale=args.guidance_scale,
+        augmentation=args.guidance_augmentation,
+        cache_interval=args.guidance_cache_interval,
+        temperature=args.guidance_temperature,
+    )
+
+
 def step_ratio(
-    pipe: JointDiffusionPipeline,
-    method: str,
-    scale: float,
-    augmentation: str | None,
-    cache_interval: int,
-    temperature: float,
-    batch_size: int,
-    repeats: int,
-    steps: int,
+    pipe: JointDiffusionPipeline, guidance: GuidanceConfig, batch_size: int, repeats: int, steps: int
 ) -> float:
     """Median seconds of a guided sampling trajectory of `steps` steps over an unguided one, interleaved."""
     labels = [i % pipe.unet.config.num_classes for i in range(batch_size)]
+    scale = guidance.scale
 
     def trajectory(guidance_scale: float) -> float:
         start = time.perf_counter()
         pipe(
             class_labels=labels,
-            guidance_scale=guidance_scale,
-            guidance_method=method,
-            guidance_augmentation=augmentation,  # no views are drawn at scale 0
-            guidance_cache_interval=cache_interval,
-            guidance_temperature=temperature,
+            guidance=dataclasses.replace(guidance, scale=guidance_scale),  # no views are drawn at scale 0
             num_inference_steps=steps,
             generator=torch.Generator().manual_seed(0),
             output_type="pt",
@@ -141,18 +143,13 @@ def step_ratio(
 
 def guidance(args, pipe, real_images, real_labels, reference) -> dict:
     defaults = call_defaults(JointDiffusionPipeline)
-    method = args.guidance_method or defaults["guidance_method"]
     steps = args.num_inference_steps or defaults["num_inference_steps"]
     common = {"num_generated": args.num_generated, "num_inference_steps": steps, "seed": args.seed}
     guided = evaluate_generation(
         pipe,
         real_images,
         reference,
-        guidance_scale=args.guidance_scale,
-        guidance_method=method,
-        guidance_augmentation=args.guidance_augmentation,
-        guidance_cache_interval=args.guidance_cache_interval,
-        guidance_temperature=args.guidance_temperature,
+        guidance=guidance_from_args(args),
         **common,
     )
     unguided = evaluate_generation(pipe, real_images, reference, guidance_scale=0.0, **common)
@@ -166,20 +163,12 @@ def guidance(args, pipe, real_images, real_labels, reference) -> dict:
         "unguided_reference_conditional_accuracy": unguided["conditional_accuracy"],
         "guided_step_ratio": step_ratio(
             pipe,
-            guided["guidance_method"],
-            guided["guidance_scale"],
-            guided["guidance_augmentation"],
-            guided["guidance_cache_interval"],
-            guided["guidance_temperature"],
+            GuidanceConfig.from_dict(guided["guidance"]),
             args.timing_batch_size,
             args.timing_repeats,
             args.timing_steps,
         ),
-        "guidance_method": guided["guidance_method"],
-        "guidance_scale": guided["guidance_scale"],
-        "guidance_augmentation": guided["guidance_augmentation"],
-        "guidance_cache_interval": guided["guidance_cache_interval"],
-        "guidance_temperature": guided["guidance_temperature"],
+        "guidance": guided["guidance"],
         "num_generated": args.num_generated,
         "num_inference_steps": steps,
     }
@@ -187,7 +176,6 @@ def guidance(args, pipe, real_images, real_labels, reference) -> dict:
 
 def counterfactuals(args, pipe, test_images, test_labels, reference) -> dict:
     defaults = call_defaults(CounterfactualPipeline)
-    method = args.guidance_method or defaults["guidance_method"]
     results = evaluate_counterfactuals(
         pipe,
         test_images,
@@ -196,11 +184,7 @@ def counterfactuals(args, pipe, test_images, test_labels, reference) -> dict:
         num_counterfactuals=args.num_counterfactuals,
         strength=args.strength or defaults["strength"],
         num_inference_steps=args.num_inference_steps or defaults["num_inference_steps"],
-        guidance_scale=args.guidance_scale,
-        guidance_method=method,
-        guidance_augmentation=args.guidance_augmentation,
-        guidance_cache_interval=args.guidance_cache_interval,
-        guidance_temperature=args.guidance_temperature,
+        guidance=guidance_from_args(args),
         seed=args.seed,
         search_strengths=defaults["search_strengths"]
         if args.search_strengths is None
@@ -212,11 +196,7 @@ def counterfactuals(args, pipe, test_images, test_labels, reference) -> dict:
     )
     keys = ("validity_model", "validity_reference", "flip_rate_model", "l1", "l2", "localization", "mean_strength")
     settings = (
-        "guidance_method",
-        "guidance_scale",
-        "guidance_augmentation",
-        "guidance_cache_interval",
-        "guidance_temperature",
+        "guidance",
         "strength",
         "search_strengths",
         "mask_image",

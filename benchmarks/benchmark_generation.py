@@ -37,7 +37,7 @@ from diffusers_joint import JointDiffusionPipeline
 from diffusers_joint.evaluation import (
     evaluate_generation,
 )
-from diffusers_joint.pipelines import DEFAULT_GUIDANCE_SCALES, GUIDANCE_METHODS
+from diffusers_joint.pipelines import DEFAULT_GUIDANCE_SCALES, GUIDANCE_METHODS, GuidanceConfig
 
 REPORTED = (
     "dark_background_share",
@@ -94,8 +94,7 @@ def sample_grid(pipe: JointDiffusionPipeline, args, scale: float, num_inference_
     num_classes, per_class = pipe.unet.config.num_classes, args.samples_per_class_in_grid
     images = pipe(
         class_labels=[c for c in range(num_classes) for _ in range(per_class)],
-        guidance_scale=scale,
-        guidance_method=args.guidance_method,
+        guidance=GuidanceConfig(method=args.guidance_method, scale=scale),
         num_inference_steps=num_inference_steps,
         generator=torch.Generator().manual_seed(args.seed),
         eta=eta,
@@ -133,8 +132,7 @@ def main():
                     reference,
                     num_generated=args.num_generated,
                     num_inference_steps=steps,
-                    guidance_scale=scale,
-                    guidance_method=args.guidance_method,
+                    guidance=GuidanceConfig(method=args.guidance_method, scale=scale),
                     seed=args.seed,
                     eta=eta,
                 )

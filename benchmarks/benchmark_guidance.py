@@ -25,7 +25,7 @@ from sklearn.svm import SVC
 from diffusers_joint import CounterfactualPipeline, JointDiffusionPipeline
 from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
 from diffusers_joint.evaluation import dataset_to_tensors
-from diffusers_joint.pipelines import DEFAULT_GUIDANCE_SCALES
+from diffusers_joint.pipelines import DEFAULT_GUIDANCE_SCALES, GuidanceConfig
 
 
 def parse_args():
@@ -76,8 +76,7 @@ def main():
             start = time.perf_counter()
             images = pipe(
                 class_labels=requested,
-                guidance_scale=scale,
-                guidance_method=method,
+                guidance=GuidanceConfig(method=method, scale=scale),
                 num_inference_steps=args.num_inference_steps,
                 generator=torch.Generator().manual_seed(args.seed),
                 output_type="pt",
@@ -110,8 +109,7 @@ def main():
         image=x,
         target_class=targets.tolist(),
         strength=args.strength,
-        guidance_method=args.counterfactual_method,
-        guidance_scale=args.counterfactual_scale,
+        guidance=GuidanceConfig(method=args.counterfactual_method, scale=args.counterfactual_scale),
         num_inference_steps=args.num_inference_steps,
         generator=torch.Generator().manual_seed(args.seed),
         output_type="pt",

@@ -34,7 +34,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 from diffusers_joint import CounterfactualPipeline, JointDiffusionPipeline  # noqa: E402
 from diffusers_joint.data import load_digits_dataset, load_npz_dataset  # noqa: E402
 from diffusers_joint.pipelines import default_guidance_method  # noqa: E402
-from diffusers_joint.pipelines.guidance import GUIDANCE_TASKS  # noqa: E402
+from diffusers_joint.pipelines.guidance_config import GUIDANCE_TASKS  # noqa: E402
 from headless_chromium import HeadlessChromium, find_chromium  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

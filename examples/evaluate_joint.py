@@ -25,7 +25,7 @@ import torch
 from diffusers import DDIMScheduler
 from diffusers.utils import logging as diffusers_logging
 
-from diffusers_joint import JointDiffusionPipeline
+from diffusers_joint import GuidanceConfig, JointDiffusionPipeline
 from diffusers_joint.data import (
     ImagePreprocessor,
     add_data_source_arguments,
@@ -65,7 +65,12 @@ def parse_args(argv=None):
     gen.add_argument("--num_generated", type=int, default=1000, help="Class-guided samples (classes in turn).")
     gen.add_argument("--num_inference_steps", type=int, default=50)
     gen.add_argument("--scheduler", choices=["ddim", "ddpm"], default="ddim", help="ddim suits few steps.")
-    gen.add_argument("--guidance_scale", type=float, default=None, help="Default: the pipeline's for the method.")
+    gen.add_argument(
+        "--guidance_scale",
+        type=float,
+        default=None,
+        help="Guidance scale for samples and counterfactuals. Default: the pipelines' for the method and task.",
+    )
     gen.add_argument(
         "--guidance_method",
         choices=list(GUIDANCE_METHODS),
@@ -183,6 +188,8 @@ def main(args):
     }
     timings["reference_classifier"] = time.perf_counter() - start
 
+    # One guidance config for both tasks: fields left None take each task's default.
+    guidance = GuidanceConfig(method=args.guidance_method, scale=args.guidance_scale)
     if not args.skip_generation:
         start = time.perf_counter()
         results["generation"] = evaluate_generation(
@@ -191,8 +198,7 @@ def main(args):
             reference,
             num_generated=args.num_generated,
             num_inference_steps=args.num_inference_steps,
-            guidance_scale=args.guidance_scale,
-            guidance_method=args.guidance_method,
+            guidance=guidance,
             real_labels=eval_labels,
             batch_size=args.batch_size,
             kid_subset_size=args.kid_subset_size,
@@ -211,8 +217,7 @@ def main(args):
             num_counterfactuals=args.num_counterfactuals,
             strength=args.strength,
             num_inference_steps=args.num_inference_steps,
-            guidance_scale=args.guidance_scale,
-            guidance_method=args.guidance_method,
+            guidance=guidance,
             batch_size=args.batch_size,
             seed=args.seed,
         )

@@ -6,6 +6,7 @@ from .models import JointUNet2DModel
 from .pipelines import (
     CounterfactualPipeline,
     CounterfactualPipelineOutput,
+    GuidanceConfig,
     JointClassificationOutput,
     JointDiffusionPipeline,
     JointDiffusionPipelineOutput,
@@ -14,6 +15,7 @@ from .pipelines import (
 __all__ = [
     "CounterfactualPipeline",
     "CounterfactualPipelineOutput",
+    "GuidanceConfig",
     "JointClassificationOutput",
     "JointDiffusionPipeline",
     "JointDiffusionPipelineOutput",

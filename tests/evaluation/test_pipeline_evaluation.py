@@ -10,7 +10,7 @@ from diffusers_joint.evaluation import (
     evaluate_generation,
     train_reference_classifier,
 )
-from diffusers_joint.pipelines import DEFAULT_GUIDANCE_SCALES
+from diffusers_joint.pipelines import DEFAULT_GUIDANCE_SCALES, GuidanceConfig
 from tiny_models import tiny_joint_pipeline
 
 
@@ -33,7 +33,8 @@ def test_single_label_generation_and_counterfactuals_are_seeded(data):
     first = evaluate_generation(pipe, images, reference, **kwargs)
     assert first == evaluate_generation(pipe, images, reference, **kwargs)
     assert first["num_generated"] == 10 and set(first["conditional_accuracy_per_class"]) == {"0", "1", "2", "3"}
-    assert first["guidance_scale"] == DEFAULT_GUIDANCE_SCALES["x0"]  # the x0 method's default, as used
+    assert first["guidance"]["scale"] == DEFAULT_GUIDANCE_SCALES["x0"]  # the x0 method's default, as used
+    assert first["guidance"] == GuidanceConfig().resolve("generation").to_dict()
     unguided = evaluate_generation(pipe, images, reference, guidance_scale=0.0, **kwargs)
     assert unguided["frechet_distance"] != first["frechet_distance"]
 

@@ -8,7 +8,8 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 from pipeline_test_utils import make_scheduler, make_unet
 
-from diffusers_joint.pipelines import guidance
+from diffusers_joint.pipelines import GUIDANCE_METHODS, GuidanceConfig, guidance
+from diffusers_joint.pipelines.guidance_config import check_guidance_augmentation
 
 
 def test_alpha_prod_matches_scheduler_schedule():
@@ -76,22 +77,6 @@ def test_class_log_prob_temperature_keeps_the_unsure_push_and_lasts_when_confide
         guidance.class_log_prob(multi_logits, multi_targets, True, temperature=3.0).sum(), multi_logits
     )
     assert torch.allclose(warm_multi[0, 0], plain_multi[0, 0]) and warm_multi[0, 1] > 100 * plain_multi[0, 1] > 0
-
-
-def test_guidance_temperature_defaults_per_method_and_task_and_rejects_bad_values():
-    assert guidance.resolve_guidance_temperature(None, "x0") == guidance.DEFAULT_GUIDANCE_TEMPERATURES["x0"] == 2.0
-    assert (
-        guidance.resolve_guidance_temperature(None, "noisy")
-        == guidance.resolve_guidance_temperature(None, "features")
-        == 1.0
-    )
-    assert guidance.resolve_guidance_temperature(None, "x0", task="counterfactual") == 1.0
-    assert guidance.resolve_guidance_temperature(2, "noisy") == 2.0
-    for value in (0, -1.0, float("nan"), float("inf"), True, "3"):
-        with pytest.raises(ValueError, match="`guidance_temperature` must be a finite number > 0"):
-            guidance.resolve_guidance_temperature(value, "x0")
-    with pytest.raises(ValueError, match="task"):
-        guidance.resolve_guidance_temperature(None, "x0", task="editing")
 
 
 def test_x0_gradient_equals_autograd_through_denoised_estimate():
@@ -191,7 +176,7 @@ def test_feature_guidance_changes_prediction_through_decoder():
     assert not torch.allclose(plain, guided)
 
 
-@pytest.mark.parametrize("method", guidance.GUIDANCE_METHODS)
+@pytest.mark.parametrize("method", GUIDANCE_METHODS)
 def test_zero_scale_or_no_targets_is_plain_prediction(method):
     unet = make_unet()
     scheduler = make_scheduler()
@@ -204,13 +189,10 @@ def test_zero_scale_or_no_targets_is_plain_prediction(method):
     assert torch.equal(plain, none)
 
 
-def test_invalid_method_scale_and_prediction_type():
-    with pytest.raises(ValueError, match="guidance_method"):
-        guidance.resolve_guidance_scale(1.0, "pixels")
-    with pytest.raises(ValueError, match="got -1"):
-        guidance.resolve_guidance_scale(-1, "x0")
-    assert guidance.resolve_guidance_scale(None, "features") == guidance.DEFAULT_GUIDANCE_SCALES["features"]
+def test_invalid_method_and_prediction_type():
     unet = make_unet()
+    with torch.no_grad(), pytest.raises(ValueError, match="guidance_method"):
+        guidance.guided_noise_prediction(unet, make_scheduler(), torch.randn(1, 1, 8, 8), 3, torch.tensor([0]), 1, "a")
     scheduler = make_scheduler(prediction_type="v_prediction")
     with torch.no_grad(), pytest.raises(ValueError, match="v_prediction"):
         guidance.guided_noise_prediction(unet, scheduler, torch.randn(1, 1, 8, 8), 3, torch.tensor([0]), 1.0, "x0")
@@ -252,7 +234,8 @@ def test_trajectory_guidance_draws_its_views_generator_once_and_only_when_guided
     sample = torch.randn(2, 1, 8, 8)
     targets = torch.tensor([0, 2])
     generator = torch.Generator().manual_seed(0)
-    trajectory = guidance.ClassifierGuidance.start(unet, scheduler, targets, 1.0, "x0", "medium", generator)
+    config = GuidanceConfig("x0", 1.0, "medium", 1, 1.0)
+    trajectory = guidance.ClassifierGuidance.start(unet, scheduler, targets, config, generator)
     views = guidance.augmentation_generator(torch.Generator().manual_seed(0))
     with torch.no_grad():
         for t in (30, 20):  # the views' draws go on from step to step, as in one trajectory
@@ -263,15 +246,14 @@ def test_trajectory_guidance_draws_its_views_generator_once_and_only_when_guided
     # Unguided trajectories (scale 0 or no targets) take nothing from the pipeline's generator.
     for scale, trajectory_targets in ((0.0, targets), (1.0, None)):
         generator = torch.Generator().manual_seed(0)
-        unguided = guidance.ClassifierGuidance.start(
-            unet, scheduler, trajectory_targets, scale, "x0", "medium", generator
-        )
+        config = GuidanceConfig("x0", scale, "medium", 1, 1.0)
+        unguided = guidance.ClassifierGuidance.start(unet, scheduler, trajectory_targets, config, generator)
         assert not unguided.is_active and unguided.views_generator is None
         assert torch.equal(
             torch.rand(3, generator=generator), torch.rand(3, generator=torch.Generator().manual_seed(0))
         )
-    with pytest.raises(ValueError, match='needs `guidance_method="x0"`'):
-        guidance.ClassifierGuidance.start(unet, scheduler, targets, 1.0, "noisy", "medium")
+    with pytest.raises(ValueError, match="must be a resolved GuidanceConfig"):
+        guidance.ClassifierGuidance.start(unet, scheduler, targets, GuidanceConfig(scale=1.0), generator)
 
 
 @pytest.mark.parametrize(
@@ -284,19 +266,7 @@ def test_trajectory_guidance_draws_its_views_generator_once_and_only_when_guided
 )
 def test_guidance_augmentation_needs_x0_and_a_known_strength(augmentation, method, message):
     with pytest.raises(ValueError, match=message):
-        guidance.check_guidance_augmentation(augmentation, method)
-
-
-def test_guidance_augmentation_defaults_per_method_and_none_turns_views_off():
-    assert guidance.resolve_guidance_augmentation(None, "x0") == guidance.DEFAULT_GUIDANCE_AUGMENTATIONS["x0"]
-    assert guidance.resolve_guidance_augmentation(None, "noisy") is None
-    assert guidance.resolve_guidance_augmentation(None, "features") is None
-    assert guidance.resolve_guidance_augmentation("none", "x0") is None
-    assert guidance.resolve_guidance_augmentation("strong", "x0") == "strong"
-    with pytest.raises(ValueError, match='needs `guidance_method="x0"`'):
-        guidance.resolve_guidance_augmentation("medium", "noisy")
-    with pytest.raises(ValueError, match="huge"):
-        guidance.resolve_guidance_augmentation("huge", "x0")
+        check_guidance_augmentation(augmentation, method)
 
 
 @pytest.mark.parametrize("method", ["x0", "noisy", "features"])
@@ -315,7 +285,8 @@ def test_cached_direction_is_computed_every_interval_and_reapplied_in_between(me
             return _original(*args, **kwargs)
 
         monkeypatch.setattr(guidance, name, counting)
-    trajectory = guidance.ClassifierGuidance.start(unet, scheduler, targets, 2.0, method, cache_interval=2)
+    config = GuidanceConfig(method, 2.0, "none", cache_interval=2, temperature=1.0)
+    trajectory = guidance.ClassifierGuidance.start(unet, scheduler, targets, config)
     timesteps = scheduler.timesteps[:5]
     direction = None
     with torch.no_grad():
@@ -330,15 +301,3 @@ def test_cached_direction_is_computed_every_interval_and_reapplied_in_between(me
     assert len(computed) == 3 * 2
     plain = unet(sample, timesteps[1]).sample
     assert not torch.allclose(plain, trajectory.noise_prediction(sample, timesteps[1]))  # reuse still guides
-
-
-def test_guidance_cache_interval_defaults_per_method_and_task_and_rejects_bad_values():
-    assert guidance.resolve_guidance_cache_interval(None, "x0") == guidance.DEFAULT_GUIDANCE_CACHE_INTERVALS["x0"] == 2
-    assert guidance.resolve_guidance_cache_interval(None, "noisy") == 1
-    assert guidance.resolve_guidance_cache_interval(None, "x0", task="counterfactual") == 1
-    assert guidance.resolve_guidance_cache_interval(3, "features") == 3
-    for value in (0, -1, 1.5, True, "2"):
-        with pytest.raises(ValueError, match="positive integer"):
-            guidance.resolve_guidance_cache_interval(value, "x0")
-    with pytest.raises(ValueError, match="task"):
-        guidance.resolve_guidance_cache_interval(None, "x0", task="editing")

@@ -15,10 +15,8 @@ from diffusers_joint.pipelines import (
     DEFAULT_GUIDANCE_AUGMENTATIONS,
     CounterfactualPipeline,
     CounterfactualPipelineOutput,
+    GuidanceConfig,
     change_localization,
-    change_region,
-    difference_heatmap,
-    overlay_heatmap,
 )
 
 FIELDS = [
@@ -123,10 +121,20 @@ def test_default_guidance_is_x0_with_views_at_every_step(unet, images, monkeypat
     x0 = ("x0", DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES["x0"], DEFAULT_GUIDANCE_AUGMENTATIONS["x0"], 1.0, True)
     assert calls == [x0] * 3 and x0[1:3] == (10.0, "medium")
     calls.clear()
-    run(make_pipe(unet), images, 1, strength=0.5, num_inference_steps=6, mask_image=None, guidance_method="noisy")
+    run(
+        make_pipe(unet),
+        images,
+        1,
+        strength=0.5,
+        num_inference_steps=6,
+        mask_image=None,
+        guidance=GuidanceConfig(method="noisy"),
+    )
     assert calls == [("noisy", DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES["noisy"], None, 1.0, True)] * 3
     calls.clear()
-    run(make_pipe(unet), images, 1, strength=0.5, num_inference_steps=6, mask_image=None, guidance_temperature=2.5)
+    run(
+        make_pipe(unet), images, 1, strength=0.5, num_inference_steps=6, mask_image=None, guidance={"temperature": 2.5}
+    )
     assert calls == [(*x0[:3], 2.5, True)] * 3
 
 
@@ -144,7 +152,12 @@ def test_same_seed_same_counterfactuals_with_a_stochastic_scheduler_and_search(u
     # DDPM draws fresh noise at every step and the search re-runs part of the batch: all of it must follow the seed.
     pipe = CounterfactualPipeline(unet=unet, scheduler=make_scheduler())
     pipe.set_progress_bar_config(disable=True)
-    kwargs = {"guidance_method": method, "strength": 0.3, "search_strengths": [0.6, 0.9], "output_type": "pt"}
+    kwargs = {
+        "guidance": GuidanceConfig(method=method),
+        "strength": 0.3,
+        "search_strengths": [0.6, 0.9],
+        "output_type": "pt",
+    }
     first = run(pipe, images, [0, 1, 2, 0], seed=11, **kwargs)
     second = run(pipe, images, [0, 1, 2, 0], seed=11, **kwargs)
     other = run(pipe, images, [0, 1, 2, 0], seed=12, **kwargs)
@@ -165,19 +178,6 @@ def test_zero_scale_is_a_plain_reconstruction(unet, images):
     other_target = run(pipe, images, 1, guidance_scale=0, output_type="pt")
     assert torch.equal(plain.images, other_target.images)  # the target is ignored without guidance
     assert (plain.images - guided.images).abs().max() > 1e-3
-
-
-def test_difference_heatmap_colormap():
-    diff = torch.zeros(2, 1, 2, 2)
-    diff[0, 0, 0, 0] = 0.5
-    diff[0, 0, 1, 1] = 0.25
-    maps = [np.asarray(m) for m in difference_heatmap(diff)]
-    assert maps[0][0, 0].tolist() == [255, 255, 255]  # largest change: white
-    assert maps[0][0, 1].tolist() == [0, 0, 0]  # unchanged: black
-    assert maps[0][1, 1].tolist() == [255, 128, 0]  # half the largest: orange
-    assert maps[1].max() == 0  # no change anywhere: black, no division by zero
-    absolute = np.asarray(difference_heatmap(diff, normalize=False)[0])
-    assert absolute[0, 0].tolist() == [191, 0, 0]  # 0.5 of the full range 2
 
 
 def test_strength_schedule(unet):
@@ -241,19 +241,6 @@ def test_search_returns_the_smallest_flipping_strength_of_its_grid(unet, monkeyp
     assert output.flipped.tolist() == [True, True, True, False]
 
 
-def test_change_localization_and_region():
-    abs_difference = torch.zeros(3, 1, 10, 10)
-    abs_difference[0, 0, 4, 4] = 1.0  # one pixel carries all the change
-    abs_difference[1] = 0.3  # an even change: 80 of the 100 pixels carry 80 %
-    localization = change_localization(abs_difference)
-    np.testing.assert_allclose(localization.numpy(), [0.01, 0.8, 0.0], atol=1e-6)  # unchanged image: 0
-    region = change_region(abs_difference, dilation=1)
-    assert region[0, 0].sum() == 9 and region[0, 0, 3:6, 3:6].all()  # the pixel, grown by one
-    assert region[2].all()  # nothing changed: nothing tells where to edit, so everything may change
-    with pytest.raises(ValueError, match="mass"):
-        change_localization(abs_difference, mass=0.0)
-
-
 @pytest.mark.parametrize("scheduler_cls", [DDIMScheduler, DDPMScheduler])
 def test_mask_keeps_the_input_outside_the_edited_region(trained_digits_unet, digits, scheduler_cls):
     pipe = CounterfactualPipeline(unet=trained_digits_unet, scheduler=make_scheduler(scheduler_cls))
@@ -312,7 +299,9 @@ def test_search_reports_strength_used_on_trained_model(trained_digits_unet, digi
         (None, {"guidance_scale": float("nan")}, r"must be a finite number >= 0 .*got nan"),
         (None, {"max_strength": 1.5, "search_strengths": True}, r"`max_strength` must be a number in \(0, 1\]"),
         (None, {"strength": float("nan")}, r"`strength` must be a number in \(0, 1\], got nan"),
-        (None, {"guidance_method": "pixels"}, "guidance_method"),
+        (None, {"guidance": {"method": "pixels"}}, "guidance_method"),
+        (None, {"guidance": {"augmentation": "huge"}}, "huge"),
+        (None, {"guidance": {"method": "noisy", "augmentation": "medium"}}, 'needs `guidance_method="x0"`'),
         (None, {"output_type": "latent"}, "output_type"),
         (None, {"search_strengths": True, "strength": 0.6, "max_strength": 0.4}, "max_strength"),
         (None, {"search_strengths": [0.5, 2.0]}, "search_strengths"),
@@ -352,7 +341,12 @@ def test_counterfactuals_raise_target_probability(trained_digits_unet, digits, d
     images, labels = digits
     images, labels = images[100:120], labels[100:120]
     targets = ((labels + 5) % 10).tolist()
-    kwargs = {"strength": 0.6, "guidance_method": method, "num_inference_steps": 20, "output_type": "pt"}
+    kwargs = {
+        "strength": 0.6,
+        "guidance": GuidanceConfig(method=method),
+        "num_inference_steps": 20,
+        "output_type": "pt",
+    }
     plain = run(pipe, images, targets, guidance_scale=0, mask_image=None, **kwargs)
     guided = run(pipe, images, targets, mask_image=mask_image, **kwargs)
     # Judged by a classifier trained on real digits alone, not by the model that guided the edit.
@@ -365,16 +359,3 @@ def test_counterfactuals_raise_target_probability(trained_digits_unet, digits, d
         assert guided.flipped.float().mean() >= plain.flipped.float().mean()
     else:
         assert guided.flipped.float().mean() > plain.flipped.float().mean()
-
-
-def test_overlay_shows_the_input_where_nothing_changed_and_the_heat_where_it_did():
-    image = PIL.Image.fromarray(np.full((4, 4), 100, dtype=np.uint8), mode="L")
-    abs_difference = np.zeros((1, 1, 4, 4), dtype=np.float32)
-    abs_difference[0, 0, 0, 0] = 1.0
-    heatmap = difference_heatmap(abs_difference)[0]
-    overlay = np.asarray(overlay_heatmap(image, heatmap, opacity=0.8))
-    assert overlay.shape == (4, 4, 3)
-    assert (overlay[1:, :] == 100).all() and (overlay[0, 1:] == 100).all()  # unchanged pixels: the input as it is
-    np.testing.assert_array_equal(overlay[0, 0], np.round(np.array([100.0] * 3) * 0.2 + 255 * 0.8))  # white heat
-    with pytest.raises(ValueError, match=r"The image is \(8, 8\) but the heat map \(4, 4\)"):
-        overlay_heatmap(image.resize((8, 8)), heatmap)

@@ -13,10 +13,12 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from pipeline_test_utils import make_scheduler, make_unet, record_guidance_calls
 
 from diffusers_joint.pipelines import (
+    DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
     DEFAULT_GUIDANCE_AUGMENTATIONS,
     DEFAULT_GUIDANCE_CACHE_INTERVALS,
     DEFAULT_GUIDANCE_SCALES,
     DEFAULT_GUIDANCE_TEMPERATURES,
+    GuidanceConfig,
     JointClassificationOutput,
     JointDiffusionPipeline,
     JointDiffusionPipelineOutput,
@@ -65,9 +67,9 @@ def test_unconditional_batch_size_and_tuple_output(unet):
 @pytest.mark.parametrize("method", ["x0", "noisy", "features"])
 def test_same_generator_same_images(unet, method):
     pipe = make_pipe(unet)
-    first = sample(pipe, seed=3, class_labels=[0, 1], guidance_method=method).images
-    second = sample(pipe, seed=3, class_labels=[0, 1], guidance_method=method).images
-    other = sample(pipe, seed=4, class_labels=[0, 1], guidance_method=method).images
+    first = sample(pipe, seed=3, class_labels=[0, 1], guidance=GuidanceConfig(method=method)).images
+    second = sample(pipe, seed=3, class_labels=[0, 1], guidance=GuidanceConfig(method=method)).images
+    other = sample(pipe, seed=4, class_labels=[0, 1], guidance=GuidanceConfig(method=method)).images
     assert torch.equal(first, second)
     assert not torch.allclose(first, other)
 
@@ -77,8 +79,8 @@ def test_same_generator_same_images(unet, method):
 def test_zero_scale_equals_unguided_and_nonzero_scale_changes_samples(unet, scheduler_cls, method):
     pipe = make_pipe(unet, scheduler_cls)
     unguided = sample(pipe, batch_size=3).images
-    zero = sample(pipe, class_labels=[0, 1, 2], guidance_scale=0, guidance_method=method).images
-    guided = sample(pipe, class_labels=[0, 1, 2], guidance_method=method).images
+    zero = sample(pipe, class_labels=[0, 1, 2], guidance_scale=0, guidance=GuidanceConfig(method=method)).images
+    guided = sample(pipe, class_labels=[0, 1, 2], guidance=GuidanceConfig(method=method)).images
     assert torch.equal(unguided, zero)
     assert (guided - zero).abs().max() > 1e-3
 
@@ -86,15 +88,21 @@ def test_zero_scale_equals_unguided_and_nonzero_scale_changes_samples(unet, sche
 def test_guidance_augmentation_is_reproducible_and_off_at_zero_scale(unet):
     pipe = make_pipe(unet)
     labels = [0, 1, 2]
-    first = sample(pipe, seed=3, class_labels=labels, guidance_method="x0", guidance_augmentation="medium").images
-    second = sample(pipe, seed=3, class_labels=labels, guidance_method="x0", guidance_augmentation="medium").images
-    plain = sample(pipe, seed=3, class_labels=labels, guidance_method="x0", guidance_augmentation="none").images
+    first = sample(
+        pipe, seed=3, class_labels=labels, guidance=GuidanceConfig(method="x0", augmentation="medium")
+    ).images
+    second = sample(
+        pipe, seed=3, class_labels=labels, guidance=GuidanceConfig(method="x0", augmentation="medium")
+    ).images
+    plain = sample(pipe, seed=3, class_labels=labels, guidance=GuidanceConfig(method="x0", augmentation="none")).images
     default = sample(pipe, seed=3, class_labels=labels).images  # "x0" with "medium" views, the defaults
     assert torch.equal(first, second) and torch.equal(first, default) and not torch.allclose(first, plain)
-    zero = sample(pipe, seed=3, class_labels=labels, guidance_scale=0, guidance_augmentation="medium").images
+    zero = sample(
+        pipe, seed=3, class_labels=labels, guidance_scale=0, guidance=GuidanceConfig(augmentation="medium")
+    ).images
     assert torch.equal(zero, sample(pipe, seed=3, batch_size=3).images)
     with pytest.raises(ValueError, match='needs `guidance_method="x0"`'):
-        sample(pipe, class_labels=labels, guidance_method="noisy", guidance_augmentation="medium")
+        sample(pipe, class_labels=labels, guidance=GuidanceConfig(method="noisy", augmentation="medium"))
 
 
 def test_zero_scale_computes_no_gradient(unet, monkeypatch):
@@ -124,8 +132,8 @@ def test_save_and_load_round_trip(unet, tmp_path):
     assert loaded.unet.id2label == unet.id2label
     assert isinstance(loaded.scheduler, DDPMScheduler)
     for method in ("x0", "noisy", "features"):
-        expected = sample(pipe, seed=5, class_labels=[2, 0], guidance_method=method).images
-        actual = sample(loaded, seed=5, class_labels=[2, 0], guidance_method=method).images
+        expected = sample(pipe, seed=5, class_labels=[2, 0], guidance=GuidanceConfig(method=method)).images
+        actual = sample(loaded, seed=5, class_labels=[2, 0], guidance=GuidanceConfig(method=method)).images
         assert torch.allclose(expected, actual, atol=1e-6)
 
 
@@ -165,7 +173,9 @@ def test_classify_rejects_tensor_with_wrong_channels(unet):
         ({"class_labels": [-1]}, "Class index -1"),
         ({"class_labels": [0.5]}, "class indices"),
         ({"class_labels": []}, "must not be empty"),
-        ({"guidance_method": "pixels"}, "guidance_method"),
+        ({"guidance": {"method": "pixels"}}, "guidance_method"),
+        ({"guidance": {"scale": -1.0}}, "must be a finite number >= 0"),
+        ({"guidance": {"temperature": 0}}, "`temperature` must be a finite number > 0, got 0"),
         ({"guidance_scale": -0.5}, "must be a finite number >= 0"),
         ({"guidance_scale": float("inf")}, r"must be a finite number >= 0 .*got inf"),
         ({"output_type": "latent"}, "output_type"),
@@ -210,8 +220,7 @@ def test_guidance_raises_target_probability(trained_digits_unet, digits_judge, m
     guided = sample(
         pipe,
         class_labels=targets,
-        guidance_method=method,
-        guidance_augmentation=augmentation or None,
+        guidance=GuidanceConfig(method=method, augmentation=augmentation or None),
         num_inference_steps=steps,
     ).images
     # Judged by a classifier trained on real digits alone (not the model's own, which guidance could merely fool).
@@ -247,23 +256,28 @@ def test_default_methods_for_generation_and_counterfactuals(unet, tmp_path, monk
     assert DEFAULT_GUIDANCE_AUGMENTATIONS["x0"] == "medium" and DEFAULT_GUIDANCE_CACHE_INTERVALS["x0"] == 2
     assert DEFAULT_GUIDANCE_TEMPERATURES["x0"] == 2.0
     calls.clear()
-    sample(pipe, class_labels=[0, 1], num_inference_steps=2, guidance_method="noisy")
+    sample(pipe, class_labels=[0, 1], num_inference_steps=2, guidance=GuidanceConfig(method="noisy"))
     assert calls == [("noisy", DEFAULT_GUIDANCE_SCALES["noisy"], None, 1.0, True)] * 2
     calls.clear()
-    sample(pipe, class_labels=[0, 1], num_inference_steps=2, guidance_cache_interval=1, guidance_temperature=1)
+    sample(pipe, class_labels=[0, 1], num_inference_steps=2, guidance=GuidanceConfig(cache_interval=1, temperature=1))
     assert calls == [(*x0[:3], 1.0, True)] * 2
-    with pytest.raises(ValueError, match="`guidance_cache_interval` must be a positive integer, got 0"):
-        sample(pipe, class_labels=[0, 1], guidance_cache_interval=0)
-    with pytest.raises(ValueError, match="`guidance_temperature` must be a finite number > 0, got 0"):
-        sample(pipe, class_labels=[0, 1], guidance_temperature=0)
+    with pytest.raises(ValueError, match="`cache_interval` must be a positive integer, got 0"):
+        sample(pipe, class_labels=[0, 1], guidance={"cache_interval": 0})
+    with pytest.raises(ValueError, match="`temperature` must be a finite number > 0, got 0"):
+        sample(pipe, class_labels=[0, 1], guidance={"temperature": 0})
 
 
 def test_default_scales_and_temperature_are_documented():
-    doc = " ".join(JointDiffusionPipeline.__call__.__doc__.split())
-    for method, scale in DEFAULT_GUIDANCE_SCALES.items():
-        assert f'{scale} for `"{method}"`' in doc, method
-    assert f'Defaults to {DEFAULT_GUIDANCE_TEMPERATURES["x0"]:g} for `"x0"` and 1 for the other methods' in doc
+    # the pipelines take one GuidanceConfig, whose docstring documents the defaults
+    doc = " ".join(GuidanceConfig.__doc__.split())
+    assert "GuidanceConfig" in JointDiffusionPipeline.__call__.__doc__
+    for defaults in (DEFAULT_GUIDANCE_SCALES, DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES):
+        scales = ", ".join(f'{scale} for `"{method}"`' for method, scale in defaults.items())
+        assert scales in doc, scales
+    assert f'to {DEFAULT_GUIDANCE_TEMPERATURES["x0"]:g} for `"x0"` and 1 for the other methods' in doc
     assert {DEFAULT_GUIDANCE_TEMPERATURES[method] for method in ("noisy", "features")} == {1.0}
+    assert f'to {DEFAULT_GUIDANCE_CACHE_INTERVALS["x0"]:g} for `"x0"` and 1 for the other methods' in doc
+    assert {DEFAULT_GUIDANCE_CACHE_INTERVALS[method] for method in ("noisy", "features")} == {1}
 
 
 # ---------------------------------------------------------------- safe loading

@@ -10,7 +10,7 @@ import torch
 from diffusers.utils import logging
 
 from ..models.unet_2d_joint import MULTI_LABEL, SINGLE_LABEL
-from ..pipelines.pipeline_counterfactual import change_localization
+from ..pipelines.change_maps import change_localization
 from .generation import ArrayLike, frechet_distance
 
 logger = logging.get_logger(__name__)

@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from diffusers.utils import logging
 
-from ..pipelines import CounterfactualPipeline, JointDiffusionPipeline
-from ..pipelines.guidance import (
-    DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
-    resolve_guidance_augmentation,
-    resolve_guidance_cache_interval,
-    resolve_guidance_method,
-    resolve_guidance_scale,
-    resolve_guidance_temperature,
-)
+from ..pipelines import CounterfactualPipeline, GuidanceConfig, JointDiffusionPipeline
+from ..pipelines.guidance_config import guidance_config_from_arguments
 from .background import background_match_share
 from .counterfactual import DEFAULT_CHANGE_THRESHOLD, compute_counterfactual_metrics
 from .generation import compute_generation_metrics, conditional_accuracy
@@ -66,16 +60,14 @@ def evaluate_generation(
     num_generated: int = 1000,
     num_inference_steps: int = 50,
     guidance_scale: float | None = None,
-    guidance_method: str | None = None,
+    guidance: GuidanceConfig | dict[str, Any] | None = None,
     real_labels: torch.Tensor | None = None,
     batch_size: int = 100,
     kid_subset_size: int = 1000,
     seed: int = 0,
     backbone: TransformersFeatureExtractor | None = None,
     eta: float = 0.0,
-    guidance_augmentation: str | None = None,
-    guidance_cache_interval: int | None = None,
-    guidance_temperature: float | None = None,
+    **kwargs,
 ) -> dict:
     """
     Generate class-guided samples and compare them with real images on the reference network's features.
@@ -95,9 +87,12 @@ def evaluate_generation(
         num_inference_steps (`int`, *optional*, defaults to 50):
             Denoising steps per sample.
         guidance_scale (`float`, *optional*):
-            Classifier-guidance strength (the pipeline's default when `None`; 0 for unguided samples).
-        guidance_method (`str`, *optional*):
-            `"x0"`, `"noisy"` or `"features"`; the model's default when `None` (see [`JointDiffusionPipeline`]).
+            Classifier-guidance strength, as `guidance.scale` (the method's default when `None`; 0 for unguided
+            samples).
+        guidance ([`GuidanceConfig`] or `dict`, *optional*):
+            How to guide; fields left `None` take the defaults for generation (see [`JointDiffusionPipeline`]). The
+            former `guidance_method`, `guidance_augmentation`, `guidance_cache_interval` and `guidance_temperature`
+            arguments still work, with a `FutureWarning`.
         real_labels (`torch.Tensor`, *optional*):
             Labels of `real_images`; used to choose the label sets requested from multi-label models.
         batch_size (`int`, *optional*, defaults to 100):
@@ -113,32 +108,25 @@ def evaluate_generation(
 
         eta (`float`, *optional*, defaults to 0.0):
             DDIM's eta (see [`JointDiffusionPipeline`]); ignored by schedulers without it.
-        guidance_augmentation (`str`, *optional*):
-            Random views of the denoised estimate for `"x0"` guidance (see [`JointDiffusionPipeline`]).
-        guidance_cache_interval (`int`, *optional*):
-            Steps one computation of the classifier's direction serves (see [`JointDiffusionPipeline`]).
-        guidance_temperature (`float`, *optional*):
-            The temperature at which guidance reads the classifier (see [`JointDiffusionPipeline`]).
 
     Returns:
         `dict`: the metrics of [`compute_generation_metrics`] (conditional accuracy under the reference network) plus
         `conditional_accuracy_model` (under the joint model itself), `dark_background_share` (the share of samples
-        with the real images' background, [`background_match_share`]) and the sampling settings.
+        with the real images' background, [`background_match_share`]) and the sampling settings, among them
+        `guidance`, the resolved [`GuidanceConfig`] as a dict ([`GuidanceConfig.to_dict`]).
     """
+    guidance = guidance_config_from_arguments(guidance, guidance_scale, kwargs, "evaluate_generation")
+    guidance = guidance.resolve("generation")
     unet = pipeline.unet
     requested = _requested_labels(pipeline, num_generated, real_labels)
     generator = torch.Generator().manual_seed(seed)
     samples = []
     for start in range(0, num_generated, batch_size):
         count = min(batch_size, num_generated - start)
-        kwargs = {"class_labels": requested[start : start + count]} if requested is not None else {"batch_size": count}
+        labels = {"class_labels": requested[start : start + count]} if requested is not None else {"batch_size": count}
         images = pipeline(
-            **kwargs,
-            guidance_scale=guidance_scale,
-            guidance_method=guidance_method,
-            guidance_augmentation=guidance_augmentation,
-            guidance_cache_interval=guidance_cache_interval,
-            guidance_temperature=guidance_temperature,
+            **labels,
+            guidance=guidance,
             num_inference_steps=num_inference_steps,
             generator=generator,
             eta=eta,
@@ -170,15 +158,10 @@ def evaluate_generation(
         for key in ("frechet_distance", "kid_mean", "kid_std", "precision", "recall"):
             results[f"backbone_{key}"] = on_backbone[key]
         results["backbone_model"] = backbone.name
-    method = resolve_guidance_method(guidance_method, pipeline.unet)
     results.update(
         {
             "class_guided": requested is not None,
-            "guidance_method": method,
-            "guidance_scale": resolve_guidance_scale(guidance_scale, method),
-            "guidance_augmentation": resolve_guidance_augmentation(guidance_augmentation, method),
-            "guidance_cache_interval": resolve_guidance_cache_interval(guidance_cache_interval, method),
-            "guidance_temperature": resolve_guidance_temperature(guidance_temperature, method),
+            "guidance": guidance.to_dict(),
             "num_inference_steps": num_inference_steps,
             "scheduler": type(pipeline.scheduler).__name__,
             "eta": eta,
@@ -236,7 +219,7 @@ def evaluate_counterfactuals(
     strength: float = 0.5,
     num_inference_steps: int = 50,
     guidance_scale: float | None = None,
-    guidance_method: str | None = None,
+    guidance: GuidanceConfig | dict[str, Any] | None = None,
     real_images: torch.Tensor | None = None,
     real_labels: torch.Tensor | None = None,
     change_threshold: float = DEFAULT_CHANGE_THRESHOLD,
@@ -245,9 +228,7 @@ def evaluate_counterfactuals(
     search_strengths: bool | Sequence[float] = False,
     max_strength: float = 1.0,
     mask_image: str | None = "auto",
-    guidance_augmentation: str | None = None,
-    guidance_cache_interval: int | None = None,
-    guidance_temperature: float | None = None,
+    **kwargs,
 ) -> dict:
     """
     Explain real images with counterfactuals towards another class and measure them (see
@@ -270,9 +251,11 @@ def evaluate_counterfactuals(
         num_inference_steps (`int`, *optional*, defaults to 50):
             Steps of the full schedule.
         guidance_scale (`float`, *optional*):
-            Guidance strength (the pipeline's default when `None`).
-        guidance_method (`str`, *optional*):
-            `"x0"`, `"noisy"` or `"features"`; the model's default when `None` (see [`CounterfactualPipeline`]).
+            Guidance strength, as `guidance.scale` (the method's default when `None`).
+        guidance ([`GuidanceConfig`] or `dict`, *optional*):
+            How to guide; fields left `None` take the defaults for counterfactuals (see [`CounterfactualPipeline`]).
+            The former `guidance_method`, `guidance_augmentation`, `guidance_cache_interval` and
+            `guidance_temperature` arguments still work, with a `FutureWarning`.
         real_images (`torch.Tensor`, *optional*):
             Real images whose class-wise reference features the counterfactuals are compared with (defaults to
             `images`), with `real_labels` (defaults to `labels`).
@@ -292,17 +275,13 @@ def evaluate_counterfactuals(
         mask_image (`str`, *optional*, defaults to `"auto"`):
             `"auto"` edits only the region an unrestricted first pass changed, `None` every pixel (see
             [`CounterfactualPipeline`]).
-        guidance_augmentation (`str`, *optional*):
-            Random views of the denoised estimate for `"x0"` guidance (see [`CounterfactualPipeline`]).
-        guidance_cache_interval (`int`, *optional*):
-            Steps one computation of the classifier's direction serves (see [`CounterfactualPipeline`]).
-        guidance_temperature (`float`, *optional*):
-            The temperature at which guidance reads the classifier (see [`CounterfactualPipeline`]).
 
     Returns:
-        `dict`: the metrics of [`compute_counterfactual_metrics`] plus the settings and `mean_strength`, the mean
-        strength the counterfactuals used.
+        `dict`: the metrics of [`compute_counterfactual_metrics`] plus the settings, among them `guidance` (the
+        resolved [`GuidanceConfig`] as a dict), and `mean_strength`, the mean strength the counterfactuals used.
     """
+    guidance = guidance_config_from_arguments(guidance, guidance_scale, kwargs, "evaluate_counterfactuals")
+    guidance = guidance.resolve("counterfactual")
     explain = CounterfactualPipeline(unet=pipeline.unet, scheduler=pipeline.scheduler)
     explain.set_progress_bar_config(disable=True)
     unet = pipeline.unet
@@ -318,11 +297,7 @@ def evaluate_counterfactuals(
             image=((x[start : start + batch_size] + 1) / 2).clamp(0, 1),
             target_class=targets[start : start + batch_size],
             strength=strength,
-            guidance_scale=guidance_scale,
-            guidance_method=guidance_method,
-            guidance_augmentation=guidance_augmentation,
-            guidance_cache_interval=guidance_cache_interval,
-            guidance_temperature=guidance_temperature,
+            guidance=guidance,
             num_inference_steps=num_inference_steps,
             generator=generator,
             output_type="pt",
@@ -353,17 +328,10 @@ def evaluate_counterfactuals(
     results["already_target_reference"] = conditional_accuracy(
         targets, reference_model.predict_proba(x), unet.config.problem_type
     )
-    method = resolve_guidance_method(guidance_method, unet, task="counterfactual")
     results.update(
         {
             "strength": strength,
-            "guidance_method": method,
-            "guidance_scale": resolve_guidance_scale(guidance_scale, method, DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES),
-            "guidance_augmentation": resolve_guidance_augmentation(guidance_augmentation, method),
-            "guidance_cache_interval": resolve_guidance_cache_interval(
-                guidance_cache_interval, method, task="counterfactual"
-            ),
-            "guidance_temperature": resolve_guidance_temperature(guidance_temperature, method, task="counterfactual"),
+            "guidance": guidance.to_dict(),
             "num_inference_steps": num_inference_steps,
             "search_strengths": list(search_strengths) if not isinstance(search_strengths, bool) else search_strengths,
             "max_strength": max_strength,

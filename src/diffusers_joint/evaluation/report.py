@@ -39,7 +39,11 @@ METRIC_DESCRIPTIONS = {
     "l2": "Root mean squared change per pixel, [-1, 1] units",
     "changed_pixel_fraction": "Share of pixels changed by more than the threshold",
     "frechet_distance_to_target_class": "Frechet distance to real images of the target class (lower is better)",
+    "guidance": "Guidance settings (GuidanceConfig)",
 }
+
+# Dict-valued settings shown in one row, as `field=value` pairs (other nested dicts are left to the JSON file).
+SETTINGS_DICTS = ("guidance",)
 
 SECTION_TITLES = {
     "classification": "Classification (joint model)",
@@ -51,7 +55,9 @@ SECTION_TITLES = {
 
 
 def format_value(value: Any) -> str:
-    """Numbers with 4 decimals (`n/a` for NaN), everything else as text."""
+    """Numbers with 4 decimals (`n/a` for NaN), dicts as `key=value` pairs, everything else as text."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={format_value(item)}" for key, item in value.items())
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, float):
@@ -61,13 +67,14 @@ def format_value(value: Any) -> str:
 
 def metrics_table(metrics: dict[str, Any]) -> str:
     """
-    A two-column Markdown table (`metric`, `value`) of the scalar entries of `metrics`; nested dicts and lists (per
-    class values, confusion matrices) are left to the JSON file.
+    A two-column Markdown table (`metric`, `value`) of the scalar entries of `metrics` and of the settings dicts
+    (`SETTINGS_DICTS`, e.g. the guidance config); other nested dicts and lists (per class values, confusion
+    matrices) are left to the JSON file.
     """
     rows = [
         f"| {METRIC_DESCRIPTIONS[key] + ' ' if key in METRIC_DESCRIPTIONS else ''}(`{key}`) | {format_value(value)} |"
         for key, value in metrics.items()
-        if not isinstance(value, (dict, list, tuple))
+        if not isinstance(value, (dict, list, tuple)) or (key in SETTINGS_DICTS and isinstance(value, dict))
     ]
     return "| metric | value |\n| --- | --- |\n" + "\n".join(rows)
 

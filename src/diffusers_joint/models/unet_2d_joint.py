@@ -120,8 +120,8 @@ class JointUNet2DModel(UNet2DModel):
             [`~JointUNet2DModel.calibrated_logits`].
         noise_aware_classifier (`bool`, *optional*, defaults to `False`):
             Whether the classifier was also trained on noisy inputs `x_t` (`train_joint.py`'s noise-aware term), so
-            that it means something at every timestep, as `guidance_method="noisy"` needs (the pipelines' default
-            is `"x0"` for every model).
+            that it means something at every timestep, as `GuidanceConfig(method="noisy")` needs (the pipelines'
+            default is `"x0"` for every model).
 
     Example:
 

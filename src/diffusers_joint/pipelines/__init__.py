@@ -1,8 +1,9 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
 """Pipelines for Joint Diffusion models: classifier-guided generation and counterfactual explanations."""
 
+from .change_maps import change_localization, change_region, difference_heatmap, overlay_heatmap
 from .class_sample_grid import class_sample_grid
-from .guidance import (
+from .guidance_config import (
     DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
     DEFAULT_GUIDANCE_AUGMENTATIONS,
     DEFAULT_GUIDANCE_CACHE_INTERVALS,
@@ -10,17 +11,11 @@ from .guidance import (
     DEFAULT_GUIDANCE_TEMPERATURES,
     GUIDANCE_AUGMENTATIONS,
     GUIDANCE_METHODS,
+    GuidanceConfig,
     default_guidance_method,
 )
 from .image_grid import labelled_image_grid, upscale_image
-from .pipeline_counterfactual import (
-    CounterfactualPipeline,
-    CounterfactualPipelineOutput,
-    change_localization,
-    change_region,
-    difference_heatmap,
-    overlay_heatmap,
-)
+from .pipeline_counterfactual import CounterfactualPipeline, CounterfactualPipelineOutput
 from .pipeline_joint_diffusion import JointDiffusionPipeline, JointDiffusionPipelineOutput
 from .pipeline_utils import JointClassificationOutput, probabilities_by_name
 
@@ -34,6 +29,7 @@ __all__ = [
     "GUIDANCE_METHODS",
     "CounterfactualPipeline",
     "CounterfactualPipelineOutput",
+    "GuidanceConfig",
     "JointClassificationOutput",
     "JointDiffusionPipeline",
     "JointDiffusionPipelineOutput",

@@ -2,10 +2,8 @@
 """
 Classifier guidance with the classifier of a [`JointUNet2DModel`], shared by the Joint Diffusion pipelines.
 
-Three methods are implemented, one function per concept:
-
-Generation and counterfactuals default to `"x0"` with random views of the denoised estimate
-([`default_guidance_method`], [`DEFAULT_GUIDANCE_AUGMENTATIONS`]).
+Three methods are implemented, one function per concept; which one runs, and how, is a [`GuidanceConfig`] (defaults
+per method and task in `guidance_config`; the measurements behind them are on docs/experiments/guidance.md).
 
 - `"x0"`, classifier guidance on the predicted clean image (the classifier read at the denoised estimate,
   as in "universal guidance"): the joint classifier is trained on clean images at timestep 0, so at every step the
@@ -14,10 +12,10 @@ Generation and counterfactuals default to `"x0"` with random views of the denois
   the gradient of the target log-probability at `x0_hat` with its root mean square clipped to 1
   ([`bounded_x0_guidance`]). The move of `x0_hat` is therefore at most `scale` (root mean square, in [-1, 1] pixel
   units) at every noise level; classifier guidance's usual `eps - scale * sqrt(1 - abar_t) * grad_x_t` would move it
-  by `scale * (1 - abar_t) / abar_t * g`, which explodes at high noise. With `guidance_augmentation`, the classifier
-  reads a random shift, rotation and scaling of `x0_hat` at every step ([`random_affine_views`], the geometry the
-  classifier was trained to ignore), so the gradient cannot rely on a pixel pattern at one exact position: over the
-  steps it averages over views, as in "expectation over transformation".
+  by `scale * (1 - abar_t) / abar_t * g`, which explodes at high noise. With random views (the config's
+  `augmentation`), the classifier reads a random shift, rotation and scaling of `x0_hat` at every step
+  ([`random_affine_views`], the geometry the classifier was trained to ignore), so the gradient cannot rely on a pixel
+  pattern at one exact position: over the steps it averages over views, as in "expectation over transformation".
 - `"noisy"`, classifier guidance proper (Dhariwal & Nichol, 2021) without a second network: the joint classifier
   reads the encoder features of `x_t` at timestep t, from the same forward pass that predicts the noise, and the
   gradient of the target log-probability with respect to `x_t` (through the encoder only) shifts the noise prediction
@@ -30,17 +28,14 @@ Generation and counterfactuals default to `"x0"` with random views of the denois
 Every method reads the classifier through a temperature ([`class_log_prob`]'s `temperature`): at 1 a confident
 classifier's gradient vanishes once it is convinced, whether or not the image is yet a clear member of the class, and
 pushes mostly away from the runner-up class; above 1 the push lasts longer and is spread over every other class.
-Generation with `"x0"` reads it at temperature 2 by default ([`DEFAULT_GUIDANCE_TEMPERATURES`]).
 
 Every method can compute its direction (gradient or shifts) once and reuse it for the next steps of a trajectory
-(`cache_interval` of [`ClassifierGuidance`]); generation with `"x0"` recomputes it at every 2nd step by default
-([`DEFAULT_GUIDANCE_CACHE_INTERVALS`]).
+(the config's `cache_interval`, applied by [`ClassifierGuidance`]).
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -50,150 +45,9 @@ from kornia.geometry.transform import get_affine_matrix2d, warp_affine
 
 from ..data.augmentations import CLASSIFIER_AUGMENTATIONS
 from ..models import JointUNet2DModel
+from .guidance_config import GuidanceConfig, check_guidance_augmentation, check_guidance_method
 
 logger = logging.get_logger(__name__)
-
-GUIDANCE_METHODS = ("x0", "noisy", "features")
-GUIDANCE_TASKS = ("generation", "counterfactual")
-# Strengths of random views for "x0" guidance: the classifier augmentations that transform the image.
-GUIDANCE_AUGMENTATIONS = tuple(name for name, settings in CLASSIFIER_AUGMENTATIONS.items() if settings is not None)
-
-# Random views by default for "x0" guidance only (the other methods read x_t or features, which are not transformed):
-# on MNIST-5k, "medium" raised the share of guided samples an independent network judges as requested, see
-# docs/benchmarks.md#explanations.
-DEFAULT_GUIDANCE_AUGMENTATIONS = {"x0": "medium", "noisy": None, "features": None}
-
-# Default guidance scales per method: see docs/benchmarks.md#explanations for the measurements behind them. For
-# generation, the largest measured scale whose samples keep 0.9x the unguided samples' precision (realism). On the
-# 4000-step MNIST-5k model (validation, 1,000 samples) "x0" with "medium" views at scale 10 has 0.766 judged as
-# requested by an independent network at 0.91x precision (scale 3: 0.69, 0.93x; "noisy" 3: 0.68, 0.90x); "noisy" 10
-# and 30 reach 0.76 and 0.81 but keep only 0.87x and 0.84x (200 samples).
-DEFAULT_GUIDANCE_SCALES = {"x0": 10.0, "noisy": 3.0, "features": 10.0}
-# Counterfactuals must also stay close to their input. "noisy" was chosen on PneumoniaMNIST's validation split (region
-# kept, strength 0.5): validity under an independent network 0.78 / 0.865 / 0.895 / 0.90 at scale 10 / 20 / 30 / 40,
-# mean L1 0.145 to 0.159. "x0" (now the default) with "medium" views at scale 10: PneumoniaMNIST 0.965 (L1 0.168;
-# scale 20: 0.965, L1 0.174), 8x8 digits 0.917 with 0.979 of the model's decisions flipped (scale 20: 0.917, 0.958).
-# For 28 px digits, "strong" views at scale 20 did better (MNIST-5k, strength 0.8: 0.88 against 0.845 for the default),
-# and the default views and scale at guidance_temperature 3 better still (0.96; see DEFAULT_GUIDANCE_TEMPERATURES).
-DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES = {"x0": 10.0, "noisy": 40.0, "features": 10.0}
-
-# How often generation recomputes the classifier's direction ([`ClassifierGuidance`]); it is reused in between. On the
-# 4000-step MNIST-5k model, "x0" guidance recomputed every 2nd step kept the share judged as requested and the
-# precision of every step's gradient, and cut a guided step from 1.58x to 1.20x an unguided one. The other methods
-# were not measured with reuse. Counterfactuals recompute at every step: reuse cost them 3 points of validity under an
-# independent network and 6 under the model (MNIST-5k, docs/benchmarks.md#explanations-strong-views).
-DEFAULT_GUIDANCE_CACHE_INTERVALS = {"x0": 2, "noisy": 1, "features": 1}
-
-# The temperature at which generation reads the classifier ([`class_log_prob`]). On the all-label MNIST-5k model ("x0",
-# medium views, scale 10; validation, 200 samples) the share an independent network judges as requested was 0.885 /
-# 0.94 / 0.955 / 0.99 at T = 1 / 1.5 / 2 / 3, with precision kept, but recall (the real digits' variety the samples
-# cover) fell from 0.875 to 0.86 / 0.80 / 0.63: T = 2 lifts the requested class without losing most of the variety
-# (50 labels: 0.825 to 0.94, recall 0.94 to 0.83; docs/benchmarks.md#explanations-guidance-temperature). "noisy" and
-# "features" were not measured with it. Counterfactuals read the classifier at 1 (resolve_guidance_temperature): at 3
-# the X-ray edits grew and the 8x8 digit edits convinced the independent network less.
-DEFAULT_GUIDANCE_TEMPERATURES = {"x0": 2.0, "noisy": 1.0, "features": 1.0}
-
-
-def check_guidance_method(guidance_method: str) -> None:
-    """Raise a `ValueError` when `guidance_method` is not one of [`GUIDANCE_METHODS`]."""
-    if guidance_method not in GUIDANCE_METHODS:
-        raise ValueError(f"`guidance_method` must be one of {GUIDANCE_METHODS}, got {guidance_method!r}.")
-
-
-def check_guidance_task(task: str) -> None:
-    """Raise a `ValueError` when `task` is not one of [`GUIDANCE_TASKS`]."""
-    if task not in GUIDANCE_TASKS:
-        raise ValueError(f"`task` must be one of {GUIDANCE_TASKS}, got {task!r}.")
-
-
-def default_guidance_method(unet: JointUNet2DModel, task: str = "generation") -> str:
-    """
-    The method the pipelines use when none is given, for `task` `"generation"` or `"counterfactual"`: `"x0"`, with
-    random views of the denoised estimate ([`DEFAULT_GUIDANCE_AUGMENTATIONS`]), for every model.
-
-    - Generation: on MNIST-5k (4000-step model, 1,000 samples, validation) it beat `"noisy"` at the same scale on the
-      share of samples an independent network judges as requested, and kept more of the unguided samples' precision.
-    - Counterfactuals: it beat `"noisy"` (scale 40) on the validation splits, also for models trained with the
-      noise-aware term: an independent network accepted 0.965 of the PneumoniaMNIST edits against 0.77, and 0.917 of
-      the 8x8 digits edits against 0.882 (docs/benchmarks.md#explanations-strong-views).
-    """
-    check_guidance_task(task)
-    return "x0"
-
-
-def resolve_guidance_method(guidance_method: str | None, unet: JointUNet2DModel, task: str = "generation") -> str:
-    """`guidance_method`, or the default for `task` ([`default_guidance_method`]) when it is `None`; checked."""
-    guidance_method = default_guidance_method(unet, task) if guidance_method is None else guidance_method
-    check_guidance_method(guidance_method)
-    return guidance_method
-
-
-def check_guidance_augmentation(guidance_augmentation: str | None, guidance_method: str) -> None:
-    """
-    Raise a `ValueError` unless `guidance_augmentation` is `None` or one of [`GUIDANCE_AUGMENTATIONS`], used with
-    `guidance_method="x0"` (the only method whose classifier reads an image it can transform).
-    """
-    if guidance_augmentation is None:
-        return
-    if guidance_augmentation not in GUIDANCE_AUGMENTATIONS:
-        raise ValueError(
-            f"`guidance_augmentation` must be None or one of {GUIDANCE_AUGMENTATIONS}, got {guidance_augmentation!r}."
-        )
-    if guidance_method != "x0":
-        raise ValueError(
-            f'`guidance_augmentation` needs `guidance_method="x0"` (the classifier reads the denoised estimate, which '
-            f"can be shifted and rotated), got {guidance_method!r}."
-        )
-
-
-def resolve_guidance_augmentation(guidance_augmentation: str | None, guidance_method: str) -> str | None:
-    """
-    The random views to use: `guidance_augmentation`, the method's default in [`DEFAULT_GUIDANCE_AUGMENTATIONS`] when
-    it is `None`, or no views for `"none"`. Raises a `ValueError` as [`check_guidance_augmentation`] does.
-    """
-    check_guidance_method(guidance_method)
-    if guidance_augmentation is None:
-        return DEFAULT_GUIDANCE_AUGMENTATIONS[guidance_method]
-    if guidance_augmentation == "none":
-        return None
-    check_guidance_augmentation(guidance_augmentation, guidance_method)
-    return guidance_augmentation
-
-
-def resolve_guidance_cache_interval(
-    guidance_cache_interval: int | None, guidance_method: str, task: str = "generation"
-) -> int:
-    """
-    How many steps one computation of the classifier's direction serves: `guidance_cache_interval`, or when it is
-    `None` the method's default for generation ([`DEFAULT_GUIDANCE_CACHE_INTERVALS`]) and 1 for counterfactuals.
-    Raises a `ValueError` unless the result is a positive integer.
-    """
-    check_guidance_method(guidance_method)
-    check_guidance_task(task)
-    if guidance_cache_interval is None:
-        return DEFAULT_GUIDANCE_CACHE_INTERVALS[guidance_method] if task == "generation" else 1
-    is_int = isinstance(guidance_cache_interval, int) and not isinstance(guidance_cache_interval, bool)
-    if not is_int or guidance_cache_interval < 1:
-        raise ValueError(f"`guidance_cache_interval` must be a positive integer, got {guidance_cache_interval!r}.")
-    return guidance_cache_interval
-
-
-def resolve_guidance_temperature(
-    guidance_temperature: float | None, guidance_method: str, task: str = "generation"
-) -> float:
-    """
-    The temperature at which guidance reads the classifier ([`class_log_prob`]): `guidance_temperature`, or when it is
-    `None` the method's default for generation ([`DEFAULT_GUIDANCE_TEMPERATURES`]) and 1 for counterfactuals. Raises
-    a `ValueError` unless the result is a finite number > 0.
-    """
-    check_guidance_method(guidance_method)
-    check_guidance_task(task)
-    if guidance_temperature is None:
-        return DEFAULT_GUIDANCE_TEMPERATURES[guidance_method] if task == "generation" else 1.0
-    is_number = isinstance(guidance_temperature, (int, float)) and not isinstance(guidance_temperature, bool)
-    if not is_number or not math.isfinite(guidance_temperature) or guidance_temperature <= 0:
-        raise ValueError(f"`guidance_temperature` must be a finite number > 0, got {guidance_temperature!r}.")
-    return float(guidance_temperature)
 
 
 def augmentation_generator(generator: torch.Generator | list[torch.Generator] | None) -> torch.Generator:
@@ -228,24 +82,6 @@ def random_affine_views(images: torch.Tensor, strength: str, generator: torch.Ge
     matrix = get_affine_matrix2d(translations, center, scale, angle)[:, :2]
     views = warp_affine(images.float(), matrix.to(images.device), (height, width), padding_mode="border")
     return views.to(images.dtype)
-
-
-def resolve_guidance_scale(
-    guidance_scale: float | None, guidance_method: str, defaults: dict[str, float] = DEFAULT_GUIDANCE_SCALES
-) -> float:
-    """
-    Return the guidance scale to use: `guidance_scale`, or the method's value in `defaults` when it is `None`
-    ([`DEFAULT_GUIDANCE_SCALES`] for generation, [`DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES`] for counterfactuals).
-    Raises a `ValueError` for an unknown method or a negative scale.
-    """
-    check_guidance_method(guidance_method)
-    if guidance_scale is None:
-        return defaults[guidance_method]
-    if not isinstance(guidance_scale, (int, float)) or isinstance(guidance_scale, bool):
-        raise ValueError(f"`guidance_scale` must be a non-negative number, got {guidance_scale!r}.")
-    if not math.isfinite(guidance_scale) or guidance_scale < 0:
-        raise ValueError(f"`guidance_scale` must be a finite number >= 0 (0 disables guidance), got {guidance_scale}.")
-    return float(guidance_scale)
 
 
 def alpha_prod_at(scheduler, timestep: torch.Tensor | int | float, sample: torch.Tensor) -> torch.Tensor:
@@ -553,17 +389,18 @@ def guided_prediction_and_direction(
 @dataclass
 class ClassifierGuidance:
     """
-    The classifier guidance of one sampling trajectory: the model, its scheduler, what to guide towards and how, and
-    the generator of the random views. Build it with [`ClassifierGuidance.start`] where the trajectory starts and ask
-    it for each step's noise prediction ([`ClassifierGuidance.noise_prediction`]). With `cache_interval=k` the
-    classifier's direction is computed at the first of every `k` steps and reused for the next `k - 1`
-    ([`guided_prediction_and_direction`]), which saves its backward pass on those steps. The classifier is read at
-    `temperature` ([`class_log_prob`]).
+    The classifier guidance of one sampling trajectory: the model, its scheduler, what to guide towards and how (a
+    resolved [`GuidanceConfig`]), and the generator of the random views. Build it with [`ClassifierGuidance.start`]
+    where the trajectory starts and ask it for each step's noise prediction ([`ClassifierGuidance.noise_prediction`]).
+    With the config's `cache_interval=k` the classifier's direction is computed at the first of every `k` steps and
+    reused for the next `k - 1` ([`guided_prediction_and_direction`]), which saves its backward pass on those steps.
+    The classifier is read at the config's `temperature` ([`class_log_prob`]).
 
     Example:
 
     ```py
-    >>> guidance = ClassifierGuidance.start(unet, scheduler, targets, 3.0, "x0", "medium", generator)
+    >>> config = GuidanceConfig(scale=3.0).resolve("generation")
+    >>> guidance = ClassifierGuidance.start(unet, scheduler, targets, config, generator)
     >>> for t in scheduler.timesteps:
     ...     noise_pred = guidance.noise_prediction(scheduler.scale_model_input(sample, t), t)
     ...     sample = scheduler.step(noise_pred, t, sample, **guidance.step_kwargs()).prev_sample
@@ -573,12 +410,8 @@ class ClassifierGuidance:
     unet: JointUNet2DModel
     scheduler: object
     targets: torch.Tensor | None
-    scale: float
-    method: str = "x0"
-    augmentation: str | None = None
+    config: GuidanceConfig
     views_generator: torch.Generator | None = None
-    cache_interval: int = 1
-    temperature: float = 1.0
     _direction: torch.Tensor | list[torch.Tensor] | None = field(default=None, init=False, repr=False)
     _steps: int = field(default=0, init=False, repr=False)
 
@@ -588,40 +421,25 @@ class ClassifierGuidance:
         unet: JointUNet2DModel,
         scheduler,
         targets: torch.Tensor | None,
-        scale: float,
-        method: str = "x0",
-        augmentation: str | None = None,
+        config: GuidanceConfig,
         generator: torch.Generator | list[torch.Generator] | None = None,
-        cache_interval: int = 1,
-        temperature: float = 1.0,
     ) -> ClassifierGuidance:
         """
-        Check the settings and, when the trajectory is guided with random views, take the views' generator from
-        `generator` ([`augmentation_generator`], one draw). Call it after drawing the trajectory's initial noise, so
-        that guided and unguided trajectories start from the same noise.
+        Guide with `config`, resolved for the task ([`GuidanceConfig.resolve`]); when the trajectory is guided with
+        random views, take the views' generator from `generator` ([`augmentation_generator`], one draw). Call it after
+        drawing the trajectory's initial noise, so that guided and unguided trajectories start from the same noise.
         """
-        check_guidance_method(method)
-        check_guidance_augmentation(augmentation, method)
-        cache_interval = resolve_guidance_cache_interval(cache_interval, method)
-        temperature = resolve_guidance_temperature(temperature, method)
-        guidance = cls(
-            unet,
-            scheduler,
-            targets,
-            scale,
-            method,
-            augmentation,
-            cache_interval=cache_interval,
-            temperature=temperature,
-        )
-        if guidance.is_active and augmentation:
+        if not isinstance(config, GuidanceConfig) or not config.is_resolved:
+            raise ValueError(f"`config` must be a resolved GuidanceConfig (GuidanceConfig.resolve), got {config!r}.")
+        guidance = cls(unet, scheduler, targets, config)
+        if guidance.is_active and config.views:
             guidance.views_generator = augmentation_generator(generator)
         return guidance
 
     @property
     def is_active(self) -> bool:
         """Whether the trajectory is guided at all (targets given and a non-zero scale)."""
-        return self.targets is not None and self.scale != 0
+        return self.targets is not None and self.config.scale != 0
 
     def step_kwargs(self, eta: float | None = None) -> dict:
         """The extra keyword arguments for `scheduler.step` ([`scheduler_step_kwargs`])."""
@@ -634,7 +452,8 @@ class ClassifierGuidance:
         """
         if not self.is_active:
             return self.unet(sample, timestep).sample
-        reuse = self._direction if self._steps % self.cache_interval else None
+        config = self.config
+        reuse = self._direction if self._steps % config.cache_interval else None
         self._steps += 1
         noise_pred, self._direction = guided_prediction_and_direction(
             self.unet,
@@ -642,11 +461,11 @@ class ClassifierGuidance:
             sample,
             timestep,
             self.targets,
-            self.scale,
-            self.method,
-            self.augmentation,
+            config.scale,
+            config.method,
+            config.views,
             self.views_generator,
             direction=reuse,
-            guidance_temperature=self.temperature,
+            guidance_temperature=config.temperature,
         )
         return noise_pred

@@ -5,25 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import PIL.Image
 import torch
-import torch.nn.functional as F
 from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils import logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
-from .guidance import (
-    DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES,
-    ClassifierGuidance,
-    resolve_guidance_augmentation,
-    resolve_guidance_cache_interval,
-    resolve_guidance_method,
-    resolve_guidance_scale,
-    resolve_guidance_temperature,
-)
+from .change_maps import change_localization, change_region, difference_heatmap, overlay_heatmap
+from .guidance import ClassifierGuidance
+from .guidance_config import GuidanceConfig, guidance_config_from_arguments
 from .pipeline_utils import (
     ClassLabels,
     ImageInput,
@@ -37,9 +31,6 @@ from .pipeline_utils import (
 )
 
 logger = logging.get_logger(__name__)
-
-# Share of the total absolute change whose pixels define the automatic edit region and the localisation figure.
-CHANGE_MASS = 0.8
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -142,108 +133,17 @@ class CounterfactualPipelineOutput(ImagePipelineOutput):
     masks: np.ndarray | torch.Tensor | None = None
 
 
-def _pixels_carrying(abs_difference: torch.Tensor, mass: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """
-    Per image: the change per pixel (channels averaged, `(batch, 1, height, width)`), its values sorted largest first
-    (`(batch, pixels)`), and how many of the largest carry `mass` of the total (`(batch,)`, 0 for an unchanged image).
-    """
-    if not 0 < mass <= 1:
-        raise ValueError(f"`mass` must be in (0, 1], got {mass}.")
-    values = abs_difference.detach().float().abs().mean(dim=1, keepdim=True)
-    ordered = values.flatten(1).sort(dim=1, descending=True).values
-    cumulative = ordered.cumsum(dim=1)
-    total = cumulative[:, -1:]
-    # The first index at which the cumulative change reaches the mass, counted as pixels (1-based).
-    count = (cumulative < mass * total * (1 - 1e-6)).sum(dim=1) + 1
-    return values, ordered, torch.where(total[:, 0] > 0, count, torch.zeros_like(count))
+@dataclass
+class _StrengthSearch:
+    """The state of [`CounterfactualPipeline`]'s search over strengths: each image's best counterfactual so far."""
 
-
-def change_localization(abs_difference: torch.Tensor, mass: float = CHANGE_MASS) -> torch.Tensor:
-    """
-    Share of the pixels that carry `mass` of each image's absolute change: the fewest pixels, largest changes first,
-    whose summed change reaches `mass` of the total (channels averaged). 0 for an unchanged image.
-
-    Args:
-        abs_difference (`torch.Tensor` of shape `(batch, channels, height, width)`):
-            Absolute differences.
-        mass (`float`, *optional*, defaults to 0.8):
-            Share of the total change, in (0, 1].
-
-    Returns:
-        `torch.Tensor` of shape `(batch,)`, in [0, 1].
-    """
-    _, ordered, count = _pixels_carrying(abs_difference, mass)
-    return count.float() / ordered.shape[1]
-
-
-def change_region(abs_difference: torch.Tensor, mass: float = CHANGE_MASS, dilation: int = 1) -> torch.Tensor:
-    """
-    The pixels that carry `mass` of each image's absolute change, grown by `dilation` pixels: a `(batch, 1, height,
-    width)` mask of 0 and 1, all ones for an unchanged image (nothing tells where to edit).
-    """
-    values, ordered, count = _pixels_carrying(abs_difference, mass)
-    threshold = ordered.gather(1, (count.clamp(min=1) - 1)[:, None])[:, :, None, None]
-    region = (values >= threshold).float()
-    if dilation > 0:
-        region = F.max_pool2d(region, kernel_size=2 * dilation + 1, stride=1, padding=dilation)
-    region[count == 0] = 1.0
-    return region
-
-
-def difference_heatmap(abs_difference: torch.Tensor | np.ndarray, normalize: bool = True) -> list[PIL.Image.Image]:
-    """
-    Render absolute differences as RGB heat maps with a "hot" colormap (black, red, yellow, white), in numpy.
-
-    Args:
-        abs_difference (`torch.Tensor` or `np.ndarray` of shape `(batch, channels, height, width)`):
-            Absolute differences in [-1, 1] pixel units (values in [0, 2]); channels are averaged.
-        normalize (`bool`, *optional*, defaults to `True`):
-            Scale each map to its own maximum, so that the largest change is white. Otherwise the full range 2 maps to
-            white, which keeps maps comparable across images.
-
-    Returns:
-        `list[PIL.Image.Image]`: one RGB image per input, at the input's height and width; blend it with the image
-        (e.g. `PIL.Image.blend(image.convert("RGB"), heatmap, 0.5)`) to overlay.
-    """
-    values = abs_difference.detach().float().cpu().numpy() if torch.is_tensor(abs_difference) else abs_difference
-    values = np.abs(np.asarray(values, dtype=np.float32)).mean(axis=1)
-    if normalize:
-        peak = values.reshape(len(values), -1).max(axis=1).reshape(-1, 1, 1)
-        values = np.divide(values, peak, out=np.zeros_like(values), where=peak > 0)
-    else:
-        values = values / 2.0
-    values = np.clip(values, 0.0, 1.0)
-    rgb = np.stack([np.clip(3 * values - k, 0.0, 1.0) for k in range(3)], axis=-1)
-    rgb = (rgb * 255).round().astype(np.uint8)
-    return [PIL.Image.fromarray(m, mode="RGB") for m in rgb]
-
-
-def overlay_heatmap(image: PIL.Image.Image, heatmap: PIL.Image.Image, opacity: float = 0.8) -> PIL.Image.Image:
-    """
-    Lay a [`difference_heatmap`] over the image it was computed on: each pixel mixes in the heat map in proportion to
-    its heat (times `opacity`), so unchanged regions show the input as it is and changed ones glow red to white.
-
-    Args:
-        image (`PIL.Image.Image`):
-            The input at the heat map's resolution (any mode; the model's view of it, e.g. `preprocess_images` turned
-            back into an image); another size raises a `ValueError` rather than misaligning the two.
-        heatmap (`PIL.Image.Image`):
-            An RGB heat map of [`difference_heatmap`].
-        opacity (`float`, *optional*, defaults to 0.8):
-            Weight of the hottest pixels' colour, in [0, 1].
-
-    Returns:
-        `PIL.Image.Image`: an RGB image of the heat map's size.
-    """
-    if image.size != heatmap.size:
-        raise ValueError(f"The image is {image.size} but the heat map {heatmap.size}: give both at the same size.")
-    if not 0 <= opacity <= 1:
-        raise ValueError(f"`opacity` must be in [0, 1], got {opacity}.")
-    base = np.asarray(image.convert("RGB"), dtype=np.float32)
-    heat = np.asarray(heatmap.convert("RGB"), dtype=np.float32)
-    # The hot colormap's red channel rises first (see difference_heatmap), so it measures the heat of a pixel.
-    weight = opacity * heat[..., :1] / 255.0
-    return PIL.Image.fromarray(np.round(base * (1 - weight) + heat * weight).astype(np.uint8), mode="RGB")
+    counterfactuals: torch.Tensor
+    original_probs: torch.Tensor
+    original_labels: torch.Tensor
+    counterfactual_probs: torch.Tensor
+    flipped: torch.Tensor
+    strengths: torch.Tensor
+    masks: torch.Tensor | None
 
 
 class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
@@ -328,38 +228,25 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         targets: torch.Tensor,
         strength: float,
         num_inference_steps: int,
-        guidance_scale: float,
-        guidance_method: str,
+        guidance: GuidanceConfig,
         generator: torch.Generator | list[torch.Generator] | None,
         mask: torch.Tensor | None = None,
-        guidance_augmentation: str | None = None,
-        guidance_cache_interval: int = 1,
-        guidance_temperature: float = 1.0,
     ) -> torch.Tensor:
         """
-        Noise `image` (in [-1, 1]) to `strength` and denoise it with guidance; returns the result in [-1, 1]. With a
-        `mask` (1 = may change), the input noised to the next step's level replaces the sample outside the mask after
-        every step (RePaint's blending), and the input itself after the last, so those pixels come back unchanged.
+        Noise `image` (in [-1, 1]) to `strength` and denoise it with `guidance` (resolved); returns the result in
+        [-1, 1]. With a `mask` (1 = may change), the input noised to the next step's level replaces the sample outside
+        the mask after every step (RePaint's blending), and the input itself after the last, so those pixels come back
+        unchanged.
         """
         device = image.device
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps, _ = self.get_timesteps(num_inference_steps, strength)
         noise = randn_tensor(image.shape, generator=generator, device=device, dtype=image.dtype)
         sample = self.scheduler.add_noise(image, noise, timesteps[:1].repeat(len(image)))
-        guidance = ClassifierGuidance.start(
-            self.unet,
-            self.scheduler,
-            targets,
-            guidance_scale,
-            guidance_method,
-            guidance_augmentation,
-            generator,
-            cache_interval=guidance_cache_interval,
-            temperature=guidance_temperature,
-        )
-        step_kwargs = guidance.step_kwargs()
+        classifier_guidance = ClassifierGuidance.start(self.unet, self.scheduler, targets, guidance, generator)
+        step_kwargs = classifier_guidance.step_kwargs()
         for i, t in enumerate(self.progress_bar(timesteps)):
-            noise_pred = guidance.noise_prediction(self.scheduler.scale_model_input(sample, t), t)
+            noise_pred = classifier_guidance.noise_prediction(self.scheduler.scale_model_input(sample, t), t)
             sample = self.scheduler.step(noise_pred, t, sample, generator=generator, **step_kwargs).prev_sample
             if mask is not None:
                 known = image
@@ -410,6 +297,117 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
             return ((labels == targets) | (targets < 0)).all(dim=1)
         return labels == targets
 
+    def prepare_inputs(
+        self,
+        image: ImageInput,
+        target_class: ClassLabels,
+        generator: torch.Generator | list[torch.Generator] | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        The images as model inputs (`(batch, channels, size, size)` in [-1, 1], on the execution device) and their
+        targets, one per image; checks that a list of generators has one per image.
+        """
+        device = self._execution_device
+        original = preprocess_images(self.unet, image, name="image", normalization=self.image_normalization).to(
+            device=device, dtype=self.unet.dtype
+        )
+        batch_size = len(original)
+        targets = prepare_class_targets(self.unet, target_class, name="target_class", num_images=batch_size)
+        if isinstance(generator, list) and len(generator) != batch_size:
+            raise ValueError(
+                f"Got a list of {len(generator)} generators, but {batch_size} images: pass one generator per image."
+            )
+        return original, targets.to(device)
+
+    def _search_strengths(
+        self,
+        original: torch.Tensor,
+        targets: torch.Tensor,
+        schedule: list[float],
+        mask: torch.Tensor | str | None,
+        generator: torch.Generator | list[torch.Generator] | None,
+        num_inference_steps: int,
+        guidance: GuidanceConfig,
+    ) -> _StrengthSearch:
+        """
+        Counterfactuals at each strength of `schedule` in turn, for the images that have not flipped yet; inputs
+        already predicted as the target are edited once and never retried.
+        """
+        batch_size = len(original)
+        original_probs = self._probs(original)
+        search = _StrengthSearch(
+            counterfactuals=original.clone(),
+            original_probs=original_probs,
+            original_labels=labels_from_probs(self.unet, original_probs),
+            counterfactual_probs=original_probs.clone(),
+            flipped=torch.zeros(batch_size, dtype=torch.bool),
+            strengths=torch.zeros(batch_size),
+            masks=None if mask is None else torch.ones_like(original[:, :1]),
+        )
+        already_target = self._matches_target(search.original_labels, targets.cpu())
+        pending = torch.arange(batch_size)
+        for current_strength in schedule:
+            subset_generator = [generator[i] for i in pending.tolist()] if isinstance(generator, list) else generator
+            result, used_mask = self._counterfactual(
+                original[pending],
+                targets[pending],
+                current_strength,
+                mask if mask is None or isinstance(mask, str) else mask[pending],
+                subset_generator,
+                num_inference_steps=num_inference_steps,
+                guidance=guidance,
+            )
+            search.counterfactuals[pending] = result
+            if used_mask is not None:
+                search.masks[pending] = used_mask
+            search.counterfactual_probs[pending] = self._probs(result)
+            search.strengths[pending] = current_strength
+            counterfactual_labels = labels_from_probs(self.unet, search.counterfactual_probs)
+            search.flipped = self._matches_target(counterfactual_labels, targets.cpu()) & ~already_target
+            # Inputs already predicted as the target cannot flip: they are not retried.
+            pending = (~search.flipped & ~already_target).nonzero().flatten()
+            if len(pending) == 0:
+                break
+            if current_strength != schedule[-1]:
+                logger.info(
+                    f"{len(pending)} of {batch_size} counterfactuals did not flip; retrying with more strength."
+                )
+        return search
+
+    def _output(
+        self, original: torch.Tensor, targets: torch.Tensor, search: _StrengthSearch, output_type: str
+    ) -> CounterfactualPipelineOutput:
+        """The output of a search: the counterfactuals in `output_type`, their changes, heat maps and diagnostics."""
+        difference = (search.counterfactuals - original).float()
+        abs_difference = difference.abs()
+        heatmaps = difference_heatmap(abs_difference)
+        overlays = [
+            overlay_heatmap(image, heatmap) for image, heatmap in zip(postprocess_images(original, "pil"), heatmaps)
+        ]
+
+        def convert(value: torch.Tensor) -> torch.Tensor | np.ndarray:
+            value = value.detach().cpu()
+            return value if output_type == "pt" else value.numpy()
+
+        return CounterfactualPipelineOutput(
+            images=postprocess_images(search.counterfactuals, output_type),
+            difference=convert(difference),
+            abs_difference=convert(abs_difference),
+            difference_heatmaps=heatmaps,
+            original_probs=convert(search.original_probs),
+            counterfactual_probs=convert(search.counterfactual_probs),
+            original_labels=convert(search.original_labels),
+            counterfactual_labels=convert(labels_from_probs(self.unet, search.counterfactual_probs)),
+            target_classes=convert(targets),
+            flipped=convert(search.flipped),
+            l1=convert(abs_difference.mean(dim=(1, 2, 3))),
+            l2=convert(difference.pow(2).mean(dim=(1, 2, 3)).sqrt()),
+            strengths=convert(search.strengths),
+            localization=convert(change_localization(abs_difference)),
+            difference_overlays=overlays,
+            masks=None if search.masks is None else convert(search.masks),
+        )
+
     @torch.no_grad()
     @replace_example_docstring(EXAMPLE_DOC_STRING)
     def __call__(
@@ -418,10 +416,7 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         target_class: ClassLabels,
         strength: float = 0.5,
         guidance_scale: float | None = None,
-        guidance_method: str | None = None,
-        guidance_augmentation: str | None = None,
-        guidance_cache_interval: int | None = None,
-        guidance_temperature: float | None = None,
+        guidance: GuidanceConfig | dict[str, Any] | None = None,
         num_inference_steps: int = 50,
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pil",
@@ -429,6 +424,7 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         search_strengths: bool | Sequence[float] = False,
         max_strength: float = 1.0,
         mask_image: PIL.Image.Image | np.ndarray | torch.Tensor | str | None = "auto",
+        **kwargs,
     ) -> CounterfactualPipelineOutput | tuple:
         r"""
         The call function to the pipeline for counterfactual generation.
@@ -448,30 +444,17 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
                 `int(num_inference_steps * strength)` of `num_inference_steps` timesteps are run. Larger values allow
                 larger changes; 1 ignores the image.
             guidance_scale (`float`, *optional*):
-                Strength of the classifier guidance towards `target_class` (>= 0; 0 gives a plain reconstruction).
-                Defaults to the method's value in `guidance.DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES` (10.0 for `"x0"`,
-                40.0 for `"noisy"`, 10.0 for `"features"`).
-            guidance_method (`str`, *optional*):
-                `"x0"` (the default, for every model), `"noisy"` or `"features"`; see [`JointDiffusionPipeline`] and
-                `guidance.default_guidance_method`.
-            guidance_augmentation (`str`, *optional*):
-                With `"x0"` guidance, the classifier reads a random view of the denoised estimate at every step
-                (`"light"`, `"medium"` or `"strong"`, `"none"` for none); see [`JointDiffusionPipeline`]. Defaults to
-                `"medium"` for `"x0"` (`guidance.DEFAULT_GUIDANCE_AUGMENTATIONS`). On 28 px digits `"strong"` at
-                scale 20 made more edits convince an independent network (0.88 against 0.845 on MNIST-5k, strength
-                0.8), and `guidance_temperature=3` with the default views more still (0.96); on 8x8 digits strong
-                views did worse.
-            guidance_cache_interval (`int`, *optional*):
-                Recompute the classifier's direction every this many steps and reuse it in between (see
-                [`JointDiffusionPipeline`]). Defaults to 1 (every step): on MNIST-5k, reuse every 2nd step lowered
-                validity (0.835 against 0.865 under an independent network).
-            guidance_temperature (`float`, *optional*):
-                The temperature at which guidance reads the classifier (see [`JointDiffusionPipeline`]). Defaults to 1
-                (the plain log-probability), unlike generation's 2: an edit should stop pushing once the decision
-                flips. At 3 the PneumoniaMNIST edits grew (mean L1 0.20 against 0.17) and the 8x8 digit edits
-                convinced an independent network less (0.82 against 0.92), but on 28 px digits (MNIST-5k, strength
-                0.8, every pixel free) 0.96 of the edits convinced it, against 0.88 with `"strong"` views at scale 20
-                (validation).
+                Strength of the classifier guidance towards `target_class`, as `guidance.scale` (give it in one
+                place; >= 0, 0 gives a plain reconstruction). Defaults to the method's value in
+                `DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES`.
+            guidance ([`GuidanceConfig`] or `dict`, *optional*):
+                How to guide (see [`JointDiffusionPipeline`]). Fields left `None` (and `guidance=None`) take the
+                defaults for counterfactuals ([`GuidanceConfig.resolve`] with `"counterfactual"`): `"x0"` guidance
+                with `"medium"` random views, the direction recomputed at every step and the classifier read at
+                temperature 1, so that an edit stops pushing once the decision flips. The best views and temperature
+                depend on the data; the rules and measurements are on docs/experiments/guidance.md. The former
+                `guidance_method`, `guidance_augmentation`, `guidance_cache_interval` and `guidance_temperature`
+                arguments still work, with a `FutureWarning`.
             num_inference_steps (`int`, *optional*, defaults to 50):
                 Number of timesteps of the full schedule, of which `strength` are run.
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
@@ -494,8 +477,8 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
                 as in the input (the known image is blended back at every step, as in RePaint). One mask for all
                 images or one per image, resized to the model's resolution. `"auto"` (the default) finds the region
                 per image: a first, unrestricted counterfactual, then the pixels that carry 80 % of its change grown
-                by one pixel (as in ACE); it doubles the cost, and on PneumoniaMNIST cut the mean L1 change by 15 %
-                for 1.5 points of validity under an independent network. `None` lets every pixel change.
+                by one pixel (as in ACE); it doubles the cost and trades a little validity for smaller edits (see
+                docs/experiments/guidance.md). `None` lets every pixel change.
 
         Examples:
 
@@ -503,110 +486,16 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
             [`CounterfactualPipelineOutput`] or `tuple`: the counterfactuals and their diagnostics; a tuple of the
             output's fields, in order, when `return_dict` is `False`.
         """
-        guidance_method = resolve_guidance_method(guidance_method, self.unet, task="counterfactual")
-        guidance_scale = resolve_guidance_scale(
-            guidance_scale, guidance_method, DEFAULT_COUNTERFACTUAL_GUIDANCE_SCALES
-        )
-        guidance_augmentation = resolve_guidance_augmentation(guidance_augmentation, guidance_method)
-        guidance_cache_interval = resolve_guidance_cache_interval(
-            guidance_cache_interval, guidance_method, task="counterfactual"
-        )
-        guidance_temperature = resolve_guidance_temperature(
-            guidance_temperature, guidance_method, task="counterfactual"
-        )
+        guidance = guidance_config_from_arguments(guidance, guidance_scale, kwargs).resolve("counterfactual")
         check_output_type(output_type)
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}.")
         schedule = self.strength_schedule(strength, search_strengths, max_strength, num_inference_steps)
-
-        device = self._execution_device
-        original = preprocess_images(self.unet, image, name="image", normalization=self.image_normalization).to(
-            device=device, dtype=self.unet.dtype
-        )
-        batch_size = len(original)
-        targets = prepare_class_targets(self.unet, target_class, name="target_class", num_images=batch_size)
-        targets = targets.to(device)
-        if isinstance(generator, list) and len(generator) != batch_size:
-            raise ValueError(
-                f"Got a list of {len(generator)} generators, but {batch_size} images: pass one generator per image."
-            )
-
-        mask = self.prepare_mask(mask_image, batch_size)
-        masks = None if mask is None else torch.ones_like(original[:, :1])
-
-        original_probs = self._probs(original)
-        original_labels = labels_from_probs(self.unet, original_probs)
-        already_target = self._matches_target(original_labels, targets.cpu())
-        counterfactuals = original.clone()
-        counterfactual_probs = original_probs.clone()
-        flipped = torch.zeros(batch_size, dtype=torch.bool)
-        strengths = torch.zeros(batch_size)
-        pending = torch.arange(batch_size)
-        for current_strength in schedule:
-            subset_generator = [generator[i] for i in pending.tolist()] if isinstance(generator, list) else generator
-            result, used_mask = self._counterfactual(
-                original[pending],
-                targets[pending],
-                current_strength,
-                mask if mask is None or isinstance(mask, str) else mask[pending],
-                subset_generator,
-                num_inference_steps=num_inference_steps,
-                guidance_scale=guidance_scale,
-                guidance_method=guidance_method,
-                guidance_augmentation=guidance_augmentation,
-                guidance_cache_interval=guidance_cache_interval,
-                guidance_temperature=guidance_temperature,
-            )
-            counterfactuals[pending] = result
-            if used_mask is not None:
-                masks[pending] = used_mask
-            counterfactual_probs[pending] = self._probs(result)
-            strengths[pending] = current_strength
-            counterfactual_labels = labels_from_probs(self.unet, counterfactual_probs)
-            flipped = self._matches_target(counterfactual_labels, targets.cpu()) & ~already_target
-            # Inputs already predicted as the target cannot flip: they are not retried.
-            pending = (~flipped & ~already_target).nonzero().flatten()
-            if len(pending) == 0:
-                break
-            if current_strength != schedule[-1]:
-                logger.info(
-                    f"{len(pending)} of {batch_size} counterfactuals did not flip; retrying with more strength."
-                )
-
-        difference = (counterfactuals - original).float()
-        abs_difference = difference.abs()
-        l1 = abs_difference.mean(dim=(1, 2, 3))
-        l2 = difference.pow(2).mean(dim=(1, 2, 3)).sqrt()
-        heatmaps = difference_heatmap(abs_difference)
-        overlays = [
-            overlay_heatmap(image, heatmap) for image, heatmap in zip(postprocess_images(original, "pil"), heatmaps)
-        ]
-        images = postprocess_images(counterfactuals, output_type)
-
-        def convert(value: torch.Tensor) -> torch.Tensor | np.ndarray:
-            value = value.detach().cpu()
-            return value if output_type == "pt" else value.numpy()
-
+        original, targets = self.prepare_inputs(image, target_class, generator)
+        mask = self.prepare_mask(mask_image, len(original))
+        search = self._search_strengths(original, targets, schedule, mask, generator, num_inference_steps, guidance)
+        output = self._output(original, targets, search, output_type)
         self.maybe_free_model_hooks()
-
-        output = CounterfactualPipelineOutput(
-            images=images,
-            difference=convert(difference),
-            abs_difference=convert(abs_difference),
-            difference_heatmaps=heatmaps,
-            original_probs=convert(original_probs),
-            counterfactual_probs=convert(counterfactual_probs),
-            original_labels=convert(original_labels),
-            counterfactual_labels=convert(labels_from_probs(self.unet, counterfactual_probs)),
-            target_classes=convert(targets),
-            flipped=convert(flipped),
-            l1=convert(l1),
-            l2=convert(l2),
-            strengths=convert(strengths),
-            localization=convert(change_localization(abs_difference)),
-            difference_overlays=overlays,
-            masks=None if masks is None else convert(masks),
-        )
         if not return_dict:
             return output.to_tuple()
         return output

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import PIL.Image
@@ -12,14 +13,8 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.utils import logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
-from .guidance import (
-    ClassifierGuidance,
-    resolve_guidance_augmentation,
-    resolve_guidance_cache_interval,
-    resolve_guidance_method,
-    resolve_guidance_scale,
-    resolve_guidance_temperature,
-)
+from .guidance import ClassifierGuidance
+from .guidance_config import GuidanceConfig, guidance_config_from_arguments
 from .pipeline_utils import (
     ClassLabels,
     JointClassifierMixin,
@@ -50,6 +45,11 @@ EXAMPLE_DOC_STRING = """
         ...               generator=torch.Generator().manual_seed(0))
         >>> len(output.images), output.class_labels.tolist()
         (6, [0, 0, 1, 1, 2, 2])
+
+        >>> # guidance settings in one value; fields left None take the defaults for generation
+        >>> from diffusers_joint import GuidanceConfig
+        >>> noisy = pipe(class_labels=[0, 1], guidance=GuidanceConfig(method="noisy", temperature=1.0),
+        ...              num_inference_steps=10, generator=torch.Generator().manual_seed(0))
 
         >>> # the joint model also classifies
         >>> pipe.classify(output.images).probs.shape
@@ -84,7 +84,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
     This model inherits from [`~diffusers.DiffusionPipeline`]. Check the superclass documentation for the generic
     methods implemented for all pipelines (downloading, saving, running on a particular device, etc.).
 
-    Three guidance methods are available (see [`~pipelines.guidance`]):
+    Three guidance methods are available (see [`~pipelines.guidance`]), chosen and set with a [`GuidanceConfig`]:
 
     - `"x0"` (default): classifier guidance on the denoised estimate. At each step the classifier scores
       `x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)` at timestep 0 (as it was trained) and the noise
@@ -129,15 +129,13 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
         batch_size: int = 1,
         class_labels: ClassLabels | None = None,
         guidance_scale: float | None = None,
-        guidance_method: str | None = None,
-        guidance_augmentation: str | None = None,
-        guidance_cache_interval: int | None = None,
-        guidance_temperature: float | None = None,
+        guidance: GuidanceConfig | dict[str, Any] | None = None,
         num_inference_steps: int = 1000,
         generator: torch.Generator | list[torch.Generator] | None = None,
         eta: float = 0.0,
         output_type: str = "pil",
         return_dict: bool = True,
+        **kwargs,
     ) -> JointDiffusionPipelineOutput | tuple:
         r"""
         The call function to the pipeline for generation.
@@ -151,41 +149,16 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
                 listed labels pulled towards present, the others towards absent), or pass a `(batch, num_classes)`
                 multi-hot tensor (1 present, 0 absent, -1 either). `None` samples unconditionally.
             guidance_scale (`float`, *optional*):
-                Strength of classifier guidance; 0 gives plain sampling (no gradient computed, identical to unguided
-                sampling with the same generator). Defaults to the method's value in
-                `guidance.DEFAULT_GUIDANCE_SCALES` (10.0 for `"x0"`, 3.0 for `"noisy"`, 10.0 for
-                `"features"`).
-            guidance_method (`str`, *optional*, defaults to `"x0"`):
-                `"x0"` (the classifier reads the denoised estimate, with a bounded step and random views; the
-                default), `"noisy"` (the classifier reads `x_t` at timestep t; for models trained with the noise-aware
-                term) or `"features"` (shift the encoder representations, as in the Joint Diffusion paper; weak). See
-                `guidance.default_guidance_method`.
-            guidance_augmentation (`str`, *optional*):
-                With `"x0"` guidance: `"light"`, `"medium"` or `"strong"` has the classifier read a random shift,
-                rotation and scaling of the denoised estimate at every step (the geometry of the classifier
-                augmentation of that name), so that guidance follows the digit's shape rather than a pixel pattern
-                that fools the classifier; `"none"` reads the estimate as it is. Defaults to `"medium"` for `"x0"`
-                (`guidance.DEFAULT_GUIDANCE_AUGMENTATIONS`; other methods take no views). On a 4000-step MNIST-5k
-                model (validation, 1,000 samples), `"x0"` with `"medium"` views at scale 10 had 0.77 of its samples
-                judged as requested by an independent network, against 0.68 for `"noisy"` at scale 3, with 0.91× the
-                unguided samples' precision (see the benchmarks). Draws from `generator`, so results stay
-                reproducible.
-            guidance_cache_interval (`int`, *optional*):
-                Compute the classifier's direction (its gradient, or the feature shifts) at the first of every this
-                many steps and reuse it for the steps in between, which then cost one plain forward pass. Defaults to
-                2 for `"x0"` and 1 for the other methods (`guidance.DEFAULT_GUIDANCE_CACHE_INTERVALS`): on a
-                4000-step MNIST-5k model, `"x0"` guidance recomputed every 2nd step kept the share judged as requested
-                and the precision of recomputing at every step, and brought a guided step from 1.58x to 1.20x the
-                cost of an unguided one.
-            guidance_temperature (`float`, *optional*):
-                Guidance follows `T * log p_T(class | image)`, the classifier's log-probability at temperature T
-                (`guidance.class_log_prob`): at T = 1 its gradient vanishes as soon as the classifier is confident,
-                often before the image is a clear member of the class; at T > 1 it keeps pushing. Defaults to 2 for
-                `"x0"` and 1 for the other methods (`guidance.DEFAULT_GUIDANCE_TEMPERATURES`): on the all-label
-                MNIST-5k model (validation, 200 samples), the share of samples an independent network judges as
-                requested was 0.885 / 0.955 / 0.99 at T = 1 / 2 / 3 with precision kept, and recall (variety) 0.875 /
-                0.80 / 0.63. Raise it when the class matters more than the variety. On PneumoniaMNIST X-rays it
-                only cost variety (recall 0.69 / 0.39 at T = 1 / 2, the class reached either way): pass 1 there.
+                Strength of classifier guidance, as `guidance.scale` (give it in one place); 0 gives plain sampling
+                (no gradient computed, identical to unguided sampling with the same generator). Defaults to the
+                method's value in `DEFAULT_GUIDANCE_SCALES`.
+            guidance ([`GuidanceConfig`] or `dict`, *optional*):
+                How to guide: the method, scale, random views, reuse of the classifier's direction and the temperature
+                at which the classifier is read. Fields left `None` (and `guidance=None`) take the defaults for
+                generation ([`GuidanceConfig.resolve`]): `"x0"` guidance with `"medium"` random views. The views are
+                drawn from `generator`, so results stay reproducible. The rules behind the defaults are on
+                docs/experiments/guidance.md. The former `guidance_method`, `guidance_augmentation`,
+                `guidance_cache_interval` and `guidance_temperature` arguments still work, with a `FutureWarning`.
             num_inference_steps (`int`, *optional*, defaults to 1000):
                 The number of denoising steps, as for [`~diffusers.DDPMPipeline`] (use e.g. 50 with a DDIM scheduler).
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
@@ -206,11 +179,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
         Returns:
             [`JointDiffusionPipelineOutput`] or `tuple`: the images and the requested class labels.
         """
-        guidance_method = resolve_guidance_method(guidance_method, self.unet)
-        guidance_scale = resolve_guidance_scale(guidance_scale, guidance_method)
-        guidance_augmentation = resolve_guidance_augmentation(guidance_augmentation, guidance_method)
-        guidance_cache_interval = resolve_guidance_cache_interval(guidance_cache_interval, guidance_method)
-        guidance_temperature = resolve_guidance_temperature(guidance_temperature, guidance_method)
+        guidance = guidance_config_from_arguments(guidance, guidance_scale, kwargs).resolve("generation")
         targets = None
         if class_labels is not None:
             targets = prepare_class_targets(self.unet, class_labels, name="class_labels")
@@ -235,22 +204,12 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         # Started after the initial noise, so guided and unguided sampling start from the same noise.
-        guidance = ClassifierGuidance.start(
-            self.unet,
-            self.scheduler,
-            targets,
-            guidance_scale,
-            guidance_method,
-            guidance_augmentation,
-            generator,
-            cache_interval=guidance_cache_interval,
-            temperature=guidance_temperature,
-        )
-        step_kwargs = guidance.step_kwargs(eta)
+        classifier_guidance = ClassifierGuidance.start(self.unet, self.scheduler, targets, guidance, generator)
+        step_kwargs = classifier_guidance.step_kwargs(eta)
         for t in self.progress_bar(self.scheduler.timesteps):
             # 1. predict noise, guided towards the targets
             model_input = self.scheduler.scale_model_input(image, t)
-            noise_pred = guidance.noise_prediction(model_input, t)
+            noise_pred = classifier_guidance.noise_prediction(model_input, t)
             # 2. compute previous image: x_t -> x_t-1
             image = self.scheduler.step(noise_pred, t, image, generator=generator, **step_kwargs).prev_sample
 
