@@ -250,7 +250,8 @@ def main(args):
     noise_scheduler = DDPMScheduler(num_train_timesteps=args.ddpm_num_steps, beta_schedule=args.ddpm_beta_schedule)
     ema_model = None
     if args.use_ema:
-        ema_model = create_ema_model(unet, accelerator, args.ema_max_decay, args.ema_inv_gamma, args.ema_power)
+        warmup = dict(decay=args.ema_max_decay, inv_gamma=args.ema_inv_gamma, power=args.ema_power)
+        ema_model = create_ema_model(unet, accelerator, **warmup)
 
     labeled_targets = torch.as_tensor(np.asarray(train_dataset["label"])[labeled])
     loss = joint_loss_from_args(args, dataset, labeled_targets, some_unlabeled)

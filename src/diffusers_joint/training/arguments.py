@@ -21,6 +21,16 @@ from .unet_config import create_joint_unet
 logger = logging.get_logger(__name__)
 
 
+# create_joint_unet's keyword arguments, each the flag of the same name
+MODEL_FLAGS = (
+    "pretrained_unet", "resolution", "block_out_channels", "layers_per_block", "norm_num_groups", "attention_levels",
+    "classifier_hidden_dims", "classifier_dropout",
+)  # fmt: skip
+# JointLossConfig's fields set by the flag of the same name (the noisy pseudo-label weight is settled first)
+LOSS_FLAGS = ("diffusion_loss_weight", "classifier_loss_weight", "noisy_classifier_weight", "fixmatch_threshold",
+              "fixmatch_weight")  # fmt: skip
+
+
 def add_model_arguments(group: argparse._ActionsContainer) -> None:
     """Add the flags of the UNet, its classifier head and the noise schedule to `group`."""
     group.add_argument("--pretrained_unet", type=str, default=None, help="Start from a UNet2DModel (folder or id).")
@@ -42,17 +52,7 @@ def add_model_arguments(group: argparse._ActionsContainer) -> None:
 
 def create_joint_unet_from_args(dataset: JointDataset, args: argparse.Namespace) -> JointUNet2DModel:
     """[`create_joint_unet`] with the flags of [`add_model_arguments`] and `args.resolution`."""
-    return create_joint_unet(
-        dataset,
-        pretrained_unet=args.pretrained_unet,
-        resolution=args.resolution,
-        block_out_channels=args.block_out_channels,
-        layers_per_block=args.layers_per_block,
-        norm_num_groups=args.norm_num_groups,
-        attention_levels=args.attention_levels,
-        classifier_hidden_dims=args.classifier_hidden_dims,
-        classifier_dropout=args.classifier_dropout,
-    )
+    return create_joint_unet(dataset, **{name: getattr(args, name) for name in MODEL_FLAGS})
 
 
 def add_joint_loss_arguments(group: argparse._ActionsContainer) -> None:
@@ -188,13 +188,9 @@ def check_joint_loss_arguments(parser: argparse.ArgumentParser, args: argparse.N
 def joint_loss_config_from_args(args: argparse.Namespace, pseudo_labels: PseudoLabelSettings) -> JointLossConfig:
     """The [`JointLossConfig`] of the flags of [`add_joint_loss_arguments`], with the settled pseudo-label weight."""
     return JointLossConfig(
-        diffusion_loss_weight=args.diffusion_loss_weight,
-        classifier_loss_weight=args.classifier_loss_weight,
-        noisy_classifier_weight=args.noisy_classifier_weight,
+        **{name: getattr(args, name) for name in LOSS_FLAGS},
         noisy_pseudo_label_weight=pseudo_labels.noisy_pseudo_label_weight,
-        fixmatch_threshold=args.fixmatch_threshold,
-        fixmatch_weight=args.fixmatch_weight,
-        snr_gamma=args.snr_gamma or None,
+        snr_gamma=args.snr_gamma or None,  # 0 on the command line: no Min-SNR weighting
     )
 
 

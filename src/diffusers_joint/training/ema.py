@@ -15,22 +15,13 @@ from ..models import JointUNet2DModel
 EMA_FOLDER = "unet_ema"
 
 
-def create_ema_model(
-    unet: JointUNet2DModel,
-    accelerator: Accelerator,
-    max_decay: float = 0.999,
-    inv_gamma: float = 1.0,
-    power: float = 0.75,
-) -> EMAModel:
-    """diffusers' `EMAModel` of `unet` (with warm-up), saved in and loaded from the run's checkpoints."""
+def create_ema_model(unet: JointUNet2DModel, accelerator: Accelerator, **warmup: float) -> EMAModel:
+    """
+    diffusers' `EMAModel` of `unet` with warm-up (`warmup`: its `decay`, the maximum, `inv_gamma` and `power`),
+    saved in and loaded from the run's checkpoints.
+    """
     ema_model = EMAModel(
-        unet.parameters(),
-        decay=max_decay,
-        use_ema_warmup=True,
-        inv_gamma=inv_gamma,
-        power=power,
-        model_cls=JointUNet2DModel,
-        model_config=unet.config,
+        unet.parameters(), use_ema_warmup=True, model_cls=JointUNet2DModel, model_config=unet.config, **warmup
     )
     register_ema_checkpointing(accelerator, ema_model)
     return ema_model
