@@ -129,7 +129,7 @@ def parse_args(argv=None):
     train.add_argument("--train_batch_size", type=int, default=64)
     train.add_argument("--eval_batch_size", type=int, default=256)
     train.add_argument("--num_epochs", type=int, default=None)
-    train.add_argument("--max_train_steps", type=int, default=None, help="Overrides --num_epochs (default 1500).")
+    train.add_argument("--max_train_steps", type=int, default=None, help="Overrides --num_epochs (default 600).")
     train.add_argument("--gradient_accumulation_steps", type=int, default=1)
     train.add_argument("--learning_rate", type=float, default=1e-3)
     train.add_argument("--lr_scheduler", type=str, default="cosine")
@@ -165,7 +165,9 @@ def parse_args(argv=None):
         "that step's too). balanced_accuracy: ties go to the lower NLL. Default: the last step.",
     )
     ckpt.add_argument("--num_validation_samples_per_class", type=int, default=8)
-    ckpt.add_argument("--validation_inference_steps", type=int, default=250, help="DDPM steps for sample grids.")
+    ckpt.add_argument(
+        "--validation_inference_steps", type=int, default=100, help="DDPM steps for sample grids (strided)."
+    )
     ckpt.add_argument(
         "--guidance_scale", type=float, default=None, help="Guidance for sample grids (default: pipeline's)."
     )
@@ -192,7 +194,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
 
     if args.max_train_steps is None and args.num_epochs is None:
-        args.max_train_steps = 1500
+        args.max_train_steps = 600
     check_joint_loss_arguments(parser, args)
     if not 0.0 <= args.validation_fraction < 1.0:
         parser.error(f"--validation_fraction must be in [0, 1), got {args.validation_fraction}.")
