@@ -65,9 +65,9 @@ from diffusers_joint.training import (
     HubUploadError,
     JointDiffusionObjective,
     build_model_card,
+    calibrate_temperature,
     check_checkpoint_fits,
     finalize_checkpoint,
-    fit_temperature,
     inverse_frequency_weights,
     joint_diffusion_loss,
     labeled_mask,
@@ -851,17 +851,18 @@ def split_validation(dataset, args):
 
 
 def calibrate(unet, validation_dataset, preprocessor, args):
-    """Fit the temperature on the validation split (--calibrate); its metrics there, before and after, for the card."""
+    """Fit and decide the temperature on the validation split (--calibrate); its metrics there, for the card."""
     if validation_dataset is None:
         return {}
     images, labels = dataset_to_tensors(validation_dataset, preprocessor)
     logits = predict_logits(unet, images)
     results = {}
-    if args.calibrate:
-        temperature = fit_temperature(logits, labels, unet.is_multi_label)
-        unet.register_to_config(classifier_temperature=temperature)
-        results["classifier_temperature"] = temperature
-        logger.info(f"Temperature {temperature:.3f} fitted on {len(labels)} validation images.")
+    if args.calibrate:  # applied only when it beats noise on held-out folds (docs/training.md#calibration)
+        calibration = calibrate_temperature(logits, labels, unet.is_multi_label, seed=args.seed)
+        calibration.register_to(unet)
+        results["classifier_temperature"] = calibration.temperature
+        results["calibration"] = calibration.to_dict()
+        logger.info(calibration.describe())
     results["validation"] = metrics_from_logits(unet, logits, labels)
     return results
 

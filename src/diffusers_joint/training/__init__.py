@@ -1,5 +1,11 @@
 from .best_checkpoint import BEST_CHECKPOINT_METRICS, BestCheckpoint
-from .calibration import fit_temperature, negative_log_likelihood
+from .calibration import (
+    TemperatureCalibration,
+    calibrate_temperature,
+    calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+)
 from .checkpointing import (
     check_checkpoint_fits,
     finalize_checkpoint,
@@ -31,7 +37,10 @@ __all__ = [
     "HubUploadError",
     "JointDiffusionObjective",
     "JointLossOutput",
+    "TemperatureCalibration",
     "build_model_card",
+    "calibrate_temperature",
+    "calibration_error",
     "check_checkpoint_fits",
     "classification_loss",
     "default_block_out_channels",
