@@ -206,12 +206,9 @@ def calibrate_temperature(
     `min_validation_size` images the temperature stays 1 (with a warning).
 
     Args:
-        logits (`torch.Tensor` of shape `(N, num_classes)`):
-            Uncalibrated logits of validation images.
-        labels (`torch.Tensor`):
-            `(N,)` class indices, or `(N, num_classes)` 0/1 rows for multi-label problems.
-        multi_label (`bool`, *optional*, defaults to `False`):
-            Sigmoid / binary cross-entropy instead of softmax / cross-entropy.
+        logits, labels, multi_label:
+            As for [`fit_temperature`]: validation logits `(N, num_classes)`, their labels, and whether the model is
+            multi-label.
         seed (`int`, *optional*, defaults to 0):
             Seed of the (class-stratified) fold assignment: the decision is deterministic given it.
         min_validation_size (`int`, *optional*, defaults to `MIN_VALIDATION_SIZE`):
