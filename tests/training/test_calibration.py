@@ -117,6 +117,10 @@ def test_a_large_split_keeps_a_temperature_that_helps_and_refuses_one_that_does_
     assert calibration.decision == "not_significant" and calibration.temperature == 1.0
     assert calibration.fitted_temperature != 1.0
     assert "did not lower the negative log-likelihood by more than noise" in calibration.describe()
+    # multi-label: per-label sigmoids, scored per image over all its labels
+    logits, labels = overconfident_logits(300, seed=0)
+    calibration = calibrate_temperature(logits, torch.nn.functional.one_hot(labels, 3), multi_label=True)
+    assert calibration.decision == "applied" and calibration.temperature > 1
 
 
 def test_the_decision_round_trips_through_the_config_and_the_card(tmp_path):
