@@ -25,7 +25,7 @@ logger = logging.get_logger(__name__)
 # cross-validated NLL gain exceeds NOISE_MULTIPLIER standard errors.
 MIN_VALIDATION_SIZE = 50
 NUM_FOLDS = 5
-NOISE_MULTIPLIER = 1.0
+NOISE_MULTIPLIER = 2.0
 
 APPLIED = "applied"
 NOT_SIGNIFICANT = "not_significant"
