@@ -435,7 +435,7 @@ def finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, st
     calibration = {}
     if validation_dataset is not None:
         images, labels = dataset_to_tensors(validation_dataset, preprocessor)
-        calibration = calibrate_classifier(unet, images, labels, fit=args.calibrate)
+        calibration = calibrate_classifier(unet, images, labels, fit=args.calibrate, seed=args.seed)
     results, grid = validate(accelerator, step, unet, noise_scheduler, dataset, preprocessor, args)
     results.update(calibration)
     results.update(check_split_shift(validation_dataset, dataset.eval, preprocessor, unet.is_multi_label))

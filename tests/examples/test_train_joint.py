@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 from train_script_utils import launch
 
 from diffusers_joint import JointDiffusionPipeline
+from diffusers_joint.training import TemperatureCalibration
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,10 @@ def test_output_folder_is_a_loadable_pipeline_with_card_and_results(trained):
     # calibrated on the validation hold-out (10 % of the training split), the temperature saved in the config
     assert results["validation"]["num_examples"] == 144 and "ece_uncalibrated" in results
     assert pipe.unet.config.classifier_temperature == pytest.approx(results["classifier_temperature"])
+    # ... when it beats noise on held-out folds; the decision is recorded in the results and the config
+    calibration = TemperatureCalibration.from_dict(results["calibration"])
+    assert calibration.num_validation == 144 and calibration.temperature == results["classifier_temperature"]
+    assert pipe.unet.config.classifier_calibration == results["calibration"]
     # the test split is drawn like the validation hold-out: a pixel classifier cannot tell them apart
     shift = results["split_shift"]
     assert shift["num_images"] == [144, 360] and abs(shift["roc_auc"] - 0.5) < 0.1
@@ -44,7 +49,11 @@ def test_output_folder_is_a_loadable_pipeline_with_card_and_results(trained):
     card = (out / "README.md").read_text()
     assert "30 labeled of 1293" in card and "fixed stratified 20% test split" in card
     temperature = pipe.unet.config.classifier_temperature
-    assert f"**Calibration:** temperature scaling with `classifier_temperature` {temperature:.4g}" in card
+    if calibration.applied:
+        assert f"**Calibration:** temperature scaling with `classifier_temperature` {temperature:.4g}" in card
+    else:
+        assert "**Calibration:** not calibrated (`classifier_temperature` 1.0)" in card
+    assert calibration.describe() in card
     assert "**Input intensities:** `dtype` normalisation" in card
     images = pipe(batch_size=2, num_inference_steps=2, output_type="pt").images
     assert images.shape == (2, 1, 8, 8) and torch.isfinite(images).all()

@@ -3,7 +3,13 @@ import pytest
 import torch
 
 from diffusers_joint import JointDiffusionPipeline
-from diffusers_joint.training import fit_temperature, negative_log_likelihood
+from diffusers_joint.training import (
+    TemperatureCalibration,
+    build_model_card,
+    calibrate_temperature,
+    fit_temperature,
+    negative_log_likelihood,
+)
 from tiny_models import tiny_joint_pipeline
 
 
@@ -55,10 +61,101 @@ def test_models_saved_without_a_temperature_load_uncalibrated(tmp_path):
     pipe = tiny_joint_pipeline()
     pipe.save_pretrained(tmp_path)
     config = tmp_path / "unet" / "config.json"
-    config.write_text(config.read_text().replace('"classifier_temperature": 1.0,', ""))
-    assert "classifier_temperature" not in config.read_text()
+    saved_before = config.read_text().replace('"classifier_temperature": 1.0,', "")
+    config.write_text(saved_before.replace('"classifier_calibration": null,', ""))
+    assert "classifier_temperature" not in config.read_text() and "classifier_calibration" not in config.read_text()
     loaded = JointDiffusionPipeline.from_pretrained(tmp_path)
+    assert loaded.unet.config.classifier_calibration is None
     images = torch.rand(3, 1, 8, 8) * 2 - 1
     with torch.no_grad():
         expected = loaded.unet.classify(images).softmax(1)
     torch.testing.assert_close(loaded.classify(images).probs, expected)
+
+
+def calibrated_logits(n, seed):
+    """A 3-class model whose probabilities are right: labels drawn from its own softmax (best temperature: 1)."""
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, 3, generator=generator) * 2
+    labels = torch.multinomial(logits.softmax(1), 1, generator=generator).squeeze(1)
+    return logits, labels
+
+
+def test_the_decision_is_deterministic_by_seed():
+    logits, labels = overconfident_logits(120, seed=3)
+    first = calibrate_temperature(logits, labels, seed=7)
+    assert calibrate_temperature(logits, labels, seed=7) == first
+    other = calibrate_temperature(logits, labels, seed=8)  # other folds: another held-out estimate
+    assert other.held_out_nll_gain != first.held_out_nll_gain
+    assert other.fitted_temperature == first.fitted_temperature  # the fit on all images needs no folds
+
+
+def test_a_20_image_split_never_changes_the_temperature():
+    for seed in range(5):
+        logits, labels = overconfident_logits(20, seed=seed)
+        calibration = calibrate_temperature(logits, labels, seed=seed)
+        assert calibration.fitted_temperature > 1.5  # a fit would have changed the probabilities a lot
+        assert calibration.temperature == 1.0 and calibration.decision == "too_few_images"
+        assert calibration.held_out_nll_gain is None
+        assert calibration.nll_calibrated == calibration.nll_uncalibrated
+        assert "at least 50 validation images are needed" in calibration.describe()
+        # with the minimum lowered, the held-out check decides, and T is either 1 or the fitted one
+        checked = calibrate_temperature(logits, labels, seed=seed, min_validation_size=10)
+        beats_noise = checked.held_out_nll_gain > checked.noise_multiplier * checked.held_out_nll_gain_standard_error
+        assert checked.temperature == (checked.fitted_temperature if beats_noise else 1.0)
+
+
+def test_a_large_split_keeps_a_temperature_that_helps_and_refuses_one_that_does_not():
+    logits, labels = overconfident_logits(400, seed=0)
+    calibration = calibrate_temperature(logits, labels)
+    assert calibration.decision == "applied" and calibration.temperature == calibration.fitted_temperature > 2
+    assert calibration.held_out_nll_gain > 3 * calibration.held_out_nll_gain_standard_error
+    assert calibration.ece_calibrated < calibration.ece_uncalibrated / 2
+    assert calibration.nll_calibrated < calibration.nll_uncalibrated
+    # already calibrated: the fitted temperature is near 1 and within noise, so it is not applied
+    logits, labels = calibrated_logits(400, seed=0)
+    calibration = calibrate_temperature(logits, labels)
+    assert calibration.decision == "not_significant" and calibration.temperature == 1.0
+    assert calibration.fitted_temperature != 1.0
+    assert "did not lower the negative log-likelihood by more than noise" in calibration.describe()
+    # multi-label: per-label sigmoids, scored per image over all its labels
+    logits, labels = overconfident_logits(300, seed=0)
+    calibration = calibrate_temperature(logits, torch.nn.functional.one_hot(labels, 3), multi_label=True)
+    assert calibration.decision == "applied" and calibration.temperature > 1
+
+
+def test_the_decision_round_trips_through_the_config_and_the_card(tmp_path):
+    logits, labels = overconfident_logits(200, seed=0)
+    calibration = calibrate_temperature(logits, labels)
+    pipe = tiny_joint_pipeline()
+    calibration.register_to(pipe.unet)
+    pipe.save_pretrained(tmp_path)
+    loaded = JointDiffusionPipeline.from_pretrained(tmp_path)
+    assert loaded.unet.config.classifier_temperature == calibration.temperature
+    assert TemperatureCalibration.from_dict(loaded.unet.config.classifier_calibration) == calibration
+
+    card_args = dict(
+        model_name="m", label_names=["a", "b", "c"], dataset_description="d", num_labeled=200,
+        num_train_examples=200, resolution=8, channels=1,
+    )  # fmt: skip
+    metrics = {"classifier_temperature": calibration.temperature, "calibration": calibration.to_dict()}
+    text = build_model_card(**card_args, metrics=metrics).text
+    assert f"Temperature {calibration.fitted_temperature:.2f} fitted on 200 validation images was applied" in text
+    refused = calibrate_temperature(*calibrated_logits(200, seed=1))
+    metrics = {"classifier_temperature": refused.temperature, "calibration": refused.to_dict()}
+    text = build_model_card(**card_args, metrics=metrics).text
+    assert "**Calibration:** not calibrated (`classifier_temperature` 1.0)" in text
+    assert f"{refused.fitted_temperature:.2f} fitted on 200 validation images was not applied: on held-out" in text
+
+
+def test_calibration_rejects_bad_settings():
+    logits, labels = overconfident_logits(60, seed=0)
+    with pytest.raises(ValueError, match="`num_folds` must be at least 2, got 1"):
+        calibrate_temperature(logits, labels, num_folds=1)
+    with pytest.raises(ValueError, match="`min_validation_size` \\(3\\) must be at least `num_folds` \\(5\\)"):
+        calibrate_temperature(logits, labels, min_validation_size=3)
+    with pytest.raises(ValueError, match="`noise_multiplier` must be >= 0, got -1"):
+        calibrate_temperature(logits, labels, noise_multiplier=-1)
+    with pytest.raises(ValueError, match="as many labels as logits"):
+        calibrate_temperature(logits, labels[:10])
+    with pytest.raises(ValueError, match="`decision` must be one of"):
+        TemperatureCalibration.from_dict({**calibrate_temperature(logits, labels).to_dict(), "decision": "maybe"})

@@ -7,24 +7,29 @@ import torch
 from diffusers.utils import logging
 
 from ..models.unet_2d_joint import JointUNet2DModel
-from ..training.calibration import fit_temperature
+from ..training.calibration import calibrate_temperature
 from .predict import metrics_from_logits, predict_logits
 
 logger = logging.get_logger(__name__)
 
 
-def calibrate_classifier(unet: JointUNet2DModel, images: torch.Tensor, labels: torch.Tensor, fit: bool = True) -> dict:
+def calibrate_classifier(
+    unet: JointUNet2DModel, images: torch.Tensor, labels: torch.Tensor, fit: bool = True, seed: int = 0
+) -> dict:
     """
-    Fit the classifier's temperature on validation `images` and `labels` (when `fit`), saved in `unet`'s config as
-    `classifier_temperature` so that `classify()` and the pipelines return calibrated probabilities; returns what to
-    record: the temperature and the metrics on the validation split (`"validation"`).
+    Fit the classifier's temperature on validation `images` and `labels` (when `fit`) and apply it only where it
+    beats noise ([`calibrate_temperature`], seeded by `seed`); the decision is saved in `unet`'s config
+    (`classifier_temperature`, `classifier_calibration`) so that `classify()` and the pipelines use it. Returns what
+    to record: the temperature, the decision (`"calibration"`) and the metrics on the validation split
+    (`"validation"`).
     """
     logits = predict_logits(unet, images)
     results = {}
     if fit:
-        temperature = fit_temperature(logits, labels, unet.is_multi_label)
-        unet.register_to_config(classifier_temperature=temperature)
-        results["classifier_temperature"] = temperature
-        logger.info(f"Temperature {temperature:.3f} fitted on {len(labels)} validation images.")
+        calibration = calibrate_temperature(logits, labels, unet.is_multi_label, seed=seed)
+        calibration.register_to(unet)
+        results["classifier_temperature"] = calibration.temperature
+        results["calibration"] = calibration.to_dict()
+        logger.info(calibration.describe())
     results["validation"] = metrics_from_logits(unet, logits, labels)
     return results

@@ -118,6 +118,11 @@ class JointUNet2DModel(UNet2DModel):
             Temperature that turns logits into calibrated probabilities (`softmax(logits / T)`), fitted on validation
             data after training (temperature scaling). It changes probabilities, never the predicted class; see
             [`~JointUNet2DModel.calibrated_logits`].
+        classifier_calibration (`dict`, *optional*):
+            How `classifier_temperature` was chosen: the fields of
+            [`~diffusers_joint.training.TemperatureCalibration`] (the fitted temperature, whether it was applied and
+            why, the validation size, NLL and ECE before and after), as `train_joint.py --calibrate` records them.
+            Informational only; `None` for models calibrated by hand or saved before it existed.
         noise_aware_classifier (`bool`, *optional*, defaults to `False`):
             Whether the classifier was also trained on noisy inputs `x_t` (`train_joint.py`'s noise-aware term), so
             that it means something at every timestep, as `GuidanceConfig(method="noisy")` needs (the pipelines'
@@ -180,6 +185,7 @@ class JointUNet2DModel(UNet2DModel):
         label_names: list[str] | None = None,
         classifier_temperature: float = 1.0,
         noise_aware_classifier: bool = False,
+        classifier_calibration: dict | None = None,
     ):
         if not classifier_temperature > 0:
             raise ValueError(f"`classifier_temperature` must be > 0, got {classifier_temperature}.")

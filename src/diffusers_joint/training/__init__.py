@@ -10,7 +10,13 @@ from .arguments import (
     training_settings_from_args,
 )
 from .best_checkpoint import BEST_CHECKPOINT_METRICS, BestCheckpoint
-from .calibration import fit_temperature, negative_log_likelihood
+from .calibration import (
+    TemperatureCalibration,
+    calibrate_temperature,
+    calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+)
 from .checkpointing import (
     check_checkpoint_fits,
     finalize_checkpoint,
@@ -69,7 +75,14 @@ __all__ = [
     "batch_seed",
     "BEST_CHECKPOINT_METRICS",
     "BestCheckpoint",
+    "DistributionAlignment",
+    "HubUploadError",
+    "JointDiffusionObjective",
+    "JointLossOutput",
+    "TemperatureCalibration",
     "build_model_card",
+    "calibrate_temperature",
+    "calibration_error",
     "check_checkpoint_fits",
     "check_output_dir",
     "classification_loss",

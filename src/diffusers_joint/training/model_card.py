@@ -11,6 +11,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..data.intensity import IntensityNormalization
+from .calibration import TemperatureCalibration
 
 CITATION = """@inproceedings{deja2023learning,
   title     = {Learning Data Representations with Joint Diffusion Models},
@@ -156,11 +157,16 @@ def describe_intensity_normalization(normalization: IntensityNormalization) -> s
 
 
 def describe_calibration(classifier_temperature: float | None, metrics: dict[str, Any]) -> str:
-    """One sentence for the card: the classifier temperature, what it does, and the calibration error it gave."""
+    """
+    For the card: the classifier temperature, what it does, and the calibration error it gave; with a `calibration`
+    record in `metrics` (a [`TemperatureCalibration`] as a dict), also how the temperature was decided.
+    """
+    decision = metrics.get("calibration")
+    decision = f" {TemperatureCalibration.from_dict(decision).describe()}" if isinstance(decision, dict) else ""
     if classifier_temperature is None or classifier_temperature == 1.0:
         return (
             "not calibrated (`classifier_temperature` 1.0): the probabilities are the classifier's raw softmax "
-            "(sigmoid for multi-label models)."
+            "(sigmoid for multi-label models)." + decision
         )
     text = (
         f"temperature scaling with `classifier_temperature` {classifier_temperature:.4g}, fitted on a validation "
@@ -171,7 +177,7 @@ def describe_calibration(classifier_temperature: float | None, metrics: dict[str
     ece, before = metrics.get("ece"), metrics.get("ece_uncalibrated")
     if isinstance(ece, float) and isinstance(before, float) and not math.isnan(ece) and not math.isnan(before):
         text += f" Expected calibration error on the evaluation split: {ece:.4f} ({before:.4f} before calibration)."
-    return text
+    return text + decision
 
 
 def _format_value(value: Any) -> str:
@@ -221,8 +227,9 @@ def build_model_card(
         metrics (`dict`, *optional*):
             Evaluation results, as returned by `evaluate_classifier`; the scalar metrics named in `METRIC_NAMES` go to
             the `model-index` (NaN values are left out). A `classifier_temperature` (the calibration the training
-            script fits) and `ece_uncalibrated` are described under *Calibration*; without a temperature the card
-            says that the model is not calibrated.
+            script fits), `ece_uncalibrated` and a `calibration` record (how the temperature was decided, see
+            [`TemperatureCalibration`]) are described under *Calibration*; without a temperature the card says that
+            the model is not calibrated.
         eval_split_name (`str`, *optional*, defaults to `"evaluation split"`):
             Name of the split the metrics were computed on.
         training_settings (`dict`, *optional*):
@@ -244,70 +251,10 @@ def build_model_card(
         `huggingface_hub.ModelCard`: save it with [`save_model_card`].
     """
     metrics = metrics or {}
-
-    def results(task_type: str, values: dict[str, Any], names: dict[str, str]) -> list[EvalResult]:
-        return [
-            EvalResult(
-                task_type=task_type,
-                dataset_type=dataset_id or "custom",
-                dataset_name=dataset_description,
-                dataset_split=eval_split_name,
-                metric_type=key,
-                metric_name=names[key],
-                metric_value=float(value),
-            )
-            for key, value in values.items()
-            if key in names and isinstance(value, (int, float)) and not math.isnan(float(value))
-        ]
-
     generation_metrics = generation_metrics or {}
-    eval_results = results("image-classification", metrics, METRIC_NAMES) + results(
-        "unconditional-image-generation", generation_metrics, GENERATION_METRIC_NAMES
-    )
-    tags = [
-        "diffusers",
-        "joint-diffusion",
-        "image-classification",
-        "unconditional-image-generation",
-        "diffusers-joint",
-    ]
-    if medical:
-        tags.append("medical-imaging")
-    card_data = ModelCardData(
-        library_name="diffusers",
-        license="apache-2.0",
-        tags=tags,
-        datasets=[dataset_id] if dataset_id else None,
-        metrics=[key for key in metrics if key in METRIC_NAMES] or None,
-        pipeline_tag="unconditional-image-generation",
-        model_name=model_name,
-        eval_results=eval_results or None,
-    )
-    metric_rows = [f"| {METRIC_NAMES[k]} | {_format_value(v)} |" for k, v in metrics.items() if k in METRIC_NAMES]
-    metrics_table = (
-        f"On the {eval_split_name} ({metrics.get('num_examples', '?')} images), with the EMA weights:\n\n"
-        "| metric | value |\n| --- | --- |\n" + "\n".join(metric_rows)
-        if metric_rows
-        else "No evaluation was run."
-    )
-    generation_rows = [
-        f"| {GENERATION_METRIC_NAMES[k]} | {_format_value(v)} |"
-        for k, v in generation_metrics.items()
-        if k in GENERATION_METRIC_NAMES
-    ]
-    if generation_rows:
-        metrics_table += (
-            f"\n\n{generation_metrics.get('num_generated', '?')} class-guided samples against "
-            f"{generation_metrics.get('num_real', '?')} real images of the {eval_split_name}, on the features of a "
-            "small reference classifier trained separately on the real training images:\n\n"
-            "| metric | value |\n| --- | --- |\n" + "\n".join(generation_rows)
-        )
     settings = training_settings or {}
-    normalization = IntensityNormalization(
-        settings.get("intensity_normalization") or "dtype", settings.get("intensity_range")
-    )
-    settings_table = "\n".join(
-        f"| {k} | `{json.dumps(v) if not isinstance(v, str) else v}` |" for k, v in settings.items()
+    card_data = _card_data(
+        model_name, metrics, generation_metrics, dataset_description, eval_split_name, dataset_id, medical
     )
     return ModelCard.from_template(
         card_data,
@@ -319,23 +266,108 @@ def build_model_card(
         label_budget=f"{num_labeled} labeled of {num_train_examples} training images",
         resolution=resolution,
         channels=channels,
-        intensity_description=describe_intensity_normalization(normalization),
-        calibration_description=describe_calibration(metrics.get("classifier_temperature"), metrics),
-        sample_section=(
-            f"## Samples\n\nClass-guided samples, one row per class:\n\n![samples]({sample_grid_file})"
-            if sample_grid_file
-            else ""
+        intensity_description=describe_intensity_normalization(
+            IntensityNormalization(settings.get("intensity_normalization") or "dtype", settings.get("intensity_range"))
         ),
+        calibration_description=describe_calibration(metrics.get("classifier_temperature"), metrics),
+        sample_section=_sample_section(sample_grid_file),
         repo_id=repo_id or "path/to/this/model",
         space_id=f"{repo_id}-demo" if repo_id else f"your-name/{model_name}-demo",
-        metrics_table=metrics_table,
+        metrics_table=_metrics_table(metrics, eval_split_name)
+        + _generation_table(generation_metrics, eval_split_name),
         eval_split_name=eval_split_name,
         num_train_examples=num_train_examples,
         num_labeled=num_labeled,
         medical_section=MEDICAL_SECTION if medical else "",
-        settings_table=settings_table,
+        settings_table=_settings_table(settings),
         citation=CITATION,
     )
+
+
+def _card_data(
+    model_name: str,
+    metrics: dict[str, Any],
+    generation_metrics: dict[str, Any],
+    dataset_description: str,
+    eval_split_name: str,
+    dataset_id: str | None,
+    medical: bool,
+) -> ModelCardData:
+    """The card's YAML metadata: library, tags, data set, metric names and the `model-index` results."""
+    where = {
+        "dataset_type": dataset_id or "custom",
+        "dataset_name": dataset_description,
+        "dataset_split": eval_split_name,
+    }
+    eval_results = _eval_results("image-classification", metrics, METRIC_NAMES, where) + _eval_results(
+        "unconditional-image-generation", generation_metrics, GENERATION_METRIC_NAMES, where
+    )
+    tags = [
+        "diffusers",
+        "joint-diffusion",
+        "image-classification",
+        "unconditional-image-generation",
+        "diffusers-joint",
+    ]
+    if medical:
+        tags.append("medical-imaging")
+    return ModelCardData(
+        library_name="diffusers",
+        license="apache-2.0",
+        tags=tags,
+        datasets=[dataset_id] if dataset_id else None,
+        metrics=[key for key in metrics if key in METRIC_NAMES] or None,
+        pipeline_tag="unconditional-image-generation",
+        model_name=model_name,
+        eval_results=eval_results or None,
+    )
+
+
+def _eval_results(task_type: str, values: dict[str, Any], names: dict[str, str], where: dict) -> list[EvalResult]:
+    """`model-index` entries of the finite scalar `values` named in `names`."""
+    return [
+        EvalResult(task_type=task_type, metric_type=key, metric_name=names[key], metric_value=float(value), **where)
+        for key, value in values.items()
+        if key in names and isinstance(value, (int, float)) and not math.isnan(float(value))
+    ]
+
+
+def _metrics_table(metrics: dict[str, Any], eval_split_name: str) -> str:
+    """The classification results as a Markdown table, or a line saying that no evaluation was run."""
+    rows = [f"| {METRIC_NAMES[k]} | {_format_value(v)} |" for k, v in metrics.items() if k in METRIC_NAMES]
+    if not rows:
+        return "No evaluation was run."
+    return (
+        f"On the {eval_split_name} ({metrics.get('num_examples', '?')} images), with the EMA weights:\n\n"
+        "| metric | value |\n| --- | --- |\n" + "\n".join(rows)
+    )
+
+
+def _generation_table(generation_metrics: dict[str, Any], eval_split_name: str) -> str:
+    """The generation results as a Markdown table after the classification ones; empty without any."""
+    rows = [
+        f"| {GENERATION_METRIC_NAMES[k]} | {_format_value(v)} |"
+        for k, v in generation_metrics.items()
+        if k in GENERATION_METRIC_NAMES
+    ]
+    if not rows:
+        return ""
+    return (
+        f"\n\n{generation_metrics.get('num_generated', '?')} class-guided samples against "
+        f"{generation_metrics.get('num_real', '?')} real images of the {eval_split_name}, on the features of a "
+        "small reference classifier trained separately on the real training images:\n\n"
+        "| metric | value |\n| --- | --- |\n" + "\n".join(rows)
+    )
+
+
+def _settings_table(settings: dict[str, Any]) -> str:
+    return "\n".join(f"| {k} | `{json.dumps(v) if not isinstance(v, str) else v}` |" for k, v in settings.items())
+
+
+def _sample_section(sample_grid_file: str | None) -> str:
+    if not sample_grid_file:
+        return ""
+    return f"## Samples\n\nClass-guided samples, one row per class:\n\n![samples]({sample_grid_file})"
 
 
 def save_model_card(card: ModelCard, output_dir: str | os.PathLike) -> str:
