@@ -170,7 +170,7 @@ def test_a_latent_pipeline_is_evaluated_on_images_at_the_vaes_size(tmp_path):
     path = tmp_path / "latent"
     pipe = JointDiffusionPipeline(
         unet=tiny_latent_unet(label_names=[str(i) for i in range(10)]),
-        scheduler=DDPMScheduler(num_train_timesteps=20),
+        scheduler=DDPMScheduler(num_train_timesteps=20, clip_sample=False),
         vae=tiny_vae(3),
         pixel_channels=1,
     )

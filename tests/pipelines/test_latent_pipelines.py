@@ -19,7 +19,7 @@ NAMES = ["normal", "lesion", "other"]
 def latent_pipeline(cls=JointDiffusionPipeline, channels: int = 1, **kwargs):
     pipe = cls(
         unet=tiny_latent_unet(num_classes=3, label_names=NAMES).eval(),
-        scheduler=DDPMScheduler(num_train_timesteps=20),
+        scheduler=DDPMScheduler(num_train_timesteps=20, clip_sample=False),
         vae=tiny_vae(channels),
         **kwargs,
     )
@@ -244,7 +244,7 @@ def test_from_joint_pipeline_shares_components_and_settings():
 
 def test_ddim_and_guidance_methods_run_on_latents():
     pipe = latent_pipeline()
-    pipe.scheduler = DDIMScheduler(num_train_timesteps=20)
+    pipe.scheduler = DDIMScheduler(num_train_timesteps=20, clip_sample=False)
     for method in ("x0", "noisy", "features"):
         images = pipe(
             class_labels=[0, 1],
@@ -254,3 +254,13 @@ def test_ddim_and_guidance_methods_run_on_latents():
             output_type="pt",
         ).images
         assert images.shape == (2, 1, 16, 16) and torch.isfinite(images).all()
+
+
+def test_a_scheduler_that_clips_to_the_pixel_range_is_warned_about(caplog):
+    unet, vae = tiny_latent_unet(num_classes=3), tiny_vae()
+    with caplog.at_level("WARNING"):
+        JointDiffusionPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=20, clip_sample=False), vae=vae)
+    assert "clip_sample" not in caplog.text
+    with caplog.at_level("WARNING"):
+        JointDiffusionPipeline(unet=unet, scheduler=DDIMScheduler(num_train_timesteps=20), vae=vae)
+    assert "clips its predicted clean sample to +-1.0 (clip_sample=True)" in caplog.text

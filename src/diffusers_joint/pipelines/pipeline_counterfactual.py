@@ -73,8 +73,9 @@ EXAMPLE_DOC_STRING = """
         ...     norm_num_groups=4, down_block_types=("DownBlock2D", "DownBlock2D"),
         ...     up_block_types=("UpBlock2D", "UpBlock2D"), num_classes=3, label_names=["cat", "dog", "bird"],
         ... )
+        >>> scheduler = DDIMScheduler(num_train_timesteps=100, clip_sample=False)  # latents exceed [-1, 1]
         >>> latent_pipe = CounterfactualPipeline(
-        ...     unet=latent_unet, scheduler=DDIMScheduler(num_train_timesteps=100), vae=vae, pixel_channels=1
+        ...     unet=latent_unet, scheduler=scheduler, vae=vae, pixel_channels=1
         ... )
         >>> output = latent_pipe(torch.rand(2, 1, 16, 16), target_class="dog", num_inference_steps=20,
         ...                      generator=torch.Generator().manual_seed(0))

@@ -67,8 +67,9 @@ EXAMPLE_DOC_STRING = """
         ...     norm_num_groups=4, down_block_types=("DownBlock2D", "DownBlock2D"),
         ...     up_block_types=("UpBlock2D", "UpBlock2D"), num_classes=3, label_names=["cat", "dog", "bird"],
         ... )
+        >>> scheduler = DDIMScheduler(num_train_timesteps=100, clip_sample=False)  # latents exceed [-1, 1]
         >>> latent_pipe = JointDiffusionPipeline(
-        ...     unet=latent_unet, scheduler=DDIMScheduler(num_train_timesteps=100), vae=vae
+        ...     unet=latent_unet, scheduler=scheduler, vae=vae
         ... )
         >>> latent_pipe.pixel_size, latent_pipe.pixel_channels
         (16, 1)

@@ -303,6 +303,12 @@ class JointClassifierMixin:
                 )
         else:
             check_vae_matches_unet(vae, unet, pixel_channels or vae.config.in_channels)
+            if scheduler.config.get("clip_sample"):
+                logger.warning(
+                    f"The scheduler clips its predicted clean sample to +-{scheduler.config.get('clip_sample_range')} "
+                    "(clip_sample=True), made for images in [-1, 1]; scaled latents leave that range. Build latent "
+                    "pipelines' schedulers with clip_sample=False, as diffusers' latent diffusion pipelines do."
+                )
         self.register_modules(unet=unet, scheduler=scheduler, vae=vae)
         # checked here, saved in model_index.json: from_pretrained passes the values back to __init__
         normalization = IntensityNormalization(intensity_normalization, intensity_range)
