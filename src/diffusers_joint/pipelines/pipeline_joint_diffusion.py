@@ -210,7 +210,8 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
                 images with η = 1 (see the benchmarks).
             output_type (`str`, *optional*, defaults to `"pil"`):
                 `"pil"` (`PIL.Image`), `"np"` (`np.ndarray` `(batch, height, width, channels)`) or `"pt"`
-                (`torch.Tensor` `(batch, channels, height, width)`), all in [0, 1].
+                (`torch.Tensor` `(batch, channels, height, width)`), all in [0, 1]; a latent pipeline returns the
+                decoded images, at `pixel_size` with `pixel_channels`, never latents.
             return_dict (`bool`, *optional*, defaults to `True`):
                 Whether to return a [`JointDiffusionPipelineOutput`] instead of a tuple `(images, class_labels)`.
 
