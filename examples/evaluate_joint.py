@@ -12,6 +12,9 @@ images and counterfactuals are judged by a `ReferenceClassifier`, a small CNN in
 trained only on the real labeled training images (all labels of the training split, whatever label budget the joint
 model had); pass --reference_model to reuse one, otherwise one is trained and saved to the output folder. Writes
 `eval_results.json` and `eval_results.md` (Markdown tables) to --output_dir.
+
+A latent pipeline (saved with a `vae`) is evaluated the same way, on images at the VAE's resolution: its classifier
+reads their latents, its samples and counterfactuals are decoded before they are judged.
 """
 
 import argparse
@@ -39,7 +42,6 @@ from diffusers_joint.evaluation import (
     dataset_to_tensors,
     evaluate_counterfactuals,
     evaluate_generation,
-    predict_probabilities,
     results_to_markdown,
     train_reference_classifier,
 )
@@ -102,11 +104,13 @@ def parse_args(argv=None):
     return args
 
 
-def load_reference(args, unet, train_images, train_labels, label_names):
+def load_reference(args, pipe, train_images, train_labels, label_names):
     """Load --reference_model, or train a reference network on the real labeled training images and save it."""
+    unet = pipe.unet
     if args.reference_model:
         reference = ReferenceClassifier.from_pretrained(args.reference_model).eval()
-        expected = (unet.config.in_channels, unet.config.sample_size, unet.config.num_classes)
+        # the images' channels and size: a latent pipeline's are the VAE's, not the latents'
+        expected = (pipe.pixel_channels, pipe.pixel_size, unet.config.num_classes)
         found = (reference.config.in_channels, reference.config.sample_size, reference.config.num_classes)
         if found != expected:
             raise ValueError(
@@ -156,7 +160,7 @@ def main(args):
         raise ValueError("The data source has no evaluation split: evaluation needs held-out images.")
     if dataset.num_classes != unet.config.num_classes:
         raise ValueError(f"The model has {unet.config.num_classes} classes but the data has {dataset.num_classes}.")
-    preprocessor = ImagePreprocessor(unet.config.sample_size, unet.config.in_channels, normalization=normalization)
+    preprocessor = ImagePreprocessor(pipe.pixel_size, pipe.pixel_channels, normalization=normalization)
     train_images, train_labels = dataset_to_tensors(dataset.train, preprocessor)
     eval_images, eval_labels = dataset_to_tensors(dataset.eval, preprocessor)
     problem_type = unet.config.problem_type
@@ -164,19 +168,19 @@ def main(args):
         "pipeline": args.pipeline,
         "data": dataset.source,
         "num_eval_images": len(eval_images),
-        "resolution": unet.config.sample_size,
+        "resolution": pipe.pixel_size,
         "seed": args.seed,
     }
 
     start = time.perf_counter()
-    model_probs = predict_probabilities(unet, eval_images, batch_size=args.batch_size)
+    model_probs = unet.probabilities(pipe.classifier_logits(eval_images, batch_size=args.batch_size))
     results["classification"] = compute_classification_metrics(
         eval_labels, model_probs, problem_type=problem_type, label_names=list(unet.id2label.values())
     )
     timings["classification"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    reference, reference_path, trained = load_reference(args, unet, train_images, train_labels, dataset.label_names)
+    reference, reference_path, trained = load_reference(args, pipe, train_images, train_labels, dataset.label_names)
     reference_metrics = compute_classification_metrics(
         eval_labels, reference.predict_proba(eval_images), problem_type=problem_type
     )

@@ -11,8 +11,9 @@ from diffusers_joint import CounterfactualPipeline, JointDiffusionPipeline
 from diffusers_joint.app import ExplanationApp, load_joint_pipeline
 from diffusers_joint.data import ImageReadError
 from diffusers_joint.pipelines import probabilities_by_name, upscale_image
+from diffusers_joint.pipelines.latent_codec import encode_images
 from diffusers_joint.pipelines.pipeline_utils import preprocess_images
-from tiny_models import tiny_joint_pipeline, tiny_joint_unet
+from tiny_models import tiny_joint_pipeline, tiny_joint_unet, tiny_latent_unet, tiny_vae
 
 NAMES = ["normal", "pneumonia", "effusion"]
 
@@ -136,3 +137,39 @@ def test_files_are_read_with_the_pipelines_saved_normalisation(tmp_path):
     (tmp_path / "cut.png").write_bytes((tmp_path / "scan.png").read_bytes()[:50])
     with pytest.raises(ImageReadError, match=r"cut\.png: "):
         app.classify(str(tmp_path / "cut.png"))
+
+
+def test_the_app_works_on_a_saved_latent_pipeline(tmp_path, image):
+    """A pipeline with a VAE: the app classifies, explains and generates images at the VAE's size (16 px)."""
+    pipe = JointDiffusionPipeline(
+        unet=tiny_latent_unet(num_classes=3, label_names=NAMES),
+        scheduler=DDPMScheduler(num_train_timesteps=20, clip_sample=False),
+        vae=tiny_vae(3),
+        pixel_channels=1,  # grayscale images through a 3-channel VAE
+    )
+    pipe.save_pretrained(tmp_path)
+    app = ExplanationApp.from_pretrained(tmp_path, device="cpu", num_inference_steps=4)
+    assert app.explainer.vae is app.pipeline.vae and app.explainer.pixel_channels == 1
+
+    probs, confidence = app.classify(image)  # a 28-px image, resized to 16 px and encoded
+    expected = app.pipeline.classify(image).probs[0]
+    with torch.no_grad():
+        latents = encode_images(app.pipeline.vae, app.pipeline.preprocess(image))
+        direct = app.pipeline.unet.probabilities(app.pipeline.unet.classify(latents, 0))[0]
+    torch.testing.assert_close(expected, direct)
+    assert list(probs.values()) == pytest.approx(expected.tolist(), abs=1e-6)
+    assert confidence == pytest.approx(float(expected.max()), abs=1e-6)
+
+    explanation = app.counterfactual(image, "effusion", strength=0.5, seed=1)
+    expected = app.explainer(
+        image, "effusion", strength=0.5, num_inference_steps=4, generator=torch.Generator().manual_seed(1)
+    )
+    assert expected.images[0].size == (16, 16) and expected.images[0].mode == "L"
+    np.testing.assert_array_equal(
+        np.asarray(explanation.counterfactual), np.asarray(upscale_image(expected.images[0], 256))
+    )
+    assert explanation.input_image.size == explanation.overlay.size == (256, 256)
+    assert explanation.l1 == pytest.approx(float(expected.l1[0]))
+
+    gallery, _ = app.generate(["normal"], samples_per_class=2, seed=0)
+    assert [image.size for image, _ in gallery] == [(256, 256)] * 2

@@ -7,13 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from diffusers import DDPMScheduler
 
 from diffusers_joint import JointDiffusionPipeline
+from diffusers_joint.data.digits import load_digits_dataset
 from diffusers_joint.evaluation import ReferenceClassifier
-from tiny_models import tiny_joint_unet
+from tiny_models import tiny_joint_unet, tiny_latent_unet, tiny_vae
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "evaluate_joint.py"
@@ -161,3 +163,31 @@ def test_backbone_adds_metrics_on_a_transformers_model(cli_run, tiny_pipeline, t
     assert generation["backbone_frechet_distance"] > 0 and 0 <= generation["backbone_precision"] <= 1
     markdown = (tmp_path / "out" / "eval_results.md").read_text()
     assert "| Frechet distance to real images, transformers backbone features (lower is better)" in markdown
+
+
+def test_a_latent_pipeline_is_evaluated_on_images_at_the_vaes_size(tmp_path):
+    """A pipeline with a VAE (16-px images, 8x8 latents): every section runs, the classifier reads the latents."""
+    path = tmp_path / "latent"
+    pipe = JointDiffusionPipeline(
+        unet=tiny_latent_unet(label_names=[str(i) for i in range(10)]),
+        scheduler=DDPMScheduler(num_train_timesteps=20, clip_sample=False),
+        vae=tiny_vae(3),
+        pixel_channels=1,
+    )
+    pipe.save_pretrained(path)
+    script = load_script()
+    args = script.parse_args(
+        ["--pipeline", str(path), "--output_dir", str(tmp_path / "out"), "--num_generated", "10",
+         "--num_inference_steps", "2", "--num_counterfactuals", "6", "--reference_epochs", "1",
+         "--kid_subset_size", "5"]
+    )  # fmt: skip
+    results = script.main(args)
+    assert results["resolution"] == 16 and results["num_eval_images"] == 360
+    assert results["generation"]["num_generated"] == 10 and results["counterfactuals"]["num_counterfactuals"] == 6
+    reference = ReferenceClassifier.from_pretrained(tmp_path / "out" / "reference_classifier")
+    assert (reference.config.in_channels, reference.config.sample_size) == (1, 16)
+    # the same decisions as the pipeline's classify on the evaluation images (8-px digits, resized and encoded)
+    dataset = load_digits_dataset()
+    predicted = pipe.classify(list(dataset.eval["image"])).labels.numpy()
+    accuracy = float((predicted == np.asarray(dataset.eval["label"])).mean())
+    assert results["classification"]["accuracy"] == pytest.approx(accuracy)

@@ -22,7 +22,7 @@ from ..pipelines import (
     probabilities_by_name,
     upscale_image,
 )
-from ..pipelines.pipeline_utils import postprocess_images, preprocess_images
+from ..pipelines.pipeline_utils import postprocess_images
 
 # What the app takes as an image: a PIL image, or a file path read by the package's reader (8 / 16-bit and float PNG
 # and TIFF, JPEG, .npy / .npz arrays, DICOM) with the pipeline's saved intensity normalisation.
@@ -41,7 +41,8 @@ class Explanation:
 
     Args:
         input_image (`PIL.Image.Image`):
-            The input as the model sees it (resized to its resolution and channels), upscaled for display.
+            The input as the model sees it (resized to the pipeline's `pixel_size` and `pixel_channels`), upscaled
+            for display.
         counterfactual (`PIL.Image.Image`):
             The counterfactual, upscaled like `input_image`.
         overlay (`PIL.Image.Image`):
@@ -134,10 +135,9 @@ class ExplanationApp:
         self, pipeline: JointDiffusionPipeline, num_inference_steps: int = 250, display_size: int = DISPLAY_SIZE
     ):
         self.pipeline = pipeline
-        # the same intensity normalisation as the pipeline (saved with it), so both read files alike
-        self.explainer = CounterfactualPipeline(
-            unet=pipeline.unet, scheduler=pipeline.scheduler, **pipeline.image_normalization.to_config()
-        )
+        # the same components and intensity normalisation (saved with it), so both read files alike; a latent
+        # pipeline's VAE comes along
+        self.explainer = CounterfactualPipeline.from_joint_pipeline(pipeline)
         self.num_inference_steps = min(num_inference_steps, pipeline.scheduler.config.num_train_timesteps)
         self.display_size = display_size
 
@@ -230,11 +230,8 @@ class ExplanationApp:
             num_inference_steps=self._steps(num_inference_steps),
             generator=torch.Generator().manual_seed(int(seed)),
         )
-        # The input as the model saw it, at the heat map's resolution.
-        normalization = self.pipeline.image_normalization
-        model_input = postprocess_images(
-            preprocess_images(self.pipeline.unet, image, normalization=normalization), "pil"
-        )[0]
+        # The input as the model saw it, at the heat map's resolution (the images' size for a latent pipeline).
+        model_input = postprocess_images(self.pipeline.preprocess(image), "pil")[0]
         unet = self.pipeline.unet
         return Explanation(
             input_image=self._display(model_input),

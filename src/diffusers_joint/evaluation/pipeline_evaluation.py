@@ -16,7 +16,6 @@ from ..pipelines.guidance_config import guidance_config_from_arguments
 from .background import background_match_share
 from .counterfactual import DEFAULT_CHANGE_THRESHOLD, compute_counterfactual_metrics
 from .generation import compute_generation_metrics, conditional_accuracy
-from .predict import predict_probabilities
 from .reference_network import ReferenceClassifier
 from .transformers_features import TransformersFeatureExtractor
 
@@ -79,7 +78,7 @@ def evaluate_generation(
         pipeline ([`JointDiffusionPipeline`]):
             The pipeline to measure; its scheduler is used as is (e.g. a `DDIMScheduler` for few steps).
         real_images (`torch.Tensor` of shape `(N, C, H, W)`):
-            Real images in [-1, 1] at the model's resolution (held-out images are best).
+            Real images in [-1, 1] at the pipeline's `pixel_size` (held-out images are best).
         reference_model ([`ReferenceClassifier`]):
             The independent network whose features and predictions judge the samples.
         num_generated (`int`, *optional*, defaults to 1000):
@@ -146,7 +145,8 @@ def evaluate_generation(
     )
     results["dark_background_share"] = background_match_share(real_images, generated)
     if requested is not None:
-        model_probs = predict_probabilities(unet, generated)
+        # through the pipeline: a latent one encodes the samples before its classifier reads them
+        model_probs = unet.probabilities(pipeline.classifier_logits(generated, batch_size=256))
         results["conditional_accuracy_model"] = conditional_accuracy(requested, model_probs, problem_type)
     if backbone is not None:
         on_backbone = compute_generation_metrics(
@@ -238,7 +238,8 @@ def evaluate_counterfactuals(
         pipeline ([`JointDiffusionPipeline`] or [`CounterfactualPipeline`]):
             The model and scheduler to use.
         images (`torch.Tensor` of shape `(N, C, H, W)`):
-            Real images in [-1, 1] at the model's resolution (held-out images are best).
+            Real images in [-1, 1] at the pipeline's `pixel_size` (held-out images are best; a latent pipeline
+            encodes them).
         labels (`torch.Tensor`):
             Their labels. Targets are a random other class (single-label), or one random label flipped with the
             others left free (multi-label).
@@ -282,7 +283,7 @@ def evaluate_counterfactuals(
     """
     guidance = guidance_config_from_arguments(guidance, guidance_scale, kwargs, "evaluate_counterfactuals")
     guidance = guidance.resolve("counterfactual")
-    explain = CounterfactualPipeline(unet=pipeline.unet, scheduler=pipeline.scheduler)
+    explain = CounterfactualPipeline.from_joint_pipeline(pipeline)
     explain.set_progress_bar_config(disable=True)
     unet = pipeline.unet
     pick, targets = counterfactual_requests(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import datasets
-from diffusers import DDIMScheduler, SchedulerMixin
+from diffusers import AutoencoderKL, DDIMScheduler, SchedulerMixin
 
 from ..data.transforms import ImagePreprocessor
 from ..models.unet_2d_joint import JointUNet2DModel
@@ -30,11 +30,16 @@ def evaluate_generation_with_reference(
     guidance_scale: float | None = None,
     seed: int = 0,
     reference_dir: str | os.PathLike | None = None,
+    vae: AutoencoderKL | None = None,
+    pixel_channels: int | None = None,
 ) -> dict:
     """
     Train an independent [`ReferenceClassifier`] on every real label of `train_dataset` (saved to `reference_dir`),
     then measure `num_generated` class-guided samples (DDIM, 50 steps, eta 1) against `eval_dataset` with
     [`evaluate_generation`]: Frechet distance, KID, precision / recall and conditional accuracy.
+
+    For a latent model pass its `vae` (and `pixel_channels`, see [`JointDiffusionPipeline`]): the samples are decoded,
+    and `preprocessor` must give images at the VAE's size, which the reference network is trained and judges on.
     """
     train_images, train_labels = dataset_to_tensors(train_dataset, preprocessor)
     eval_images, eval_labels = dataset_to_tensors(eval_dataset, preprocessor)
@@ -43,7 +48,12 @@ def evaluate_generation_with_reference(
     )
     if reference_dir is not None:
         reference.save_pretrained(reference_dir)
-    pipeline = JointDiffusionPipeline(unet=unet.eval(), scheduler=DDIMScheduler.from_config(noise_scheduler.config))
+    pipeline = JointDiffusionPipeline(
+        unet=unet.eval(),
+        scheduler=DDIMScheduler.from_config(noise_scheduler.config),
+        vae=vae,
+        pixel_channels=pixel_channels,
+    )
     pipeline.set_progress_bar_config(disable=True)
     return evaluate_generation(
         pipeline,

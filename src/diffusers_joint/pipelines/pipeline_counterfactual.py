@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
+import torch.nn.functional as F
 from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils import logging, replace_example_docstring
@@ -26,7 +27,6 @@ from .pipeline_utils import (
     labels_from_probs,
     postprocess_images,
     prepare_class_targets,
-    preprocess_images,
     probs_from_logits,
 )
 
@@ -60,6 +60,27 @@ EXAMPLE_DOC_STRING = """
         >>> # By default (mask_image="auto") only the region a first pass changed is edited; the rest is the input
         >>> bool(((output.difference != 0) <= (output.masks == 1)).all())
         True
+
+        >>> # in latent space: encode, noise, guided denoising of the latents, decode; the maps are in pixel space
+        >>> from diffusers import AutoencoderKL
+        >>> vae = AutoencoderKL(
+        ...     in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+        ...     up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), latent_channels=4,
+        ...     norm_num_groups=4, sample_size=16,
+        ... )  # a 3-channel VAE, as on the Hub; pixel_channels=1 puts grayscale images through it
+        >>> latent_unet = JointUNet2DModel(
+        ...     sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
+        ...     norm_num_groups=4, down_block_types=("DownBlock2D", "DownBlock2D"),
+        ...     up_block_types=("UpBlock2D", "UpBlock2D"), num_classes=3, label_names=["cat", "dog", "bird"],
+        ... )
+        >>> scheduler = DDIMScheduler(num_train_timesteps=100, clip_sample=False)  # latents exceed [-1, 1]
+        >>> latent_pipe = CounterfactualPipeline(
+        ...     unet=latent_unet, scheduler=scheduler, vae=vae, pixel_channels=1
+        ... )
+        >>> output = latent_pipe(torch.rand(2, 1, 16, 16), target_class="dog", num_inference_steps=20,
+        ...                      generator=torch.Generator().manual_seed(0))
+        >>> output.difference.shape, output.masks.shape  # at the images' size, not the latents'
+        ((2, 1, 16, 16), (2, 1, 16, 16))
         ```
 """
 
@@ -74,17 +95,20 @@ class CounterfactualPipelineOutput(ImagePipelineOutput):
         images (`list[PIL.Image.Image]`, `np.ndarray` or `torch.Tensor`):
             The counterfactuals, in `output_type` (arrays and tensors in [0, 1]).
         difference (`np.ndarray` or `torch.Tensor` of shape `(batch, channels, height, width)`):
-            Signed change, counterfactual minus input, both in the model's [-1, 1] pixel range at the model's
-            resolution (the input after preprocessing).
+            Signed change, counterfactual minus input, both in the model's [-1, 1] pixel range at the pipeline's
+            `pixel_size` (the input after preprocessing). Always in pixel space, latent pipelines included: the
+            decoded counterfactual minus the input itself (not its reconstruction by the VAE).
         abs_difference (`np.ndarray` or `torch.Tensor` of shape `(batch, channels, height, width)`):
             `abs(difference)`.
         difference_heatmaps (`list[PIL.Image.Image]`):
             RGB heat maps of `abs_difference` (averaged over channels, each scaled to its own maximum, "hot" colormap:
-            black = unchanged, white = largest change), at the model's resolution; see [`difference_heatmap`].
+            black = unchanged, white = largest change), at `pixel_size`; see [`difference_heatmap`].
         original_probs (`np.ndarray` or `torch.Tensor` of shape `(batch, K)`):
-            Classifier probabilities of the inputs (softmax, or sigmoid for multi-label models).
+            Classifier probabilities of the inputs (softmax, or sigmoid for multi-label models); a latent pipeline's
+            classifier reads the latents of the images, as in `classify`.
         counterfactual_probs (`np.ndarray` or `torch.Tensor` of shape `(batch, K)`):
-            Classifier probabilities of the counterfactuals.
+            Classifier probabilities of the counterfactuals (of the returned images: re-encoded by a latent
+            pipeline).
         original_labels (`np.ndarray` or `torch.Tensor`):
             Predicted classes of the inputs: `(batch,)` indices, or `(batch, K)` multi-hot decisions at 0.5.
         counterfactual_labels (`np.ndarray` or `torch.Tensor`):
@@ -110,7 +134,7 @@ class CounterfactualPipelineOutput(ImagePipelineOutput):
             Share of the pixels that carry 80 % of the absolute change (see [`change_localization`]): small when the
             edit is concentrated, about 0.8 when it is spread evenly over the image.
         difference_overlays (`list[PIL.Image.Image]`):
-            The heat maps laid over the inputs (see [`overlay_heatmap`]), at the model's resolution.
+            The heat maps laid over the inputs (see [`overlay_heatmap`]), at `pixel_size`.
         masks (`np.ndarray` or `torch.Tensor` of shape `(batch, 1, height, width)`, *optional*):
             The region each counterfactual was allowed to change (1) when `mask_image` was given; `None` otherwise.
     """
@@ -158,6 +182,11 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
     decision flipped, distances, and the strength used. With `search_strengths`, images that did not flip are retried
     with larger strengths.
 
+    With a `vae` (a latent pipeline, see [`JointDiffusionPipeline`]) each image is encoded (the posterior's mode, so
+    the same image gives the same latents), its latents are noised and guided back down, and the result is decoded.
+    The differences, heat maps, masks and distances are computed in pixel space at `pixel_size`, and the
+    probabilities come from the classifier on the latents of the pixel images (input and returned counterfactual).
+
     This model inherits from [`~diffusers.DiffusionPipeline`]. Check the superclass documentation for the generic
     methods implemented for all pipelines (downloading, saving, running on a particular device, etc.).
 
@@ -171,9 +200,14 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
             How input images' intensities map to [-1, 1], saved with the model (see [`JointDiffusionPipeline`]).
         intensity_range (`list[float]`, *optional*):
             Its percentiles or window.
+        vae ([`~diffusers.AutoencoderKL`], *optional*):
+            The autoencoder of a latent pipeline (see [`JointDiffusionPipeline`]); `None` works on the images.
+        pixel_channels (`int`, *optional*):
+            Channels of the images of a latent pipeline (1 for grayscale images through a 3-channel VAE); see
+            [`JointDiffusionPipeline`].
     """
 
-    model_cpu_offload_seq = "unet"
+    model_cpu_offload_seq = "unet->vae"
 
     def get_timesteps(self, num_inference_steps: int, strength: float) -> tuple[torch.Tensor, int]:
         """The last `int(num_inference_steps * strength)` timesteps, as in diffusers' image-to-image pipelines."""
@@ -233,10 +267,10 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """
-        Noise `image` (in [-1, 1]) to `strength` and denoise it with `guidance` (resolved); returns the result in
-        [-1, 1]. With a `mask` (1 = may change), the input noised to the next step's level replaces the sample outside
-        the mask after every step (RePaint's blending), and the input itself after the last, so those pixels come back
-        unchanged.
+        Noise `image` (the UNet's input: images in [-1, 1], or latents) to `strength` and denoise it with `guidance`
+        (resolved); returns the UNet's output space, unclamped. With a `mask` (1 = may change) at the input's
+        resolution, the input noised to the next step's level replaces the sample outside the mask after every step
+        (RePaint's blending), and the input itself after the last, so those entries come back unchanged.
         """
         device = image.device
         self.scheduler.set_timesteps(num_inference_steps, device=device)
@@ -254,22 +288,40 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
                     noise = randn_tensor(image.shape, generator=generator, device=device, dtype=image.dtype)
                     known = self.scheduler.add_noise(image, noise, timesteps[i + 1 : i + 2].repeat(len(image)))
                 sample = mask * sample + (1 - mask) * known
-        return sample.clamp(-1, 1)
+        return sample
+
+    def _latent_mask(self, mask: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """A pixel mask at the latents' resolution: a latent may change when any pixel it spans may."""
+        if self.vae is None:
+            return mask
+        return F.adaptive_max_pool2d(mask.to(latents.dtype), latents.shape[-2:])
 
     def _counterfactual(
         self,
         image: torch.Tensor,
+        latents: torch.Tensor,
         targets: torch.Tensor,
         strength: float,
         mask: torch.Tensor | str | None,
         generator: torch.Generator | list[torch.Generator] | None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One counterfactual per image at `strength`, and the mask it was edited under (`"auto"`: found first)."""
+        """
+        One counterfactual per image (pixels in [-1, 1]) at `strength` from the UNet's inputs `latents` (the images
+        themselves without a VAE), and the pixel mask it was edited under (`"auto"`: found first).
+        """
         if isinstance(mask, str):  # "auto": edit again, only where an unrestricted edit changed the image
-            first = self._denoise(image, targets, strength, generator=generator, **kwargs)
-            mask = change_region((first - image).abs()).to(image.dtype)
-        return self._denoise(image, targets, strength, generator=generator, mask=mask, **kwargs), mask
+            first = self.latents_to_images(self._denoise(latents, targets, strength, generator=generator, **kwargs))
+            # Against the VAE's reconstruction, not the input: its error is everywhere and is not the edit's.
+            reference = image if self.vae is None else self.latents_to_images(latents)
+            mask = change_region((first - reference).abs()).to(image.dtype)
+        latent_mask = None if mask is None else self._latent_mask(mask, latents)
+        result = self._denoise(latents, targets, strength, generator=generator, mask=latent_mask, **kwargs)
+        result = self.latents_to_images(result)
+        if mask is not None and self.vae is not None:
+            # Decoding changes every pixel a little: outside the mask the input comes back exactly, as without a VAE.
+            result = mask * result + (1 - mask) * image
+        return result, mask
 
     def prepare_mask(self, mask_image, batch_size: int) -> torch.Tensor | str | None:
         """`None`, `"auto"`, or the mask as a `(batch, 1, size, size)` tensor of 0 and 1 (white / >= 0.5 = 1)."""
@@ -280,16 +332,18 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         processor = VaeImageProcessor(
             vae_scale_factor=1, do_normalize=False, do_binarize=True, do_convert_grayscale=True
         )
-        size = self.unet.config.sample_size
-        mask = processor.preprocess(mask_image, height=size, width=size)
+        size = self.pixel_size
+        height, width = (size, size) if isinstance(size, int) else size
+        mask = processor.preprocess(mask_image, height=height, width=width)
         if len(mask) == 1:
             mask = mask.expand(batch_size, -1, -1, -1)
         if len(mask) != batch_size:
             raise ValueError(f"Got {len(mask)} masks for {batch_size} images: pass one mask, or one per image.")
-        return mask.to(device=self._execution_device, dtype=self.unet.dtype)
+        return mask.to(device=self._execution_device, dtype=self.pixel_dtype)
 
     def _probs(self, images: torch.Tensor) -> torch.Tensor:
-        return probs_from_logits(self.unet, self.unet.classify(images, 0)).cpu()
+        """Probabilities of images in pixel space (encoded first by a latent pipeline), on the CPU."""
+        return probs_from_logits(self.unet, self.unet.classify(self.images_to_latents(images), 0)).cpu()
 
     def _matches_target(self, labels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Whether predicted labels equal the targets (multi-label: on every label whose target is not -1)."""
@@ -304,13 +358,11 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         generator: torch.Generator | list[torch.Generator] | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """
-        The images as model inputs (`(batch, channels, size, size)` in [-1, 1], on the execution device) and their
-        targets, one per image; checks that a list of generators has one per image.
+        The images in pixel space (`(batch, pixel_channels, pixel_size, pixel_size)` in [-1, 1], on the execution
+        device) and their targets, one per image; checks that a list of generators has one per image.
         """
         device = self._execution_device
-        original = preprocess_images(self.unet, image, name="image", normalization=self.image_normalization).to(
-            device=device, dtype=self.unet.dtype
-        )
+        original = self.preprocess(image, name="image").to(device=device, dtype=self.pixel_dtype)
         batch_size = len(original)
         targets = prepare_class_targets(self.unet, target_class, name="target_class", num_images=batch_size)
         if isinstance(generator, list) and len(generator) != batch_size:
@@ -334,6 +386,7 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         already predicted as the target are edited once and never retried.
         """
         batch_size = len(original)
+        latents = self.images_to_latents(original)  # once: the mode of the posterior does not change between passes
         original_probs = self._probs(original)
         search = _StrengthSearch(
             counterfactuals=original.clone(),
@@ -350,6 +403,7 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
             subset_generator = [generator[i] for i in pending.tolist()] if isinstance(generator, list) else generator
             result, used_mask = self._counterfactual(
                 original[pending],
+                latents[pending],
                 targets[pending],
                 current_strength,
                 mask if mask is None or isinstance(mask, str) else mask[pending],
@@ -432,9 +486,10 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         Args:
             image (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor` or a list of them):
                 The image(s) to explain. PIL images and numpy arrays (`(H, W)`, `(H, W, C)` or `(B, H, W, C)`, `uint8`
-                or float in [0, 1]) are converted to the model's channels; all inputs are resized to
-                `unet.config.sample_size` with the training preprocessing. Tensors (`(C, H, W)` or `(B, C, H, W)`, in
-                [-1, 1]; a 4-D tensor without negative values is read as [0, 1]) must have the model's channels.
+                or float in [0, 1]) are converted to `pixel_channels`; all inputs are resized to `pixel_size` (the
+                UNet's `sample_size` without a VAE) with the training preprocessing. Tensors (`(C, H, W)` or
+                `(B, C, H, W)`, in [-1, 1]; a 4-D tensor without negative values is read as [0, 1]) must have
+                `pixel_channels`. Latent pipelines take images too, never latents.
             target_class (`int`, `str`, `list`, `torch.Tensor` or `np.ndarray`):
                 The class to move each image towards: an index or a name (see `unet.label2id`) for all images, or a
                 list with one per image. Multi-label models: a class, a list / set of classes (the target set), or
@@ -475,9 +530,12 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
             mask_image (`PIL.Image.Image`, array, tensor, `"auto"` or `None`, *optional*, defaults to `"auto"`):
                 Keep the input outside a region: white pixels (values >= 0.5) may change, black ones come back exactly
                 as in the input (the known image is blended back at every step, as in RePaint). One mask for all
-                images or one per image, resized to the model's resolution. `"auto"` (the default) finds the region
+                images or one per image, resized to `pixel_size`. A latent pipeline blends its latents under the mask
+                brought to the latents' resolution (a latent may change where any of its pixels may) and puts the
+                input back outside the mask after decoding. `"auto"` (the default) finds the region
                 per image: a first, unrestricted counterfactual, then the pixels that carry 80 % of its change grown
-                by one pixel (as in ACE); it doubles the cost and trades a little validity for smaller edits (see
+                by one pixel (as in ACE; a latent pipeline measures the change against the VAE's reconstruction of
+                the input); it doubles the cost and trades a little validity for smaller edits (see
                 docs/experiments/guidance.md). `None` lets every pixel change.
 
         Examples:

@@ -54,6 +54,31 @@ EXAMPLE_DOC_STRING = """
         >>> # the joint model also classifies
         >>> pipe.classify(output.images).probs.shape
         torch.Size([6, 3])
+
+        >>> # in latent space: the UNet diffuses the latents of a VAE (here 4 channels at 8x8 for 16x16 images)
+        >>> from diffusers import AutoencoderKL
+        >>> vae = AutoencoderKL(
+        ...     in_channels=1, out_channels=1, down_block_types=("DownEncoderBlock2D",) * 2,
+        ...     up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), latent_channels=4,
+        ...     norm_num_groups=4, sample_size=16,
+        ... )  # or AutoencoderKL.from_pretrained(...), trained with examples/train_autoencoder.py
+        >>> latent_unet = JointUNet2DModel(
+        ...     sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
+        ...     norm_num_groups=4, down_block_types=("DownBlock2D", "DownBlock2D"),
+        ...     up_block_types=("UpBlock2D", "UpBlock2D"), num_classes=3, label_names=["cat", "dog", "bird"],
+        ... )
+        >>> scheduler = DDIMScheduler(num_train_timesteps=100, clip_sample=False)  # latents exceed [-1, 1]
+        >>> latent_pipe = JointDiffusionPipeline(
+        ...     unet=latent_unet, scheduler=scheduler, vae=vae
+        ... )
+        >>> latent_pipe.pixel_size, latent_pipe.pixel_channels
+        (16, 1)
+        >>> samples = latent_pipe(class_labels=["dog", "bird"], num_inference_steps=10, output_type="pt",
+        ...                       generator=torch.Generator().manual_seed(0)).images
+        >>> samples.shape  # decoded: the VAE's images, not the latents
+        torch.Size([2, 1, 16, 16])
+        >>> latent_pipe.classify(samples).probs.shape  # images are encoded before the classifier reads them
+        torch.Size([2, 3])
         ```
 """
 
@@ -98,6 +123,10 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
       `scale * grad log p(y | features)` and the decoder denoises with the shifted representations (one extra encoder
       pass per step, no backward pass through the UNet).
 
+    With a `vae`, the pipeline is a latent one (as in latent diffusion): the UNet denoises the VAE's scaled latents,
+    the guidance and the classifier act on latents, and the samples are decoded into images of the VAE's size,
+    `pixel_size` (the UNet's `sample_size` times `vae_scale_factor`).
+
     Parameters:
         unet ([`JointUNet2DModel`]):
             The joint model: a `UNet2DModel` that predicts noise, with a classifier head on its encoder.
@@ -111,9 +140,20 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
             `"window"`. Saved in `model_index.json`, so `from_pretrained` restores it.
         intensity_range (`list[float]`, *optional*):
             The percentiles (`"percentile"`) or the window `[low, high]` (`"window"`).
+        vae ([`~diffusers.AutoencoderKL`], *optional*):
+            The autoencoder of a latent pipeline; `None` (the default, and pipelines saved without one) diffuses
+            images. Its `latent_channels` must equal the UNet's `in_channels`, and its `sample_size` the UNet's
+            `sample_size` times `2 ** (len(block_out_channels) - 1)`; otherwise a `ValueError` names both values.
+            Latents are `(mode - shift_factor) * scaling_factor` of the VAE's config (see
+            [`~pipelines.latent_codec`]).
+        pixel_channels (`int`, *optional*):
+            Channels of the images of a latent pipeline, saved in `model_index.json`: the VAE's `in_channels` by
+            default. Set 1 for grayscale images with a 3-channel VAE (such as most Hub VAEs): the channel is repeated
+            on encoding and the decoded channels are averaged. Without a VAE it must be `None` or the UNet's
+            `in_channels`.
     """
 
-    model_cpu_offload_seq = "unet"
+    model_cpu_offload_seq = "unet->vae"
 
     def check_inputs(self, batch_size: int, num_inference_steps: int, output_type: str) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
@@ -170,7 +210,8 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
                 images with η = 1 (see the benchmarks).
             output_type (`str`, *optional*, defaults to `"pil"`):
                 `"pil"` (`PIL.Image`), `"np"` (`np.ndarray` `(batch, height, width, channels)`) or `"pt"`
-                (`torch.Tensor` `(batch, channels, height, width)`), all in [0, 1].
+                (`torch.Tensor` `(batch, channels, height, width)`), all in [0, 1]; a latent pipeline returns the
+                decoded images, at `pixel_size` with `pixel_channels`, never latents.
             return_dict (`bool`, *optional*, defaults to `True`):
                 Whether to return a [`JointDiffusionPipelineOutput`] instead of a tuple `(images, class_labels)`.
 
@@ -190,7 +231,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
         if isinstance(sample_size, int):
             image_shape = (batch_size, self.unet.config.in_channels, sample_size, sample_size)
         else:
-            image_shape = (batch_size, self.unet.config.in_channels, *sample_size)
+            image_shape = (batch_size, self.unet.config.in_channels, *sample_size)  # latents for a latent pipeline
 
         device = self._execution_device
         if device.type == "mps":
@@ -213,6 +254,8 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
             # 2. compute previous image: x_t -> x_t-1
             image = self.scheduler.step(noise_pred, t, image, generator=generator, **step_kwargs).prev_sample
 
+        if self.vae is not None:  # latent pipelines: decode to images (pixel pipelines keep the sample as it is)
+            image = self.latents_to_images(image)
         image = postprocess_images(image, output_type)
         class_labels = targets.cpu() if targets is not None else None
 

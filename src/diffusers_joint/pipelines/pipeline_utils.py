@@ -11,13 +11,20 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
-from diffusers import SchedulerMixin
+from diffusers import AutoencoderKL, SchedulerMixin
 from diffusers.utils import BaseOutput, logging
 
 from ..data.image_reading import ImageReadError
 from ..data.intensity import IntensityNormalization
 from ..data.transforms import ImagePreprocessor
 from ..models import JointUNet2DModel
+from .latent_codec import (
+    check_vae_matches_unet,
+    decode_latents,
+    encode_images,
+    latent_to_pixel_size,
+    vae_scale_factor,
+)
 
 logger = logging.get_logger(__name__)
 
@@ -144,6 +151,8 @@ def preprocess_images(
     images: ImageInput,
     name: str = "image",
     normalization: IntensityNormalization | None = None,
+    sample_size: int | tuple[int, int] | None = None,
+    in_channels: int | None = None,
 ) -> torch.Tensor:
     """
     Convert images to model inputs: a `(batch, in_channels, sample_size, sample_size)` float tensor in [-1, 1], with
@@ -155,12 +164,15 @@ def preprocess_images(
     channels and resized to `unet.config.sample_size`. Tensors (`(C, H, W)` or `(B, C, H, W)`) are resized too but
     must already have the model's channels; a 4-D tensor with negative values is read as [-1, 1], otherwise as [0, 1].
 
+    `sample_size` and `in_channels` replace the UNet's: a latent pipeline's images have the VAE's resolution and
+    channels (its `pixel_size` and `pixel_channels`), not the latents'.
+
     Raises:
         [`~data.image_reading.ImageReadError`]: a file that cannot be read or normalised (it names the file and why).
         `ValueError`: other images that cannot be turned into model inputs.
     """
-    in_channels = unet.config.in_channels
-    sample_size = unet.config.sample_size
+    in_channels = in_channels or unet.config.in_channels
+    sample_size = sample_size or unet.config.sample_size
     if sample_size is None:
         raise ValueError("The UNet's config has no `sample_size`, so images cannot be resized to the model's input.")
     tensors = [images] if torch.is_tensor(images) else images if isinstance(images, (list, tuple)) else []
@@ -263,8 +275,15 @@ def probabilities_by_name(unet: JointUNet2DModel, probs: torch.Tensor | np.ndarr
 class JointClassifierMixin:
     """
     The components and config shared by the Joint Diffusion pipelines (a [`JointUNet2DModel`] `unet`, a `scheduler`,
-    the `intensity_normalization` / `intensity_range` of the training images), and `classify`.
+    an optional `vae` for latent pipelines, the `intensity_normalization` / `intensity_range` of the training images
+    and the images' `pixel_channels`), the way between images and the UNet's inputs, and `classify`.
+
+    Without a `vae` the UNet diffuses images (pixel space). With one, the UNet diffuses the VAE's scaled latents (see
+    [`~pipelines.latent_codec`]): images are encoded (the posterior's mode, so classification and counterfactuals are
+    deterministic) and samples are decoded, so that every image a pipeline takes or returns is at `pixel_size`.
     """
+
+    _optional_components = ["vae"]
 
     def __init__(
         self,
@@ -272,12 +291,43 @@ class JointClassifierMixin:
         scheduler: SchedulerMixin,
         intensity_normalization: str = "dtype",
         intensity_range: list[float] | None = None,
+        vae: AutoencoderKL | None = None,
+        pixel_channels: int | None = None,
     ):
         super().__init__()
-        self.register_modules(unet=unet, scheduler=scheduler)
+        if vae is None:
+            if pixel_channels is not None and pixel_channels != unet.config.in_channels:
+                raise ValueError(
+                    f"`pixel_channels`={pixel_channels} differs from unet.config.in_channels="
+                    f"{unet.config.in_channels}: without a `vae` the UNet takes the images themselves."
+                )
+        else:
+            check_vae_matches_unet(vae, unet, pixel_channels or vae.config.in_channels)
+            if scheduler.config.get("clip_sample"):
+                logger.warning(
+                    f"The scheduler clips its predicted clean sample to +-{scheduler.config.get('clip_sample_range')} "
+                    "(clip_sample=True), made for images in [-1, 1]; scaled latents leave that range. Build latent "
+                    "pipelines' schedulers with clip_sample=False, as diffusers' latent diffusion pipelines do."
+                )
+        self.register_modules(unet=unet, scheduler=scheduler, vae=vae)
         # checked here, saved in model_index.json: from_pretrained passes the values back to __init__
         normalization = IntensityNormalization(intensity_normalization, intensity_range)
-        self.register_to_config(**normalization.to_config())
+        self.register_to_config(**normalization.to_config(), pixel_channels=pixel_channels)
+
+    @classmethod
+    def from_joint_pipeline(cls, pipeline: JointClassifierMixin) -> JointClassifierMixin:
+        """
+        A pipeline of this class on the components and saved settings of another Joint Diffusion pipeline (the same
+        modules, not copies): e.g. `CounterfactualPipeline.from_joint_pipeline(pipe)` explains with the model a
+        [`JointDiffusionPipeline`] samples with, latent or not. Unlike `from_pipe`, it leaves the modules' dtype alone.
+        """
+        return cls(
+            unet=pipeline.unet,
+            scheduler=pipeline.scheduler,
+            vae=pipeline.vae,
+            pixel_channels=pipeline.config.get("pixel_channels"),
+            **pipeline.image_normalization.to_config(),
+        )
 
     @property
     def image_normalization(self) -> IntensityNormalization:
@@ -288,6 +338,84 @@ class JointClassifierMixin:
         config = self.config
         return IntensityNormalization(config.get("intensity_normalization", "dtype"), config.get("intensity_range"))
 
+    @property
+    def vae_scale_factor(self) -> int:
+        """How many pixels one of the UNet's inputs spans per side: 1 without a VAE, 8 for a kl-f8 VAE."""
+        return 1 if self.vae is None else vae_scale_factor(self.vae)
+
+    @property
+    def pixel_size(self) -> int | tuple[int, int]:
+        """
+        The size of the images the pipeline takes and returns: the UNet's `sample_size`, times the VAE's
+        [`vae_scale_factor`] for a latent pipeline.
+        """
+        sample_size = self.unet.config.sample_size
+        return sample_size if self.vae is None else latent_to_pixel_size(self.vae, sample_size)
+
+    @property
+    def pixel_channels(self) -> int:
+        """
+        The channels of the images the pipeline takes and returns: the UNet's `in_channels`, or for a latent pipeline
+        the `pixel_channels` it was built with (1 for grayscale images through a 3-channel VAE), by default the VAE's
+        `in_channels`.
+        """
+        if self.vae is None:
+            return self.unet.config.in_channels
+        return self.config.get("pixel_channels") or self.vae.config.in_channels
+
+    @property
+    def pixel_dtype(self) -> torch.dtype:
+        """The dtype images are handled in: the VAE's (the UNet's without one)."""
+        return self.unet.dtype if self.vae is None else self.vae.dtype
+
+    def preprocess(self, images: ImageInput, name: str = "image") -> torch.Tensor:
+        """
+        Images as `(batch, pixel_channels, pixel_size, pixel_size)` float tensors in [-1, 1] on the CPU, with the
+        pipeline's `image_normalization` (see [`preprocess_images`]).
+        """
+        return preprocess_images(
+            self.unet,
+            images,
+            name=name,
+            normalization=self.image_normalization,
+            sample_size=self.pixel_size,
+            in_channels=self.pixel_channels,
+        )
+
+    def images_to_latents(self, images: torch.Tensor) -> torch.Tensor:
+        """
+        The UNet's inputs for images in [-1, 1] at `pixel_size`: the VAE's scaled latents (the posterior's mode, see
+        [`~pipelines.latent_codec.encode_images`]), or the images themselves without a VAE; on the execution device,
+        in the UNet's dtype.
+        """
+        device = self._execution_device
+        if self.vae is None:
+            return images.to(device=device, dtype=self.unet.dtype)
+        return encode_images(self.vae, images.to(device)).to(dtype=self.unet.dtype)
+
+    def latents_to_images(self, latents: torch.Tensor) -> torch.Tensor:
+        """
+        Images in [-1, 1] (clamped) from the UNet's inputs: decoded by the VAE to `pixel_size` and `pixel_channels`
+        (see [`~pipelines.latent_codec.decode_latents`]), or the inputs themselves without a VAE; in `pixel_dtype`.
+        """
+        if self.vae is None:
+            return latents.clamp(-1, 1)
+        return decode_latents(self.vae, latents, self.pixel_channels)
+
+    @torch.no_grad()
+    def classifier_logits(self, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+        """
+        The classifier's raw logits `(batch, num_classes)` (float32, on the CPU) of preprocessed images: a tensor in
+        [-1, 1] at `pixel_size` with `pixel_channels` (e.g. from [`preprocess`]), encoded first by a latent pipeline.
+        Clean images, timestep 0, as the classifier was trained.
+        """
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        logits = [
+            self.unet.classify(self.images_to_latents(chunk), 0).float().cpu() for chunk in images.split(batch_size)
+        ]
+        return torch.cat(logits)
+
     @torch.no_grad()
     def classify(self, images: ImageInput, batch_size: int = 64) -> JointClassificationOutput:
         r"""
@@ -295,10 +423,11 @@ class JointClassifierMixin:
 
         Args:
             images (`str`, `os.PathLike`, `PIL.Image.Image`, `np.ndarray`, `torch.Tensor` or a list of them):
-                The images. File paths (PNG, TIFF, JPEG, `.npy`, `.npz`, DICOM), PIL images and numpy arrays get the
-                pipeline's `image_normalization` and are converted to the model's channels; everything is resized to
-                `unet.config.sample_size` with the preprocessing used for training. Tensors are in [-1, 1] (a 4-D
-                tensor without negative values is read as [0, 1]) and must have the model's channels.
+                The images, in pixel space (a latent pipeline encodes them with its VAE; it does not take latents).
+                File paths (PNG, TIFF, JPEG, `.npy`, `.npz`, DICOM), PIL images and numpy arrays get the pipeline's
+                `image_normalization` and are converted to `pixel_channels`; everything is resized to `pixel_size`
+                (the UNet's `sample_size` without a VAE) with the preprocessing used for training. Tensors are in
+                [-1, 1] (a 4-D tensor without negative values is read as [0, 1]) and must have `pixel_channels`.
             batch_size (`int`, *optional*, defaults to 64):
                 How many images go through the model at once.
 
@@ -307,13 +436,8 @@ class JointClassifierMixin:
         """
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
-        pixels = preprocess_images(self.unet, images, name="images", normalization=self.image_normalization)
-        device = self._execution_device
-        logits = [
-            self.unet.classify(chunk.to(device=device, dtype=self.unet.dtype), 0).float().cpu()
-            for chunk in pixels.split(batch_size)
-        ]
-        probs = probs_from_logits(self.unet, torch.cat(logits))
+        pixels = self.preprocess(images, name="images")
+        probs = probs_from_logits(self.unet, self.classifier_logits(pixels, batch_size))
         labels = labels_from_probs(self.unet, probs)
         self.maybe_free_model_hooks()
         return JointClassificationOutput(labels=labels, probs=probs, label_names=label_names_of(self.unet, labels))
