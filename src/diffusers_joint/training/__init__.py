@@ -9,6 +9,16 @@ from .arguments import (
     joint_loss_from_args,
     training_settings_from_args,
 )
+from .autoencoder import (
+    AUTOENCODER_LOSS_TERMS,
+    DOWNSAMPLING_FACTORS,
+    AutoencoderObjective,
+    autoencoder_loss,
+    create_autoencoder,
+    latent_scaling_factor,
+    load_vae,
+)
+from .autoencoder_card import build_autoencoder_model_card
 from .best_checkpoint import BEST_CHECKPOINT_METRICS, BestCheckpoint
 from .calibration import fit_temperature, negative_log_likelihood
 from .checkpointing import (
@@ -55,6 +65,14 @@ from .unet_config import (
 )
 
 __all__ = [
+    "AUTOENCODER_LOSS_TERMS",
+    "AutoencoderObjective",
+    "build_autoencoder_model_card",
+    "autoencoder_loss",
+    "create_autoencoder",
+    "DOWNSAMPLING_FACTORS",
+    "latent_scaling_factor",
+    "load_vae",
     "training_settings_from_args",
     "check_joint_loss_arguments",
     "JointLossSetup",
