@@ -39,18 +39,17 @@ from diffusers_joint.data import (
 from diffusers_joint.evaluation import dataset_to_tensors, evaluate_autoencoder
 from diffusers_joint.training import (
     AUTOENCODER_LOSS_TERMS,
-    DOWNSAMPLING_FACTORS,
     AutoencoderObjective,
     HubUploadError,
     NonFiniteLossGuard,
+    add_autoencoder_arguments,
     batch_seed,
     build_autoencoder_model_card,
+    check_autoencoder_arguments,
     check_output_dir,
     create_accelerator,
-    create_autoencoder,
+    create_autoencoder_from_args,
     latent_scaling_factor,
-    load_vae,
-    pick_resolution,
     push_output_to_hub,
     remove_incomplete_checkpoints,
     resume_training_state,
@@ -75,30 +74,7 @@ def parse_args(argv=None):
     data.add_argument("--random_flip", action="store_true", help="Flip horizontally (not for lateralised images).")
     data.add_argument("--dataloader_num_workers", type=int, default=0)
 
-    model = parser.add_argument_group("model")
-    model.add_argument(
-        "--pretrained_vae_model_name_or_path",
-        type=str,
-        default=None,
-        help="Fine-tune this AutoencoderKL (Hub id or folder, safetensors) instead of training a new one; its "
-        "architecture and scaling_factor are kept.",
-    )
-    model.add_argument("--vae_subfolder", type=str, default=None, help="E.g. `vae` for a whole pipeline's VAE.")
-    model.add_argument("--revision", type=str, default=None)
-    model.add_argument("--downsampling_factor", type=int, default=4, help="4 (f4) or 8 (f8).")
-    model.add_argument("--latent_channels", type=int, default=4)
-    model.add_argument(
-        "--block_out_channels",
-        type=int,
-        nargs="+",
-        default=None,
-        help="Default: 64 128 128 (f4), 64 128 256 256 (f8).",
-    )
-    model.add_argument("--layers_per_block", type=int, default=1)
-
-    loss = parser.add_argument_group("loss")
-    loss.add_argument("--kl_weight", type=float, default=1e-6, help="Weight of the KL term (summed per image).")
-    loss.add_argument("--ssim_weight", type=float, default=0.0, help="Weight of 1 - SSIM (0: L1 + KL only).")
+    add_autoencoder_arguments(parser.add_argument_group("model and loss"))
 
     train = parser.add_argument_group("training")
     train.add_argument("--output_dir", type=str, default="autoencoder")
@@ -130,21 +106,10 @@ def parse_args(argv=None):
     ckpt.add_argument("--hub_private_repo", action="store_true")
     args = parser.parse_args(argv)
 
-    if args.downsampling_factor not in DOWNSAMPLING_FACTORS:
-        parser.error(f"--downsampling_factor must be one of {DOWNSAMPLING_FACTORS}, got {args.downsampling_factor}.")
-    blocks = int(math.log2(args.downsampling_factor)) + 1
-    if args.block_out_channels is not None and len(args.block_out_channels) != blocks:
-        parser.error(
-            f"--downsampling_factor {args.downsampling_factor} takes {blocks} --block_out_channels, got "
-            f"{len(args.block_out_channels)}: {args.block_out_channels}."
-        )
-    for name in ("latent_channels", "layers_per_block", "max_train_steps", "train_batch_size", "max_eval_images"):
+    check_autoencoder_arguments(parser, args)
+    for name in ("max_train_steps", "train_batch_size", "max_eval_images"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}.")
-    if args.kl_weight < 0 or args.ssim_weight < 0:
-        parser.error(f"--kl_weight and --ssim_weight must be >= 0, got {args.kl_weight} and {args.ssim_weight}.")
-    if args.resolution is not None and args.resolution % args.downsampling_factor:
-        parser.error(f"--resolution must be a multiple of --downsampling_factor, got {args.resolution}.")
     if args.push_to_hub and not args.hub_model_id:
         args.hub_model_id = Path(args.output_dir).name
     return args
@@ -164,20 +129,7 @@ def main(args):
 
     # ---------------------------------------------------------------- data and model
     dataset = load_joint_dataset_from_args(args)
-    if args.pretrained_vae_model_name_or_path:
-        vae = load_vae(args.pretrained_vae_model_name_or_path, subfolder=args.vae_subfolder, revision=args.revision)
-        resolution = pick_resolution(dataset.image_size, args.resolution, len(vae.config.block_out_channels))
-    else:
-        blocks = int(math.log2(args.downsampling_factor)) + 1
-        resolution = pick_resolution(dataset.image_size, args.resolution, blocks)
-        vae = create_autoencoder(
-            dataset.num_channels,
-            args.downsampling_factor,
-            args.latent_channels,
-            args.block_out_channels,
-            args.layers_per_block,
-            resolution=resolution,
-        )
+    vae, resolution = create_autoencoder_from_args(dataset, args)
     # A 3-channel VAE on grayscale data gets the gray channel repeated (ImagePreprocessor), scored on all three.
     channels = vae.config.in_channels
     preprocessor = ImagePreprocessor(

@@ -100,18 +100,11 @@ def test_fine_tunes_a_pretrained_rgb_vae_on_grayscale_images_and_keeps_its_scali
     assert results["scaling_factor"] == 0.5 and results["psnr"] > 0
 
 
-@pytest.mark.parametrize(
-    "flags, message",
-    [
-        (["--downsampling_factor", "2"], r"--downsampling_factor must be one of \(4, 8\), got 2"),
-        (["--downsampling_factor", "8", "--block_out_channels", "8", "16", "16"], "takes 4 --block_out_channels"),
-        (["--resolution", "18"], "multiple of --downsampling_factor"),
-    ],
-)
-def test_bad_flags_are_refused_before_anything_runs(flags, message, tmp_path):
-    cmd = [sys.executable, str(SCRIPT), "--output_dir", str(tmp_path / "out"), *flags]
+def test_bad_flags_are_refused_before_anything_runs(tmp_path):
+    """The launched script's parser (tests/training/test_autoencoder_arguments.py checks every flag)."""
+    cmd = [sys.executable, str(SCRIPT), "--output_dir", str(tmp_path / "out"), "--downsampling_factor", "2"]
     result = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2 and message.replace("\\", "") in result.stderr.replace("\\", "")
+    assert result.returncode == 2 and "--downsampling_factor must be one of (4, 8), got 2" in result.stderr
     assert not (tmp_path / "out").exists()
 
 

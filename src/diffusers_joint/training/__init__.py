@@ -18,6 +18,11 @@ from .autoencoder import (
     latent_scaling_factor,
     load_vae,
 )
+from .autoencoder_arguments import (
+    add_autoencoder_arguments,
+    check_autoencoder_arguments,
+    create_autoencoder_from_args,
+)
 from .autoencoder_card import build_autoencoder_model_card
 from .best_checkpoint import BEST_CHECKPOINT_METRICS, BestCheckpoint
 from .calibration import fit_temperature, negative_log_likelihood
@@ -67,6 +72,9 @@ from .unet_config import (
 __all__ = [
     "AUTOENCODER_LOSS_TERMS",
     "AutoencoderObjective",
+    "add_autoencoder_arguments",
+    "check_autoencoder_arguments",
+    "create_autoencoder_from_args",
     "build_autoencoder_model_card",
     "autoencoder_loss",
     "create_autoencoder",
