@@ -108,8 +108,8 @@ def make_lesion_images(
     (`num_images // 2` of class 0, the rest class 1) in a seeded random order.
 
     The default contrasts keep the lesions visible yet the task not linear: measured on 2,000 training and 1,000
-    test images of seed 0, a logistic regression on 64 x 64-pooled pixels reaches about 0.6 accuracy (see
-    docs/training.md, "A generated lesion set").
+    test images of seed 0, a logistic regression on 64 x 64-pooled pixels reaches 0.56 test accuracy at best, a small
+    CNN 0.995 (see the training guide, "A generated lesion set").
 
     Image `i` depends only on `seed` and `i` (one child seed per image), so the first images of a longer set are the
     same, up to the order of the labels.
