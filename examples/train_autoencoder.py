@@ -16,7 +16,6 @@ its config) with a model card (README.md) and eval_results.json (PSNR and SSIM o
 import argparse
 import json
 import logging
-import math
 import os
 import sys
 from pathlib import Path
@@ -25,7 +24,6 @@ import numpy as np
 import torch
 from accelerate.logging import get_logger
 from accelerate.utils import set_seed
-from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 
 from diffusers_joint.data import (
@@ -43,18 +41,22 @@ from diffusers_joint.training import (
     HubUploadError,
     NonFiniteLossGuard,
     add_autoencoder_arguments,
+    apply_gradients,
     batch_seed,
     build_autoencoder_model_card,
     check_autoencoder_arguments,
     check_output_dir,
     create_accelerator,
     create_autoencoder_from_args,
+    create_lr_scheduler,
     latent_scaling_factor,
     push_output_to_hub,
     remove_incomplete_checkpoints,
+    resumable_epochs,
     resume_training_state,
     save_model_card,
     save_training_checkpoint,
+    training_schedule,
 )
 
 logger = get_logger(__name__, log_level="INFO")
@@ -145,31 +147,22 @@ def main(args):
         seed=args.seed,
         num_workers=args.dataloader_num_workers,
     )
-    sampler = train_dataloader.batch_sampler
-    updates_per_epoch = math.ceil(len(train_dataloader) / accelerator.num_processes / args.gradient_accumulation_steps)
-    num_epochs = math.ceil(args.max_train_steps / updates_per_epoch)
-
     objective = AutoencoderObjective(vae, args.kl_weight, args.ssim_weight)
     optimizer = torch.optim.AdamW(objective.parameters(), lr=args.learning_rate, weight_decay=args.adam_weight_decay)
-    lr_scheduler = get_scheduler(
-        args.lr_scheduler,
-        optimizer=optimizer,
-        num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
-        num_training_steps=args.max_train_steps * accelerator.num_processes,
+    lr_scheduler = create_lr_scheduler(
+        accelerator, optimizer, args.lr_scheduler, args.lr_warmup_steps, args.max_train_steps
     )
     objective, optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
         objective, optimizer, train_dataloader, lr_scheduler
     )
     vae = accelerator.unwrap_model(objective).vae
     if accelerator.is_main_process:
-        accelerator.init_trackers(
-            "train_autoencoder", config={k: str(v) for k, v in vars(args).items() if k != "hub_token"}
-        )
-    global_step = resume_training_state(
+        tracked = {k: str(v) for k, v in vars(args).items() if k != "hub_token"}
+        accelerator.init_trackers("train_autoencoder", config=tracked)
+    step = resume_training_state(
         accelerator, accelerator.unwrap_model(objective), args.output_dir, args.resume_from_checkpoint
     )
-    first_epoch = global_step // updates_per_epoch
-    resume_batches = (global_step % updates_per_epoch) * args.gradient_accumulation_steps
+    schedule = training_schedule(accelerator, len(train_dataloader), args.max_train_steps, step)
 
     # ---------------------------------------------------------------- train
     latent_size = resolution // 2 ** (len(vae.config.block_out_channels) - 1)
@@ -178,48 +171,39 @@ def main(args):
         f"{resolution} px, latents {vae.config.latent_channels} x {latent_size} x {latent_size}, "
         f"{sum(p.numel() for p in vae.parameters()) / 1e6:.2f}M parameters"
     )
-    progress_bar = tqdm(total=args.max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process)
+    progress_bar = tqdm(total=args.max_train_steps, initial=step, disable=not accelerator.is_local_main_process)
     guard = NonFiniteLossGuard(args.on_nonfinite_loss, args.output_dir)
-    micro_step = global_step * args.gradient_accumulation_steps
-    for epoch in range(first_epoch, num_epochs):
-        sampler.set_epoch(epoch)
+    micro_step = step * args.gradient_accumulation_steps
+    for _, loader in resumable_epochs(accelerator, train_dataloader, schedule):
         objective.train()
-        loader = train_dataloader
-        if epoch == first_epoch and resume_batches:
-            loader = accelerator.skip_first_batches(train_dataloader, resume_batches)
         for batch in loader:
             torch.manual_seed(batch_seed(args.seed, micro_step, accelerator.process_index))  # flips, posterior samples
             micro_step += 1
             with accelerator.accumulate(objective):
                 loss, terms = objective(batch["pixel_values"])
                 gathered = accelerator.gather(torch.stack([terms[name] for name in AUTOENCODER_LOSS_TERMS])[None])
-                if guard.skip_step(global_step + 1, gathered):
+                if guard.skip_step(step + 1, gathered):
                     optimizer.zero_grad()
                     continue
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(objective.parameters(), args.max_grad_norm)
-                optimizer.step()
-                lr_scheduler.step()
-                optimizer.zero_grad()
+                apply_gradients(accelerator, objective, optimizer, lr_scheduler, loss, args.max_grad_norm)
             if not accelerator.sync_gradients:
                 continue
-            global_step += 1
+            step += 1
             progress_bar.update(1)
             logs = {name: value.item() for name, value in terms.items()} | {"lr": lr_scheduler.get_last_lr()[0]}
             progress_bar.set_postfix(loss=f"{logs['loss']:.4f}", l1=f"{logs['loss_l1']:.4f}")
-            accelerator.log(logs, step=global_step)
-            if args.checkpointing_steps and global_step % args.checkpointing_steps == 0:
-                save_training_checkpoint(accelerator, args.output_dir, global_step, args.checkpoints_total_limit)
-            if global_step >= args.max_train_steps:
+            accelerator.log(logs, step=step)
+            if args.checkpointing_steps and step % args.checkpointing_steps == 0:
+                save_training_checkpoint(accelerator, args.output_dir, step, args.checkpoints_total_limit)
+            if step >= args.max_train_steps:
                 break
-        if global_step >= args.max_train_steps:
+        if step >= args.max_train_steps:
             break
     progress_bar.close()
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        finish(accelerator, vae, dataset, preprocessor, global_step, args)
+        finish(accelerator, vae, dataset, preprocessor, step, args)
     accelerator.end_training()
 
 

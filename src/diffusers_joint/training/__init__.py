@@ -54,6 +54,13 @@ from .model_card import build_model_card, save_model_card
 from .nonfinite import MAX_CONSECUTIVE_SKIPS, NONFINITE_POLICIES, NonFiniteLossGuard, nonfinite_message
 from .output_dir import MIN_FREE_BYTES, check_output_dir
 from .pseudo_labels import PSEUDO_LABEL_DEFAULTS, PseudoLabelSettings, resolve_pseudo_label_settings
+from .training_loop import (
+    TrainingSchedule,
+    apply_gradients,
+    create_lr_scheduler,
+    resumable_epochs,
+    training_schedule,
+)
 from .training_state import (
     ALIGNMENT_FILE,
     batch_seed,
@@ -72,6 +79,11 @@ from .unet_config import (
 __all__ = [
     "AUTOENCODER_LOSS_TERMS",
     "AutoencoderObjective",
+    "apply_gradients",
+    "create_lr_scheduler",
+    "resumable_epochs",
+    "training_schedule",
+    "TrainingSchedule",
     "add_autoencoder_arguments",
     "check_autoencoder_arguments",
     "create_autoencoder_from_args",
