@@ -56,7 +56,18 @@ EVALUATE_OVERRIDES = [
     "--num_generated", "8", "--num_inference_steps", "2", "--reference_epochs", "1", "--num_counterfactuals", "4",
     "--kid_subset_size", "4", "--batch_size", "8",
 ]  # fmt: skip
-SCRIPT_OVERRIDES = {"examples/train_joint.py": TRAIN_OVERRIDES, "examples/evaluate_joint.py": EVALUATE_OVERRIDES}
+AUTOENCODER_OVERRIDES = [
+    "--max_train_steps", "2", "--checkpointing_steps", "2", "--resolution", "16", "--block_out_channels", "8", "16",
+    "16", "--latent_channels", "2", "--train_batch_size", "8", "--lr_warmup_steps", "0", "--report_to", "none",
+    "--max_eval_images", "16", "--scaling_images", "16", "--cache_dir", ".hf-datasets-cache",
+]  # fmt: skip
+LESION_SET_OVERRIDES = ["--num_train", "8", "--num_test", "4", "--size", "32"]
+SCRIPT_OVERRIDES = {
+    "examples/train_joint.py": TRAIN_OVERRIDES,
+    "examples/evaluate_joint.py": EVALUATE_OVERRIDES,
+    "examples/train_autoencoder.py": AUTOENCODER_OVERRIDES,
+    "examples/make_lesion_dataset.py": LESION_SET_OVERRIDES,
+}
 PIPELINE_FOLDERS = ("joint-diffusion-model",)
 
 

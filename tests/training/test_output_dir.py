@@ -38,3 +38,13 @@ def test_a_trained_pipeline_is_replaced_only_when_asked(tmp_path):
     check_output_dir(tmp_path, overwrite=True)
     check_output_dir(tmp_path, resume=True)
     assert (tmp_path / "model_index.json").read_text() == "{}"  # checking never touches what is there
+
+
+def test_another_model_file_marks_a_trained_model(tmp_path):
+    (tmp_path / "diffusion_pytorch_model.safetensors").write_text("")
+    check_output_dir(tmp_path)  # not a pipeline folder
+    with pytest.raises(
+        FileExistsError, match=r"already holds a trained model \(diffusion_pytorch_model.safetensors\)"
+    ):
+        check_output_dir(tmp_path, model_file="diffusion_pytorch_model.safetensors")
+    check_output_dir(tmp_path, resume=True, model_file="diffusion_pytorch_model.safetensors")

@@ -21,9 +21,13 @@ from .label_masking import is_labeled, mask_labels, select_labeled_indices
 from .npz import load_npz_dataset
 from .samplers import MixedBatchSampler, mixed_batch_dataloader
 from .sources import load_joint_dataset
+from .synthetic_lesions import load_lesion_masks, make_lesion_images, write_lesion_dataset
 from .transforms import ImagePreprocessor, image_to_array, image_to_tensor, resize, tensor_to_pil
 
 __all__ = [
+    "load_lesion_masks",
+    "make_lesion_images",
+    "write_lesion_dataset",
     "mixed_batch_dataloader",
     "add_label_budget_arguments",
     "mask_labels_from_args",

@@ -3,6 +3,7 @@ from .calibrate import calibrate_classifier
 from .classification import compute_classification_metrics, expected_calibration_error
 from .counterfactual import DEFAULT_CHANGE_THRESHOLD, compute_counterfactual_metrics
 from .evaluate_metric import JointClassificationMetric
+from .explanation_faithfulness import pointing_game, top_change_iou
 from .generation import (
     compute_generation_metrics,
     conditional_accuracy,
@@ -11,6 +12,7 @@ from .generation import (
     kernel_inception_distance,
     precision_recall,
 )
+from .image_quality import evaluate_autoencoder, psnr, ssim, structural_similarity
 from .pipeline_evaluation import counterfactual_requests, evaluate_counterfactuals, evaluate_generation
 from .predict import (
     dataset_to_tensors,
@@ -27,6 +29,12 @@ from .split_shift import SPLIT_SHIFT_MAX_IMAGES, SPLIT_SHIFT_WARNING_AUC, check_
 from .transformers_features import TransformersFeatureExtractor
 
 __all__ = [
+    "evaluate_autoencoder",
+    "pointing_game",
+    "psnr",
+    "ssim",
+    "structural_similarity",
+    "top_change_iou",
     "validation_scores",
     "background_match_share",
     "border_means",

@@ -9,6 +9,21 @@ from .arguments import (
     joint_loss_from_args,
     training_settings_from_args,
 )
+from .autoencoder import (
+    AUTOENCODER_LOSS_TERMS,
+    DOWNSAMPLING_FACTORS,
+    AutoencoderObjective,
+    autoencoder_loss,
+    create_autoencoder,
+    latent_scaling_factor,
+    load_vae,
+)
+from .autoencoder_arguments import (
+    add_autoencoder_arguments,
+    check_autoencoder_arguments,
+    create_autoencoder_from_args,
+)
+from .autoencoder_card import build_autoencoder_model_card
 from .best_checkpoint import BEST_CHECKPOINT_METRICS, BestCheckpoint
 from .calibration import (
     TemperatureCalibration,
@@ -45,6 +60,13 @@ from .model_card import build_model_card, save_model_card
 from .nonfinite import MAX_CONSECUTIVE_SKIPS, NONFINITE_POLICIES, NonFiniteLossGuard, nonfinite_message
 from .output_dir import MIN_FREE_BYTES, check_output_dir
 from .pseudo_labels import PSEUDO_LABEL_DEFAULTS, PseudoLabelSettings, resolve_pseudo_label_settings
+from .training_loop import (
+    TrainingSchedule,
+    apply_gradients,
+    create_lr_scheduler,
+    resumable_epochs,
+    training_schedule,
+)
 from .training_state import (
     ALIGNMENT_FILE,
     batch_seed,
@@ -61,6 +83,22 @@ from .unet_config import (
 )
 
 __all__ = [
+    "AUTOENCODER_LOSS_TERMS",
+    "AutoencoderObjective",
+    "apply_gradients",
+    "create_lr_scheduler",
+    "resumable_epochs",
+    "training_schedule",
+    "TrainingSchedule",
+    "add_autoencoder_arguments",
+    "check_autoencoder_arguments",
+    "create_autoencoder_from_args",
+    "build_autoencoder_model_card",
+    "autoencoder_loss",
+    "create_autoencoder",
+    "DOWNSAMPLING_FACTORS",
+    "latent_scaling_factor",
+    "load_vae",
     "training_settings_from_args",
     "check_joint_loss_arguments",
     "JointLossSetup",

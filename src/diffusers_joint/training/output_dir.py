@@ -11,15 +11,18 @@ from pathlib import Path
 MIN_FREE_BYTES = 100 * 2**20
 
 
-def check_output_dir(output_dir: str | os.PathLike, overwrite: bool = False, resume: bool = False) -> None:
+def check_output_dir(
+    output_dir: str | os.PathLike, overwrite: bool = False, resume: bool = False, model_file: str = "model_index.json"
+) -> None:
     """
     Create `output_dir` and raise when it cannot be written, has less than [`MIN_FREE_BYTES`] free, or already holds
-    a trained pipeline that neither `overwrite` nor `resume` allows to replace.
+    a trained model (its `model_file`: a pipeline's `model_index.json` by default) that neither `overwrite` nor
+    `resume` allows to replace.
 
     Raises:
         PermissionError: the folder cannot be created or written.
         OSError: too little free space.
-        FileExistsError: a trained pipeline is there already.
+        FileExistsError: a trained pipeline (or `model_file`) is there already.
     """
     out = Path(output_dir)
     try:
@@ -39,8 +42,9 @@ def check_output_dir(output_dir: str | os.PathLike, overwrite: bool = False, res
             f"Only {free / 2**20:.1f} MiB free in {out}, expected at least {MIN_FREE_BYTES // 2**20} MiB for "
             "checkpoints and the model: free some space or choose another --output_dir."
         )
-    if (out / "model_index.json").exists() and not overwrite and not resume:
+    if (out / model_file).exists() and not overwrite and not resume:
+        kind = "pipeline" if model_file == "model_index.json" else f"model ({model_file})"
         raise FileExistsError(
-            f"{out} already holds a trained pipeline. Pass --overwrite_output_dir to replace it, "
+            f"{out} already holds a trained {kind}. Pass --overwrite_output_dir to replace it, "
             "--resume_from_checkpoint latest to continue, or another --output_dir."
         )

@@ -1,0 +1,257 @@
+#!/usr/bin/env python
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""
+Train a diffusers `AutoencoderKL` (the image encoder / decoder of latent Joint Diffusion) with Accelerate.
+
+    accelerate launch examples/train_autoencoder.py --train_data_dir lesions128 --output_dir vae-lesions128
+    accelerate launch examples/train_autoencoder.py --npz_path pneumonia.npz --resolution 64 --downsampling_factor 4
+
+It reads every data source `examples/train_joint.py` reads, with the same flags and intensity handling (labels are not
+used). Loss: L1 + `--kl_weight` x KL (+ `--ssim_weight` x (1 - SSIM)); no perceptual network, so nothing is
+downloaded. The output folder is a `AutoencoderKL.from_pretrained` folder (safetensors, `scaling_factor` recorded in
+its config) with a model card (README.md) and eval_results.json (PSNR and SSIM on the evaluation split). Pass it to
+`train_joint.py --pretrained_vae_model_name_or_path`.
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate.logging import get_logger
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from diffusers_joint.data import (
+    ImagePreprocessor,
+    JointCollator,
+    add_data_source_arguments,
+    intensity_normalization_from_args,
+    load_joint_dataset_from_args,
+    mixed_batch_dataloader,
+)
+from diffusers_joint.evaluation import dataset_to_tensors, evaluate_autoencoder
+from diffusers_joint.training import (
+    AUTOENCODER_LOSS_TERMS,
+    AutoencoderObjective,
+    HubUploadError,
+    NonFiniteLossGuard,
+    add_autoencoder_arguments,
+    apply_gradients,
+    batch_seed,
+    build_autoencoder_model_card,
+    check_autoencoder_arguments,
+    check_output_dir,
+    create_accelerator,
+    create_autoencoder_from_args,
+    create_lr_scheduler,
+    latent_scaling_factor,
+    push_output_to_hub,
+    remove_incomplete_checkpoints,
+    resumable_epochs,
+    resume_training_state,
+    save_model_card,
+    save_training_checkpoint,
+    training_schedule,
+)
+
+logger = get_logger(__name__, log_level="INFO")
+MODEL_FILE = "diffusion_pytorch_model.safetensors"
+SETTINGS = (
+    "downsampling_factor", "latent_channels", "block_out_channels", "layers_per_block", "kl_weight", "ssim_weight",
+    "train_batch_size", "learning_rate", "lr_scheduler", "max_train_steps", "seed",
+    "pretrained_vae_model_name_or_path",
+)  # fmt: skip
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="Train an AutoencoderKL for latent Joint Diffusion.")
+    data = parser.add_argument_group("data (default: scikit-learn's 8x8 digits, embedded)")
+    add_data_source_arguments(data)
+    data.add_argument("--resolution", type=int, default=None, help="Default: the images' size, rounded to fit.")
+    data.add_argument("--random_flip", action="store_true", help="Flip horizontally (not for lateralised images).")
+    data.add_argument("--dataloader_num_workers", type=int, default=0)
+
+    add_autoencoder_arguments(parser.add_argument_group("model and loss"))
+
+    train = parser.add_argument_group("training")
+    train.add_argument("--output_dir", type=str, default="autoencoder")
+    train.add_argument("--overwrite_output_dir", action="store_true")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--train_batch_size", type=int, default=16)
+    train.add_argument("--eval_batch_size", type=int, default=32)
+    train.add_argument("--max_train_steps", type=int, default=5000)
+    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    train.add_argument("--learning_rate", type=float, default=1e-4)
+    train.add_argument("--lr_scheduler", type=str, default="constant_with_warmup")
+    train.add_argument("--lr_warmup_steps", type=int, default=100)
+    train.add_argument("--adam_weight_decay", type=float, default=0.0)
+    train.add_argument("--max_grad_norm", type=float, default=1.0)
+    train.add_argument("--mixed_precision", type=str, default=None, choices=["no", "fp16", "bf16"])
+    train.add_argument("--on_nonfinite_loss", choices=["stop", "skip"], default="stop")
+    train.add_argument("--max_eval_images", type=int, default=1000, help="Images of the evaluation split scored.")
+    train.add_argument("--scaling_images", type=int, default=512, help="Training images for the scaling factor.")
+
+    ckpt = parser.add_argument_group("checkpoints, logging, Hub")
+    ckpt.add_argument("--checkpointing_steps", type=int, default=500)
+    ckpt.add_argument("--checkpoints_total_limit", type=int, default=2)
+    ckpt.add_argument("--resume_from_checkpoint", type=str, default=None, help="A checkpoint folder or 'latest'.")
+    ckpt.add_argument("--report_to", type=str, default="tensorboard", help="tensorboard, wandb, all or none.")
+    ckpt.add_argument("--logging_dir", type=str, default="logs")
+    ckpt.add_argument("--push_to_hub", action="store_true")
+    ckpt.add_argument("--hub_model_id", type=str, default=None)
+    ckpt.add_argument("--hub_token", type=str, default=None, help="Default: HF_TOKEN or the cached login (safer).")
+    ckpt.add_argument("--hub_private_repo", action="store_true")
+    args = parser.parse_args(argv)
+
+    check_autoencoder_arguments(parser, args)
+    for name in ("max_train_steps", "train_batch_size", "max_eval_images"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}.")
+    if args.push_to_hub and not args.hub_model_id:
+        args.hub_model_id = Path(args.output_dir).name
+    return args
+
+
+def main(args):
+    accelerator = create_accelerator(
+        args.output_dir, args.logging_dir, args.report_to, args.mixed_precision, args.gradient_accumulation_steps
+    )
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
+    resume = args.resume_from_checkpoint is not None
+    check_output_dir(args.output_dir, args.overwrite_output_dir, resume=resume, model_file=MODEL_FILE)
+    if accelerator.is_main_process:
+        remove_incomplete_checkpoints(args.output_dir)
+    accelerator.wait_for_everyone()
+    set_seed(args.seed)
+
+    # ---------------------------------------------------------------- data and model
+    dataset = load_joint_dataset_from_args(args)
+    vae, resolution = create_autoencoder_from_args(dataset, args)
+    # A 3-channel VAE on grayscale data gets the gray channel repeated (ImagePreprocessor), scored on all three.
+    channels = vae.config.in_channels
+    preprocessor = ImagePreprocessor(
+        resolution, channels, random_flip=args.random_flip, normalization=intensity_normalization_from_args(args)
+    )
+    collator = JointCollator(preprocessor, dataset.problem_type, dataset.num_classes)
+    everything = np.zeros(len(dataset.train), dtype=bool)  # labels play no part: plain shuffled batches
+    train_dataloader = mixed_batch_dataloader(
+        dataset.train,
+        everything,
+        collator,
+        args.train_batch_size,
+        seed=args.seed,
+        num_workers=args.dataloader_num_workers,
+    )
+    objective = AutoencoderObjective(vae, args.kl_weight, args.ssim_weight)
+    optimizer = torch.optim.AdamW(objective.parameters(), lr=args.learning_rate, weight_decay=args.adam_weight_decay)
+    lr_scheduler = create_lr_scheduler(
+        accelerator, optimizer, args.lr_scheduler, args.lr_warmup_steps, args.max_train_steps
+    )
+    objective, optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
+        objective, optimizer, train_dataloader, lr_scheduler
+    )
+    vae = accelerator.unwrap_model(objective).vae
+    if accelerator.is_main_process:
+        tracked = {k: str(v) for k, v in vars(args).items() if k != "hub_token"}
+        accelerator.init_trackers("train_autoencoder", config=tracked)
+    step = resume_training_state(
+        accelerator, accelerator.unwrap_model(objective), args.output_dir, args.resume_from_checkpoint
+    )
+    schedule = training_schedule(accelerator, len(train_dataloader), args.max_train_steps, step)
+
+    # ---------------------------------------------------------------- train
+    latent_size = resolution // 2 ** (len(vae.config.block_out_channels) - 1)
+    logger.info(
+        f"Data: {dataset.source}, {len(dataset.train)} training images. Training {args.max_train_steps} steps at "
+        f"{resolution} px, latents {vae.config.latent_channels} x {latent_size} x {latent_size}, "
+        f"{sum(p.numel() for p in vae.parameters()) / 1e6:.2f}M parameters"
+    )
+    progress_bar = tqdm(total=args.max_train_steps, initial=step, disable=not accelerator.is_local_main_process)
+    guard = NonFiniteLossGuard(args.on_nonfinite_loss, args.output_dir)
+    micro_step = step * args.gradient_accumulation_steps
+    for _, loader in resumable_epochs(accelerator, train_dataloader, schedule):
+        objective.train()
+        for batch in loader:
+            torch.manual_seed(batch_seed(args.seed, micro_step, accelerator.process_index))  # flips, posterior samples
+            micro_step += 1
+            with accelerator.accumulate(objective):
+                loss, terms = objective(batch["pixel_values"])
+                gathered = accelerator.gather(torch.stack([terms[name] for name in AUTOENCODER_LOSS_TERMS])[None])
+                if guard.skip_step(step + 1, gathered):
+                    optimizer.zero_grad()
+                    continue
+                apply_gradients(accelerator, objective, optimizer, lr_scheduler, loss, args.max_grad_norm)
+            if not accelerator.sync_gradients:
+                continue
+            step += 1
+            progress_bar.update(1)
+            logs = {name: value.item() for name, value in terms.items()} | {"lr": lr_scheduler.get_last_lr()[0]}
+            progress_bar.set_postfix(loss=f"{logs['loss']:.4f}", l1=f"{logs['loss_l1']:.4f}")
+            accelerator.log(logs, step=step)
+            if args.checkpointing_steps and step % args.checkpointing_steps == 0:
+                save_training_checkpoint(accelerator, args.output_dir, step, args.checkpoints_total_limit)
+            if step >= args.max_train_steps:
+                break
+        if step >= args.max_train_steps:
+            break
+    progress_bar.close()
+
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        finish(accelerator, vae, dataset, preprocessor, step, args)
+    accelerator.end_training()
+
+
+def finish(accelerator, vae, dataset, preprocessor, step, args):
+    """Record the scaling factor, score the evaluation split, save the autoencoder, its card and results; push."""
+    vae.eval()
+    if not args.pretrained_vae_model_name_or_path:  # a pretrained VAE keeps the factor its latents were scaled by
+        subset = dataset.train.select(range(min(args.scaling_images, len(dataset.train))))
+        images, _ = dataset_to_tensors(subset, preprocessor, labeled_only=False)
+        vae.register_to_config(scaling_factor=latent_scaling_factor(vae, images, args.eval_batch_size, args.seed))
+    results = {}
+    if dataset.eval is not None:
+        subset = dataset.eval.select(range(min(args.max_eval_images, len(dataset.eval))))
+        images, _ = dataset_to_tensors(subset, preprocessor, labeled_only=False)
+        results = evaluate_autoencoder(vae, images, args.eval_batch_size)
+        logger.info(
+            f"step {step}: PSNR {results['psnr']:.2f} dB, SSIM {results['ssim']:.4f} on {dataset.eval_split_name}"
+        )
+    vae.save_pretrained(args.output_dir, safe_serialization=True)
+    results = {"step": step, "eval_split": dataset.eval_split_name if dataset.eval is not None else None, **results}
+    results["scaling_factor"] = vae.config.scaling_factor
+    with open(os.path.join(args.output_dir, "eval_results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    settings = {key: getattr(args, key) for key in SETTINGS} | {"steps": step, "resolution": preprocessor.resolution}
+    settings["intensity_normalization"] = intensity_normalization_from_args(args).mode
+    card = build_autoencoder_model_card(
+        model_name=Path(args.output_dir).name,
+        vae_config=dict(vae.config),
+        dataset_description=dataset.source,
+        num_train_examples=len(dataset.train),
+        channels=vae.config.in_channels,
+        metrics=results,
+        eval_split_name=dataset.eval_split_name,
+        training_settings=settings,
+        repo_id=args.hub_model_id,
+    )
+    save_model_card(card, args.output_dir)
+    logger.info(f"Saved the autoencoder, eval_results.json and README.md to {args.output_dir}")
+    if args.push_to_hub:
+        token = args.hub_token or os.environ.get("HF_TOKEN")
+        try:
+            url = push_output_to_hub(args.output_dir, args.hub_model_id, token, private=args.hub_private_repo,
+                                     commit_message="Upload AutoencoderKL")  # fmt: skip
+            logger.info(f"Pushed to {url}")
+        except HubUploadError as error:
+            accelerator.end_training()
+            raise SystemExit(f"error: {error}") from error
+
+
+if __name__ == "__main__":
+    main(parse_args(sys.argv[1:]))

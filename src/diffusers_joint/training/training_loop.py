@@ -1,0 +1,80 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+"""The steps of an Accelerate training loop that do not depend on the model: schedule, resumable epochs, updates."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from accelerate import Accelerator
+from diffusers.optimization import get_scheduler
+
+
+@dataclass
+class TrainingSchedule:
+    """How many optimiser updates an epoch holds, how many epochs a run takes, and where a resumed run starts."""
+
+    updates_per_epoch: int
+    num_epochs: int
+    first_epoch: int
+    resume_batches: int
+
+
+def training_schedule(
+    accelerator: Accelerator, batches_per_epoch: int, max_train_steps: int, global_step: int = 0
+) -> TrainingSchedule:
+    """The [`TrainingSchedule`] of `max_train_steps` updates, `batches_per_epoch` batches, resumed at `global_step`."""
+    accumulation = accelerator.gradient_accumulation_steps
+    updates_per_epoch = math.ceil(batches_per_epoch / accelerator.num_processes / accumulation)
+    return TrainingSchedule(
+        updates_per_epoch=updates_per_epoch,
+        num_epochs=math.ceil(max_train_steps / updates_per_epoch),
+        first_epoch=global_step // updates_per_epoch,
+        resume_batches=(global_step % updates_per_epoch) * accumulation,
+    )
+
+
+def resumable_epochs(
+    accelerator: Accelerator, dataloader: torch.utils.data.DataLoader, schedule: TrainingSchedule
+) -> Iterator[tuple[int, torch.utils.data.DataLoader]]:
+    """
+    `(epoch, loader)` for every epoch from `schedule.first_epoch`: the batch sampler is set to the epoch (seeded
+    batches), and a resumed run's first epoch skips the batches already trained on.
+    """
+    for epoch in range(schedule.first_epoch, schedule.num_epochs):
+        dataloader.batch_sampler.set_epoch(epoch)
+        if epoch == schedule.first_epoch and schedule.resume_batches:
+            yield epoch, accelerator.skip_first_batches(dataloader, schedule.resume_batches)
+        else:
+            yield epoch, dataloader
+
+
+def create_lr_scheduler(
+    accelerator: Accelerator, optimizer: torch.optim.Optimizer, name: str, warmup_steps: int, max_train_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """diffusers' `get_scheduler`, its steps counted over every process as `accelerator.prepare` steps it."""
+    return get_scheduler(
+        name,
+        optimizer=optimizer,
+        num_warmup_steps=warmup_steps * accelerator.num_processes,
+        num_training_steps=max_train_steps * accelerator.num_processes,
+    )
+
+
+def apply_gradients(
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    lr_scheduler: torch.optim.lr_scheduler.LRScheduler,
+    loss: torch.Tensor,
+    max_grad_norm: float | None = None,
+) -> None:
+    """Back-propagate `loss`, clip the gradients to `max_grad_norm` on synchronising steps, step and zero them."""
+    accelerator.backward(loss)
+    if accelerator.sync_gradients and max_grad_norm:
+        accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    lr_scheduler.step()
+    optimizer.zero_grad()
