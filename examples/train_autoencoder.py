@@ -30,6 +30,7 @@ from diffusers_joint.data import (
     ImagePreprocessor,
     JointCollator,
     add_data_source_arguments,
+    add_training_image_arguments,
     intensity_normalization_from_args,
     load_joint_dataset_from_args,
     mixed_batch_dataloader,
@@ -38,9 +39,12 @@ from diffusers_joint.evaluation import dataset_to_tensors, evaluate_autoencoder
 from diffusers_joint.training import (
     AUTOENCODER_LOSS_TERMS,
     AutoencoderObjective,
-    HubUploadError,
     NonFiniteLossGuard,
     add_autoencoder_arguments,
+    add_checkpoint_arguments,
+    add_learning_rate_arguments,
+    add_logging_and_hub_arguments,
+    add_run_arguments,
     apply_gradients,
     batch_seed,
     build_autoencoder_model_card,
@@ -50,7 +54,7 @@ from diffusers_joint.training import (
     create_autoencoder_from_args,
     create_lr_scheduler,
     latent_scaling_factor,
-    push_output_to_hub,
+    push_run_to_hub,
     remove_incomplete_checkpoints,
     resumable_epochs,
     resume_training_state,
@@ -72,23 +76,14 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Train an AutoencoderKL for latent Joint Diffusion.")
     data = parser.add_argument_group("data (default: scikit-learn's 8x8 digits, embedded)")
     add_data_source_arguments(data)
-    data.add_argument("--resolution", type=int, default=None, help="Default: the images' size, rounded to fit.")
-    data.add_argument("--random_flip", action="store_true", help="Flip horizontally (not for lateralised images).")
-    data.add_argument("--dataloader_num_workers", type=int, default=0)
+    add_training_image_arguments(data)
 
     add_autoencoder_arguments(parser.add_argument_group("model and loss"))
 
     train = parser.add_argument_group("training")
-    train.add_argument("--output_dir", type=str, default="autoencoder")
-    train.add_argument("--overwrite_output_dir", action="store_true")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--train_batch_size", type=int, default=16)
-    train.add_argument("--eval_batch_size", type=int, default=32)
+    add_run_arguments(train, output_dir="autoencoder", train_batch_size=16, eval_batch_size=32)
     train.add_argument("--max_train_steps", type=int, default=5000)
-    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    train.add_argument("--learning_rate", type=float, default=1e-4)
-    train.add_argument("--lr_scheduler", type=str, default="constant_with_warmup")
-    train.add_argument("--lr_warmup_steps", type=int, default=100)
+    add_learning_rate_arguments(train, learning_rate=1e-4, lr_scheduler="constant_with_warmup")
     train.add_argument("--adam_weight_decay", type=float, default=0.0)
     train.add_argument("--max_grad_norm", type=float, default=1.0)
     train.add_argument("--mixed_precision", type=str, default=None, choices=["no", "fp16", "bf16"])
@@ -97,15 +92,8 @@ def parse_args(argv=None):
     train.add_argument("--scaling_images", type=int, default=512, help="Training images for the scaling factor.")
 
     ckpt = parser.add_argument_group("checkpoints, logging, Hub")
-    ckpt.add_argument("--checkpointing_steps", type=int, default=500)
-    ckpt.add_argument("--checkpoints_total_limit", type=int, default=2)
-    ckpt.add_argument("--resume_from_checkpoint", type=str, default=None, help="A checkpoint folder or 'latest'.")
-    ckpt.add_argument("--report_to", type=str, default="tensorboard", help="tensorboard, wandb, all or none.")
-    ckpt.add_argument("--logging_dir", type=str, default="logs")
-    ckpt.add_argument("--push_to_hub", action="store_true")
-    ckpt.add_argument("--hub_model_id", type=str, default=None)
-    ckpt.add_argument("--hub_token", type=str, default=None, help="Default: HF_TOKEN or the cached login (safer).")
-    ckpt.add_argument("--hub_private_repo", action="store_true")
+    add_checkpoint_arguments(ckpt)
+    add_logging_and_hub_arguments(ckpt)
     args = parser.parse_args(argv)
 
     check_autoencoder_arguments(parser, args)
@@ -243,14 +231,7 @@ def finish(accelerator, vae, dataset, preprocessor, step, args):
     save_model_card(card, args.output_dir)
     logger.info(f"Saved the autoencoder, eval_results.json and README.md to {args.output_dir}")
     if args.push_to_hub:
-        token = args.hub_token or os.environ.get("HF_TOKEN")
-        try:
-            url = push_output_to_hub(args.output_dir, args.hub_model_id, token, private=args.hub_private_repo,
-                                     commit_message="Upload AutoencoderKL")  # fmt: skip
-            logger.info(f"Pushed to {url}")
-        except HubUploadError as error:
-            accelerator.end_training()
-            raise SystemExit(f"error: {error}") from error
+        push_run_to_hub(accelerator, args, commit_message="Upload AutoencoderKL")
 
 
 if __name__ == "__main__":

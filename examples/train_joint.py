@@ -33,6 +33,7 @@ from diffusers_joint.data import (
     JointCollator,
     add_data_source_arguments,
     add_label_budget_arguments,
+    add_training_image_arguments,
     intensity_normalization_from_args,
     is_labeled,
     load_joint_dataset_from_args,
@@ -52,11 +53,14 @@ from diffusers_joint.pipelines import class_sample_grid
 from diffusers_joint.training import (
     BEST_CHECKPOINT_METRICS,
     BestCheckpoint,
-    HubUploadError,
     JointDiffusionObjective,
     NonFiniteLossGuard,
+    add_checkpoint_arguments,
     add_joint_loss_arguments,
+    add_learning_rate_arguments,
+    add_logging_and_hub_arguments,
     add_model_arguments,
+    add_run_arguments,
     batch_seed,
     build_model_card,
     check_joint_loss_arguments,
@@ -68,7 +72,7 @@ from diffusers_joint.training import (
     joint_diffusion_loss,
     joint_loss_from_args,
     labeled_mask,
-    push_output_to_hub,
+    push_run_to_hub,
     register_alignment_checkpointing,
     remove_incomplete_checkpoints,
     resume_training_state,
@@ -84,9 +88,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Train a Joint Diffusion model (diffusion + classification).")
     data = parser.add_argument_group("data (default: scikit-learn's 8x8 digits, embedded)")
     add_data_source_arguments(data)
-    data.add_argument("--resolution", type=int, default=None, help="Default: the images' size, rounded to fit.")
-    data.add_argument("--random_flip", action="store_true", help="Flip horizontally (not for lateralised images).")
-    data.add_argument("--dataloader_num_workers", type=int, default=0)
+    add_training_image_arguments(data)
     data.add_argument(
         "--validation_split",
         type=str,
@@ -123,17 +125,10 @@ def parse_args(argv=None):
     add_joint_loss_arguments(parser.add_argument_group("loss"))
 
     train = parser.add_argument_group("training")
-    train.add_argument("--output_dir", type=str, default="joint-diffusion-model")
-    train.add_argument("--overwrite_output_dir", action="store_true")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--train_batch_size", type=int, default=64)
-    train.add_argument("--eval_batch_size", type=int, default=256)
+    add_run_arguments(train, output_dir="joint-diffusion-model", train_batch_size=64, eval_batch_size=256)
     train.add_argument("--num_epochs", type=int, default=None)
     train.add_argument("--max_train_steps", type=int, default=None, help="Overrides --num_epochs (default 600).")
-    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    train.add_argument("--learning_rate", type=float, default=1e-3)
-    train.add_argument("--lr_scheduler", type=str, default="cosine")
-    train.add_argument("--lr_warmup_steps", type=int, default=100)
+    add_learning_rate_arguments(train, learning_rate=1e-3, lr_scheduler="cosine")
     train.add_argument("--adam_beta1", type=float, default=0.9)
     train.add_argument("--adam_beta2", type=float, default=0.999)
     train.add_argument("--adam_weight_decay", type=float, default=1e-4)
@@ -152,9 +147,7 @@ def parse_args(argv=None):
     )
 
     ckpt = parser.add_argument_group("checkpoints, validation, logging, Hub")
-    ckpt.add_argument("--checkpointing_steps", type=int, default=500)
-    ckpt.add_argument("--checkpoints_total_limit", type=int, default=2)
-    ckpt.add_argument("--resume_from_checkpoint", type=str, default=None, help="A checkpoint folder or 'latest'.")
+    add_checkpoint_arguments(ckpt)
     ckpt.add_argument("--validation_steps", type=int, default=1000)
     ckpt.add_argument(
         "--select_best_checkpoint",
@@ -179,18 +172,7 @@ def parse_args(argv=None):
         "eval_results.json and the model card.",
     )
     ckpt.add_argument("--num_evaluation_samples", type=int, default=500, help="Samples for --evaluate_generation.")
-    ckpt.add_argument("--report_to", type=str, default="tensorboard", help="tensorboard, wandb, all or none.")
-    ckpt.add_argument("--logging_dir", type=str, default="logs")
-    ckpt.add_argument("--push_to_hub", action="store_true")
-    ckpt.add_argument("--hub_model_id", type=str, default=None)
-    ckpt.add_argument(
-        "--hub_token",
-        type=str,
-        default=None,
-        help="Default: HF_TOKEN or the cached login, which are safer: a token on the command line shows in the "
-        "process list and in `accelerate launch`'s error message when the run fails. Never logged or saved.",
-    )
-    ckpt.add_argument("--hub_private_repo", action="store_true")
+    add_logging_and_hub_arguments(ckpt)
     args = parser.parse_args(argv)
 
     if args.max_train_steps is None and args.num_epochs is None:
@@ -487,13 +469,7 @@ def finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, st
     saved = "the pipeline, " + ("samples.png, " if grid is not None else "") + "eval_results.json and README.md"
     logger.info(f"Saved {saved} to {args.output_dir}")
     if args.push_to_hub:
-        token = args.hub_token or os.environ.get("HF_TOKEN")
-        try:
-            url = push_output_to_hub(args.output_dir, args.hub_model_id, token, private=args.hub_private_repo)
-            logger.info(f"Pushed to {url}")
-        except HubUploadError as error:
-            accelerator.end_training()
-            raise SystemExit(f"error: {error}") from error
+        push_run_to_hub(accelerator, args)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 from .arguments import (
     add_data_source_arguments,
     add_label_budget_arguments,
+    add_training_image_arguments,
     intensity_normalization_from_args,
     load_joint_dataset_from_args,
     mask_labels_from_args,
@@ -25,6 +26,7 @@ from .synthetic_lesions import load_lesion_masks, make_lesion_images, write_lesi
 from .transforms import ImagePreprocessor, image_to_array, image_to_tensor, resize, tensor_to_pil
 
 __all__ = [
+    "add_training_image_arguments",
     "load_lesion_masks",
     "make_lesion_images",
     "write_lesion_dataset",

@@ -137,3 +137,10 @@ def mask_labels_from_args(dataset: datasets.Dataset, args: argparse.Namespace) -
     if all(value is None for value in (*budget.values(), args.labeled_fraction)):
         return dataset
     return mask_labels(dataset, **budget, labeled_fraction=args.labeled_fraction, seed=args.seed)
+
+
+def add_training_image_arguments(group: argparse._ActionsContainer) -> None:
+    """Add the training scripts' image flags: `--resolution`, `--random_flip` and `--dataloader_num_workers`."""
+    group.add_argument("--resolution", type=int, default=None, help="Default: the images' size, rounded to fit.")
+    group.add_argument("--random_flip", action="store_true", help="Flip horizontally (not for lateralised images).")
+    group.add_argument("--dataloader_num_workers", type=int, default=0)

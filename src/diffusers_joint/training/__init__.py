@@ -1,8 +1,12 @@
 from .accelerator import create_accelerator
 from .arguments import (
     JointLossSetup,
+    add_checkpoint_arguments,
     add_joint_loss_arguments,
+    add_learning_rate_arguments,
+    add_logging_and_hub_arguments,
     add_model_arguments,
+    add_run_arguments,
     check_joint_loss_arguments,
     create_joint_unet_from_args,
     joint_loss_config_from_args,
@@ -42,7 +46,7 @@ from .checkpointing import (
 )
 from .distribution_alignment import DistributionAlignment
 from .ema import create_ema_model, ema_weights, register_ema_checkpointing
-from .hub import HubUploadError, push_output_to_hub
+from .hub import HubUploadError, push_output_to_hub, push_run_to_hub
 from .losses import (
     LOSS_TERMS,
     JointDiffusionObjective,
@@ -83,6 +87,11 @@ from .unet_config import (
 )
 
 __all__ = [
+    "add_learning_rate_arguments",
+    "push_run_to_hub",
+    "add_checkpoint_arguments",
+    "add_logging_and_hub_arguments",
+    "add_run_arguments",
     "AUTOENCODER_LOSS_TERMS",
     "AutoencoderObjective",
     "apply_gradients",

@@ -207,3 +207,45 @@ def training_settings_from_args(args: argparse.Namespace, resolution: int, steps
         getattr(args, "intensity_normalization", None)
     ).to_config()  # as saved with the pipeline
     return {"resolution": resolution, "steps": steps, **{k: getattr(args, k) for k in keys}, **normalization}
+
+
+def add_run_arguments(
+    group: argparse._ActionsContainer, output_dir: str, train_batch_size: int, eval_batch_size: int
+) -> None:
+    """Add the output folder (and whether to replace it), the seed and the batch sizes, with these defaults."""
+    group.add_argument("--output_dir", type=str, default=output_dir)
+    group.add_argument("--overwrite_output_dir", action="store_true")
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--train_batch_size", type=int, default=train_batch_size)
+    group.add_argument("--eval_batch_size", type=int, default=eval_batch_size)
+
+
+def add_checkpoint_arguments(group: argparse._ActionsContainer) -> None:
+    """Add how often checkpoints are written, how many are kept, and which one to resume from."""
+    group.add_argument("--checkpointing_steps", type=int, default=500)
+    group.add_argument("--checkpoints_total_limit", type=int, default=2)
+    group.add_argument("--resume_from_checkpoint", type=str, default=None, help="A checkpoint folder or 'latest'.")
+
+
+def add_logging_and_hub_arguments(group: argparse._ActionsContainer) -> None:
+    """Add the metric trackers and the Hub upload flags (the token is never logged or saved)."""
+    group.add_argument("--report_to", type=str, default="tensorboard", help="tensorboard, wandb, all or none.")
+    group.add_argument("--logging_dir", type=str, default="logs")
+    group.add_argument("--push_to_hub", action="store_true")
+    group.add_argument("--hub_model_id", type=str, default=None)
+    group.add_argument(
+        "--hub_token",
+        type=str,
+        default=None,
+        help="Default: HF_TOKEN or the cached login, which are safer: a token on the command line shows in the "
+        "process list and in `accelerate launch`'s error message when the run fails. Never logged or saved.",
+    )
+    group.add_argument("--hub_private_repo", action="store_true")
+
+
+def add_learning_rate_arguments(group: argparse._ActionsContainer, learning_rate: float, lr_scheduler: str) -> None:
+    """Add gradient accumulation, the learning rate and diffusers' `get_scheduler` schedule with its warm-up."""
+    group.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    group.add_argument("--learning_rate", type=float, default=learning_rate)
+    group.add_argument("--lr_scheduler", type=str, default=lr_scheduler)
+    group.add_argument("--lr_warmup_steps", type=int, default=100)

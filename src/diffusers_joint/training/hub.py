@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 
+from accelerate import Accelerator
 from diffusers.utils import logging
 from huggingface_hub import create_repo, upload_folder
 
@@ -52,3 +54,18 @@ def push_output_to_hub(
         ) from error
     logger.info(f"Pushed {output_dir} to {repo_url}")
     return str(getattr(commit, "commit_url", commit))
+
+
+def push_run_to_hub(accelerator: Accelerator, args: argparse.Namespace, **upload: str) -> None:
+    """
+    `--push_to_hub` of a training script: upload `args.output_dir` to `args.hub_model_id` with `args.hub_token` (else
+    `HF_TOKEN` or the cached login) through [`push_output_to_hub`]; a failed upload ends the run with its reason
+    (`SystemExit`), the trained output kept on disk.
+    """
+    token = args.hub_token or os.environ.get("HF_TOKEN")
+    try:
+        url = push_output_to_hub(args.output_dir, args.hub_model_id, token, private=args.hub_private_repo, **upload)
+    except HubUploadError as error:
+        accelerator.end_training()
+        raise SystemExit(f"error: {error}") from error
+    logger.info(f"Pushed to {url}")
