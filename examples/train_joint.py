@@ -299,10 +299,10 @@ def main(args):
     )
     first_epoch = global_step // updates_per_epoch
     resume_batches = (global_step % updates_per_epoch) * args.gradient_accumulation_steps
-    best = None
-    if args.select_best_checkpoint:
-        best = BestCheckpoint(Path(args.output_dir) / "best-checkpoint", args.select_best_checkpoint)
-        validation = dataset_to_tensors(validation_dataset, preprocessor)  # (images, labels)
+    # (images, labels), read once: scored for --select_best_checkpoint and calibrated on at the end
+    validation = dataset_to_tensors(validation_dataset, preprocessor) if validation_dataset is not None else None
+    best_folder = Path(args.output_dir) / "best-checkpoint"
+    best = BestCheckpoint(best_folder, args.select_best_checkpoint) if args.select_best_checkpoint else None
 
     # ---------------------------------------------------------------- train
     logger.info(
@@ -391,8 +391,8 @@ def main(args):
             best.update(global_step, unet, validation_scores(unet, *validation))
             step = best.load_into(unet)
             logger.info(f"Saving step {step}, the best on the validation split ({args.select_best_checkpoint}).")
-        splits = (train_dataset, validation_dataset)
-        finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, global_step, num_labeled, args)
+        splits = (train_dataset, validation_dataset, validation)
+        finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, global_step, best, args)
     accelerator.end_training()
 
 
@@ -411,22 +411,19 @@ def validate(accelerator, step, unet, noise_scheduler, dataset, preprocessor, ar
     return results, grid
 
 
-def finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, step, num_labeled, args):
+def finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, step, best, args):
     """Calibrate, evaluate and save the pipeline, its results, sample grid and model card; push when asked."""
-    train_dataset, validation_dataset = splits
+    train_dataset, validation_dataset, validation = splits
     calibration = {}
-    if validation_dataset is not None:
-        images, labels = dataset_to_tensors(validation_dataset, preprocessor)
-        calibration = calibrate_classifier(unet, images, labels, fit=args.calibrate, seed=args.seed)
+    if validation is not None:
+        calibration = calibrate_classifier(unet, *validation, fit=args.calibrate, seed=args.seed)
     results, grid = validate(accelerator, step, unet, noise_scheduler, dataset, preprocessor, args)
     results.update(calibration)
     results.update(check_split_shift(validation_dataset, dataset.eval, preprocessor, unet.is_multi_label))
-    if args.select_best_checkpoint:
-        results["best_checkpoint"] = json.loads((Path(args.output_dir) / "best-checkpoint" / "best.json").read_text())
-    normalization = intensity_normalization_from_args(args)
-    JointDiffusionPipeline(unet=unet, scheduler=noise_scheduler, **normalization.to_config()).save_pretrained(
-        args.output_dir
-    )
+    if best is not None:
+        results["best_checkpoint"] = best.best
+    normalization = preprocessor.normalization.to_config()  # the training images' intensity mapping
+    JointDiffusionPipeline(unet=unet, scheduler=noise_scheduler, **normalization).save_pretrained(args.output_dir)
     if args.evaluate_generation and dataset.eval is not None and args.diffusion_loss_weight > 0:
         results["generation"] = evaluate_generation_with_reference(
             unet,
@@ -452,7 +449,7 @@ def finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, st
         model_name=Path(args.output_dir).name,
         label_names=dataset.label_names,
         dataset_description=dataset.source,
-        num_labeled=num_labeled,
+        num_labeled=int(is_labeled(train_dataset["label"]).sum()),
         num_train_examples=len(train_dataset),
         resolution=unet.config.sample_size,
         channels=dataset.num_channels,

@@ -32,7 +32,6 @@ def class_sample_grid(
     class_labels = None
     if not unet.is_multi_label:
         class_labels = [c for c in range(num_classes) for _ in range(samples_per_class)]
-    kwargs = {} if guidance_scale is None else {"guidance_scale": guidance_scale}
     was_training = unet.training
     unet.eval()
     images = pipeline(
@@ -41,7 +40,7 @@ def class_sample_grid(
         num_inference_steps=num_inference_steps,
         generator=torch.Generator(device="cpu").manual_seed(seed),
         output_type="pil",
-        **kwargs,
+        guidance_scale=guidance_scale,  # None: the pipeline's default
     ).images
     unet.train(was_training)
     row_labels = None if unet.is_multi_label else [unet.id2label[c] for c in range(num_classes)]

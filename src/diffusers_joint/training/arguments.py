@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import torch
 from diffusers.utils import logging
 
+from ..data.arguments import intensity_normalization_from_args
 from ..data.augmentations import CLASSIFIER_AUGMENTATIONS
-from ..data.intensity import IntensityNormalization
 from ..data.joint_dataset import SINGLE_LABEL, JointDataset
 from ..models import JointUNet2DModel
 from .distribution_alignment import DistributionAlignment
@@ -203,9 +203,7 @@ def training_settings_from_args(args: argparse.Namespace, resolution: int, steps
         "train_batch_size", "gradient_accumulation_steps", "learning_rate", "lr_scheduler", "use_ema", "ema_max_decay",
         "ddpm_num_steps", "ddpm_beta_schedule", "mixed_precision", "seed", "select_best_checkpoint",
     ]  # fmt: skip
-    normalization = IntensityNormalization.from_args(
-        getattr(args, "intensity_normalization", None)
-    ).to_config()  # as saved with the pipeline
+    normalization = intensity_normalization_from_args(args).to_config()  # as saved with the pipeline
     return {"resolution": resolution, "steps": steps, **{k: getattr(args, k) for k in keys}, **normalization}
 
 
