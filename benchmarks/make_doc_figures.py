@@ -7,7 +7,7 @@ Make the documentation's figures (`docs/images/*.png`) from models trained with 
         --pneumonia_pipeline joint-pneumonia-50                 # reuse trained pipelines
 
 Missing pipelines are trained with `examples/train_joint.py` into `--work_dir`: the digits model with the README's
-main job (`accelerate launch examples/train_joint.py`, about 7.5 min on 2 CPU cores), the PneumoniaMNIST model with
+main job's defaults (600 steps; with the digits figures about 2.5 min on one thread), the PneumoniaMNIST model with
 the 50-label command of docs/experiments/semi-supervised.md (about 20 min on one core). Every figure is seeded, so
 re-running with the same pipelines redraws the same pictures. The numbers shown in the figures are also written to
 `docs/images/figures.json`, from which the documentation quotes them.

@@ -92,11 +92,15 @@ def training(command: str) -> str:
 
 
 def guidance_setting(run: dict) -> str:
-    views = run.get("guidance_augmentation", "none")
-    interval = run.get("guidance_cache_interval", 1)
-    parts = [f"`{run['guidance_method']}` {run['guidance_scale']:g}", f"`{views}` views"]
+    # runs since GuidanceConfig record it as one "guidance" entry; older ones as flat guidance_* keys
+    guidance = run.get("guidance") or {
+        k.removeprefix("guidance_"): v for k, v in run.items() if k.startswith("guidance_")
+    }
+    views = guidance.get("augmentation") or "none"
+    interval = guidance.get("cache_interval", 1)
+    parts = [f"`{guidance['method']}` {guidance['scale']:g}", f"`{views}` views"]
     parts.append("direction every step" if interval == 1 else f"direction every {interval}nd step")
-    parts.append(f"T = {run.get('guidance_temperature', 1.0):g}")
+    parts.append(f"T = {guidance.get('temperature', 1.0):g}")
     if "strength" in run:
         region = "region kept" if run.get("mask_image") == "auto" else "every pixel free"
         parts += [f"strength {run['strength']:g}", region]
