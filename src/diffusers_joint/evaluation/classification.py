@@ -10,20 +10,7 @@ import torch
 from sklearn import metrics
 
 from ..models.unet_2d_joint import MULTI_LABEL, SINGLE_LABEL
-
-
-def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, num_bins: int = 15) -> float:
-    """Top-label expected calibration error with `num_bins` equal-width confidence bins (Guo et al., 2017)."""
-    confidence = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
-    edges = np.linspace(0.0, 1.0, num_bins + 1)
-    bins = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, num_bins - 1)
-    error = 0.0
-    for b in range(num_bins):
-        in_bin = bins == b
-        if in_bin.any():
-            error += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
-    return float(error)
+from ..training.calibration import expected_calibration_error
 
 
 def _binary_calibration_error(labels: np.ndarray, probs: np.ndarray, num_bins: int = 15) -> float:

@@ -5,17 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import kornia
 import torch
 from diffusers import AutoencoderKL
 
-
-def _check_pair(images: torch.Tensor, references: torch.Tensor) -> None:
-    if images.shape != references.shape or images.ndim != 4:
-        raise ValueError(
-            f"Expected images and references of the same shape (N, C, H, W), got {tuple(images.shape)} and "
-            f"{tuple(references.shape)}."
-        )
+from ..training.autoencoder import check_image_pair, structural_similarity
 
 
 def psnr(images: torch.Tensor, references: torch.Tensor, data_range: float = 2.0) -> float:
@@ -31,32 +24,9 @@ def psnr(images: torch.Tensor, references: torch.Tensor, data_range: float = 2.0
     Returns:
         `float`: the mean PSNR; `inf` when every image is reproduced exactly.
     """
-    _check_pair(images, references)
+    check_image_pair(images, references)
     mse = (images.double() - references.double()).pow(2).flatten(1).mean(dim=1)
     return float((10 * torch.log10(data_range**2 / mse)).mean())
-
-
-def structural_similarity(
-    images: torch.Tensor,
-    references: torch.Tensor,
-    value_range: Sequence[float] = (-1.0, 1.0),
-    window_size: int = 11,
-) -> torch.Tensor:
-    """
-    The mean structural similarity (kornia's Gaussian-window SSIM) of images against references, as a differentiable
-    scalar tensor (a training loss uses `1 - ` it; see [`ssim`] for the arguments).
-    """
-    _check_pair(images, references)
-    low, high = (float(v) for v in value_range)
-    if not low < high:
-        raise ValueError(f"Expected `value_range` (low, high) with low < high, got {tuple(value_range)}.")
-    window = min(window_size, *images.shape[-2:])
-    window -= 1 - window % 2  # kornia needs an odd window
-
-    def to_unit(x: torch.Tensor) -> torch.Tensor:
-        return ((x.float() - low) / (high - low)).clamp(0, 1)
-
-    return kornia.metrics.ssim(to_unit(images), to_unit(references), window_size=window, max_val=1.0).mean()
 
 
 def ssim(

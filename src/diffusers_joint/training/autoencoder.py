@@ -10,17 +10,49 @@ import math
 import os
 from collections.abc import Sequence
 
+import kornia
 import torch
 from diffusers import AutoencoderKL
 from diffusers.utils import logging
 
-from ..evaluation.image_quality import structural_similarity
 from .unet_config import default_norm_num_groups
 
 logger = logging.get_logger(__name__)
 
 DOWNSAMPLING_FACTORS = (4, 8)
 DEFAULT_AUTOENCODER_CHANNELS = {4: (64, 128, 128), 8: (64, 128, 256, 256)}
+
+
+def check_image_pair(images: torch.Tensor, references: torch.Tensor) -> None:
+    """Raise a `ValueError` unless `images` and `references` are `(N, C, H, W)` tensors of one shape."""
+    if images.shape != references.shape or images.ndim != 4:
+        raise ValueError(
+            f"Expected images and references of the same shape (N, C, H, W), got {tuple(images.shape)} and "
+            f"{tuple(references.shape)}."
+        )
+
+
+def structural_similarity(
+    images: torch.Tensor,
+    references: torch.Tensor,
+    value_range: Sequence[float] = (-1.0, 1.0),
+    window_size: int = 11,
+) -> torch.Tensor:
+    """
+    The mean structural similarity (kornia's Gaussian-window SSIM) of images against references, as a differentiable
+    scalar tensor (the autoencoder loss uses `1 - ` it; [`ssim`] reports it as a float).
+    """
+    check_image_pair(images, references)
+    low, high = (float(v) for v in value_range)
+    if not low < high:
+        raise ValueError(f"Expected `value_range` (low, high) with low < high, got {tuple(value_range)}.")
+    window = min(window_size, *images.shape[-2:])
+    window -= 1 - window % 2  # kornia needs an odd window
+
+    def to_unit(x: torch.Tensor) -> torch.Tensor:
+        return ((x.float() - low) / (high - low)).clamp(0, 1)
+
+    return kornia.metrics.ssim(to_unit(images), to_unit(references), window_size=window, max_val=1.0).mean()
 
 
 def create_autoencoder(

@@ -88,15 +88,26 @@ def negative_log_likelihood(logits: torch.Tensor, labels: torch.Tensor, multi_la
     return float(F.cross_entropy(logits.float(), labels.long()))
 
 
+def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, num_bins: int = 15) -> float:
+    """Top-label expected calibration error with `num_bins` equal-width confidence bins (Guo et al., 2017)."""
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, num_bins + 1)
+    bins = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, num_bins - 1)
+    error = 0.0
+    for b in range(num_bins):
+        in_bin = bins == b
+        if in_bin.any():
+            error += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(error)
+
+
 def calibration_error(logits: torch.Tensor, labels: torch.Tensor, multi_label: bool = False) -> float:
     """
     Expected calibration error of the probabilities of `logits` (15 bins), as
     [`~diffusers_joint.evaluation.compute_classification_metrics`] reports it: top-label for softmax models, every
     (image, label) pair as a binary prediction for multi-label ones.
     """
-    # imported here: the evaluation package imports the model card, which imports this module
-    from ..evaluation.classification import expected_calibration_error
-
     if multi_label:
         p = logits.float().sigmoid().reshape(-1).numpy()
         return expected_calibration_error(labels.reshape(-1).long().numpy(), np.stack([1 - p, p], axis=1))
