@@ -228,7 +228,7 @@ def main(args):
     # ---------------------------------------------------------------- model
     unet = create_joint_unet_from_args(dataset, args)
     resolution = unet.config.sample_size
-    # Saved with the model: its classifier of x_t is then meaningful for guidance_method="noisy".
+    # Saved with the model: its classifier of x_t is then meaningful for GuidanceConfig(method="noisy").
     noise_aware = args.noisy_classifier_weight > 0 and args.classifier_loss_weight > 0
     unet.register_to_config(noise_aware_classifier=noise_aware or unet.config.get("noise_aware_classifier", False))
     noise_scheduler = DDPMScheduler(num_train_timesteps=args.ddpm_num_steps, beta_schedule=args.ddpm_beta_schedule)
