@@ -37,11 +37,14 @@ from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
 from diffusers_joint.data.joint_dataset import holdout_split
 from diffusers_joint.evaluation import dataset_to_tensors, predict_logits
 from diffusers_joint.training import calibrate_temperature, fit_temperature
-from diffusers_joint.training.calibration import calibration_error
+from diffusers_joint.training.calibration import MIN_FITTED_TEMPERATURE, calibration_error
 
 SIZES = (50, 150)  # the issue's small validation splits
 NOISE_MULTIPLIERS = (0.0, 0.5, 1.0, 2.0)
 SHRINKAGE_SIZES = (50, 100, 200)
+# the cross-validated rule with a floor on the fitted temperature (1: never sharpen)
+BOUNDED_NOISE_MULTIPLIERS = (1.0, 2.0)
+MIN_TEMPERATURES = (0.5, 0.75, 0.9, 1.0)
 
 
 def parse_args():
@@ -51,6 +54,12 @@ def parse_args():
     parser.add_argument("--csv_model", default=None)
     parser.add_argument("--csv_path", default=None)
     parser.add_argument("--digits_model", default=None, help="The main job's output (embedded digits).")
+    parser.add_argument(
+        "--overconfident_npz_model",
+        default=None,
+        help="A model of --npz_path whose fitted temperature softens (e.g. the tutorial's 50-label run): reported "
+        "only, to check that the chosen rule still applies a temperature where one helps.",
+    )
     parser.add_argument("--data_seed", type=int, default=0, help="The models' train_joint.py --seed.")
     parser.add_argument("--num_subsets", type=int, default=20, help="Reported subsets per pool model.")
     parser.add_argument("--num_selection_subsets", type=int, default=40, help="Subsets per model to choose the rule.")
@@ -92,8 +101,16 @@ def candidate_temperatures(logits, labels, multi_label, seed) -> dict[str, float
     for n0 in SHRINKAGE_SIZES:  # log T shrunk towards 0 with weight n / (n + n0)
         temperatures[f"shrink_n0={n0}"] = math.exp(math.log(fitted) * n / (n + n0))
     for z in NOISE_MULTIPLIERS:
-        decision = calibrate_temperature(logits, labels, multi_label, seed=seed, noise_multiplier=z)
+        decision = calibrate_temperature(
+            logits, labels, multi_label, seed=seed, noise_multiplier=z, min_temperature=MIN_FITTED_TEMPERATURE
+        )
         temperatures[f"cv_z={z:g}"] = decision.temperature
+    for z in BOUNDED_NOISE_MULTIPLIERS:
+        for bound in MIN_TEMPERATURES:
+            decision = calibrate_temperature(
+                logits, labels, multi_label, seed=seed, noise_multiplier=z, min_temperature=bound
+            )
+            temperatures[f"cv_z={z:g},min_t={bound:g}"] = decision.temperature
     return temperatures
 
 
@@ -146,6 +163,27 @@ def choose_rule(scores: dict, max_share_worse: float) -> str:
     return min(safe, key=lambda rule: (scores[rule]["mean_ece"], rule))
 
 
+def large_split_difference(models: dict, rule: str, seed: int, num_draws: int = 2000) -> dict:
+    """
+    Test ECE of the chosen rule minus that of always applying the fitted temperature, on the `.npz` model's own
+    validation hold-out: the difference and its bootstrap 95 % interval over test images.
+    """
+    if "pneumoniamnist" not in models:
+        return {}
+    data = models["pneumoniamnist"]
+    temperatures = candidate_temperatures(*data["validation"], data["multi_label"], seed)
+    logits, labels = data["test"]
+    rng = np.random.default_rng(seed)
+
+    def difference(index):
+        chosen = calibration_error(logits[index] / temperatures[rule], labels[index], data["multi_label"])
+        return chosen - calibration_error(logits[index] / temperatures["always"], labels[index], data["multi_label"])
+
+    draws = [difference(torch.as_tensor(rng.integers(0, len(labels), len(labels)))) for _ in range(num_draws)]
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return {"difference": difference(torch.arange(len(labels))), "bootstrap_95": [float(low), float(high)]}
+
+
 def main():
     args = parse_args()
     config = print_run_config(args)
@@ -187,6 +225,15 @@ def main():
         for split in ("validation", "pool"):
             large[split] = evaluate_split(*data[split], data["multi_label"], args.data_seed, data["test"], rules)
 
+    overconfident = {}
+    if args.overconfident_npz_model:
+        data = model_logits(args.overconfident_npz_model, args.data_seed, npz_path=args.npz_path)
+        rules_and_old = (*rules, "cv_z=2")
+        overconfident = evaluate_split(
+            *data["validation"], data["multi_label"], args.data_seed, data["test"], rules_and_old
+        )
+        overconfident["model"] = args.overconfident_npz_model
+
     ece = np.array([r["ece"][rule] for r in runs])
     before = np.array([r["ece_uncalibrated"] for r in runs])
     result = {
@@ -202,6 +249,8 @@ def main():
         },
         "test_scores": test_scores,
         "large_split_pneumoniamnist": large,
+        "large_split_test_ece_difference": large_split_difference(models, rule, args.data_seed),
+        "overconfident_model": overconfident,
         "selection": {
             "how": f"{args.num_selection_subsets} subsets of {SIZES[0]}-{SIZES[1]} images per pool model (seeds "
             "from 1000), each scored on the rest of the pool (never the test split); the rule with the lowest mean "

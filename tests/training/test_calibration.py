@@ -113,9 +113,10 @@ def test_a_large_split_keeps_a_temperature_that_helps_and_refuses_one_that_does_
     assert calibration.nll_calibrated < calibration.nll_uncalibrated
     # already calibrated: the fitted temperature is near 1 and within noise, so it is not applied
     logits, labels = calibrated_logits(400, seed=0)
-    calibration = calibrate_temperature(logits, labels)
+    calibration = calibrate_temperature(logits, labels, min_temperature=0.05)  # no floor: a fit of its own
     assert calibration.decision == "not_significant" and calibration.temperature == 1.0
     assert calibration.fitted_temperature != 1.0
+    assert calibrate_temperature(logits, labels).fitted_temperature >= 1.0  # the default floor
     assert "did not lower the negative log-likelihood by more than noise" in calibration.describe()
     # multi-label: per-label sigmoids, scored per image over all its labels
     logits, labels = overconfident_logits(300, seed=0)
@@ -159,3 +160,33 @@ def test_calibration_rejects_bad_settings():
         calibrate_temperature(logits, labels[:10])
     with pytest.raises(ValueError, match="`decision` must be one of"):
         TemperatureCalibration.from_dict({**calibrate_temperature(logits, labels).to_dict(), "decision": "maybe"})
+
+
+def test_the_fitted_temperature_never_sharpens_below_the_bound():
+    # a split the model classifies without error: the NLL keeps falling as T goes to 0
+    labels = torch.arange(120) % 3
+    logits = (
+        torch.nn.functional.one_hot(labels, 3).float() * 2
+        + torch.randn(120, 3, generator=torch.Generator().manual_seed(0)) * 0.1
+    )
+    assert fit_temperature(logits, labels) < 0.2
+    assert fit_temperature(logits, labels, min_temperature=0.75) == 0.75
+    for bound in (0.5, 1.0):
+        calibration = calibrate_temperature(logits, labels, min_temperature=bound)
+        assert calibration.fitted_temperature == bound and calibration.min_temperature == bound
+        assert calibration.temperature in (1.0, bound)
+        assert "the lowest allowed" in calibration.describe()
+    # a softening temperature is untouched by the bound
+    logits, labels = overconfident_logits(200, seed=0)
+    loose, never_sharpen = (calibrate_temperature(logits, labels, min_temperature=b) for b in (0.5, 1.0))
+    assert never_sharpen.temperature == loose.temperature > 2
+    assert never_sharpen.held_out_nll_gain == loose.held_out_nll_gain
+    with pytest.raises(ValueError, match="min_temperature"):
+        calibrate_temperature(logits, labels, min_temperature=1.5)
+
+
+def test_a_record_saved_before_the_bound_existed_still_loads():
+    logits, labels = overconfident_logits(200, seed=0)
+    record = calibrate_temperature(logits, labels).to_dict()
+    del record["min_temperature"]
+    assert TemperatureCalibration.from_dict(record).min_temperature == 0.05

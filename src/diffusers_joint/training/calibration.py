@@ -20,12 +20,17 @@ from .losses import classification_loss
 
 logger = logging.get_logger(__name__)
 
+# The range a temperature is fitted in
+MIN_FITTED_TEMPERATURE = 0.05
+MAX_FITTED_TEMPERATURE = 20.0
+
 # The rule's defaults, chosen on validation data only (benchmarks/benchmark_calibration.py, docs/experiments/
-# calibration.md): below MIN_VALIDATION_SIZE images the temperature stays 1; above, it is applied only when the
-# cross-validated NLL gain exceeds NOISE_MULTIPLIER standard errors.
+# calibration.md): below MIN_VALIDATION_SIZE images the temperature stays 1; above, it is fitted no lower than
+# MIN_TEMPERATURE and applied only when the cross-validated NLL gain exceeds NOISE_MULTIPLIER standard errors.
 MIN_VALIDATION_SIZE = 50
 NUM_FOLDS = 5
 NOISE_MULTIPLIER = 2.0
+MIN_TEMPERATURE = 1.0  # never sharpen: near-error-free small splits fit T -> 0 (docs/experiments/calibration.md)
 
 APPLIED = "applied"
 NOT_SIGNIFICANT = "not_significant"
@@ -34,7 +39,11 @@ DECISIONS = (APPLIED, NOT_SIGNIFICANT, TOO_FEW_IMAGES)
 
 
 def fit_temperature(
-    logits: torch.Tensor, labels: torch.Tensor, multi_label: bool = False, max_iter: int = 200
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    multi_label: bool = False,
+    max_iter: int = 200,
+    min_temperature: float = MIN_FITTED_TEMPERATURE,
 ) -> float:
     """
     The temperature `T` that minimises the negative log-likelihood of `softmax(logits / T)` (or the per-label sigmoid)
@@ -49,9 +58,12 @@ def fit_temperature(
             Sigmoid / binary cross-entropy instead of softmax / cross-entropy.
         max_iter (`int`, *optional*, defaults to 200):
             L-BFGS iterations.
+        min_temperature (`float`, *optional*, defaults to 0.05):
+            Lowest temperature returned. The NLL is unimodal in the temperature, so clamping the optimum gives the
+            best temperature within the bound.
 
     Returns:
-        `float`: the fitted temperature, in [0.05, 20].
+        `float`: the fitted temperature, in [`min_temperature`, 20].
 
     Example:
 
@@ -67,6 +79,7 @@ def fit_temperature(
     ```
     """
     _check_logits_and_labels(logits, labels)
+    _check_min_temperature(min_temperature)
     logits = logits.detach().float()
     log_temperature = torch.zeros((), requires_grad=True)
     optimizer = torch.optim.LBFGS([log_temperature], lr=0.1, max_iter=max_iter, line_search_fn="strong_wolfe")
@@ -78,7 +91,7 @@ def fit_temperature(
         return loss
 
     optimizer.step(closure)
-    return float(log_temperature.detach().exp().clamp(0.05, 20.0))
+    return float(log_temperature.detach().exp().clamp(min_temperature, MAX_FITTED_TEMPERATURE))
 
 
 def negative_log_likelihood(logits: torch.Tensor, labels: torch.Tensor, multi_label: bool = False) -> float:
@@ -130,7 +143,8 @@ class TemperatureCalibration:
         held_out_nll_gain (`float` or `None`): mean NLL per image that temperatures fitted on the other folds saved on
             each held-out fold (positive: better); `None` when no check was run.
         held_out_nll_gain_standard_error (`float` or `None`): its standard error over images.
-        min_validation_size, num_folds, noise_multiplier (`int`, `int`, `float`): the rule's settings.
+        min_validation_size, num_folds, noise_multiplier, min_temperature (`int`, `int`, `float`, `float`): the rule's
+            settings (records saved before `min_temperature` existed load with no bound, 0.05).
         seed (`int`): seed of the fold assignment.
     """
 
@@ -148,6 +162,7 @@ class TemperatureCalibration:
     num_folds: int
     noise_multiplier: float
     seed: int
+    min_temperature: float = MIN_FITTED_TEMPERATURE
 
     def __post_init__(self):
         if self.decision not in DECISIONS:
@@ -177,6 +192,8 @@ class TemperatureCalibration:
     def describe(self) -> str:
         """The decision in plain words, for logs and the model card."""
         fitted = f"Temperature {self.fitted_temperature:.2f} fitted on {self.num_validation} validation images"
+        if self.min_temperature > MIN_FITTED_TEMPERATURE and self.fitted_temperature == self.min_temperature:
+            fitted += " (the lowest allowed: sharper probabilities were not fitted)"
         if self.decision == TOO_FEW_IMAGES:
             return (
                 f"{fitted} was not applied: at least {self.min_validation_size} validation images are needed to check "
@@ -207,6 +224,7 @@ def calibrate_temperature(
     min_validation_size: int = MIN_VALIDATION_SIZE,
     num_folds: int = NUM_FOLDS,
     noise_multiplier: float = NOISE_MULTIPLIER,
+    min_temperature: float = MIN_TEMPERATURE,
 ) -> TemperatureCalibration:
     """
     Fit a temperature on validation logits and decide whether applying it is safe.
@@ -228,6 +246,9 @@ def calibrate_temperature(
             Folds of the held-out check.
         noise_multiplier (`float`, *optional*, defaults to `NOISE_MULTIPLIER`):
             Standard errors the held-out gain must exceed; 0 applies any temperature that helps on held-out folds.
+        min_temperature (`float`, *optional*, defaults to `MIN_TEMPERATURE`):
+            Lowest temperature fitted, in the check and in the end (1 never sharpens the probabilities). A split the
+            model classifies almost without error pulls the fit towards ever sharper probabilities.
 
     Returns:
         [`TemperatureCalibration`]: the temperature to apply and why.
@@ -258,9 +279,10 @@ def calibrate_temperature(
         )
     if noise_multiplier < 0:
         raise ValueError(f"`noise_multiplier` must be >= 0, got {noise_multiplier}.")
+    _check_min_temperature(min_temperature)
     logits = logits.detach().float().cpu()
     labels = labels.detach().cpu()
-    fitted = fit_temperature(logits, labels, multi_label)
+    fitted = fit_temperature(logits, labels, multi_label, min_temperature=min_temperature)
     gain = standard_error = None
     if len(logits) < min_validation_size:
         decision = TOO_FEW_IMAGES
@@ -269,7 +291,7 @@ def calibrate_temperature(
             f"{min_validation_size} are needed to check that a fitted one, here {fitted:.3f}, helps)."
         )
     else:
-        gain, standard_error = held_out_nll_gain(logits, labels, multi_label, num_folds, seed)
+        gain, standard_error = held_out_nll_gain(logits, labels, multi_label, num_folds, seed, min_temperature)
         decision = APPLIED if gain > noise_multiplier * standard_error and gain > 0 else NOT_SIGNIFICANT
     temperature = fitted if decision == APPLIED else 1.0
     return TemperatureCalibration(
@@ -287,11 +309,17 @@ def calibrate_temperature(
         num_folds=num_folds,
         noise_multiplier=noise_multiplier,
         seed=seed,
+        min_temperature=min_temperature,
     )
 
 
 def held_out_nll_gain(
-    logits: torch.Tensor, labels: torch.Tensor, multi_label: bool, num_folds: int, seed: int
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    multi_label: bool,
+    num_folds: int,
+    seed: int,
+    min_temperature: float = MIN_FITTED_TEMPERATURE,
 ) -> tuple[float, float]:
     """
     Mean and standard error over images of the NLL each image loses when its logits are divided by the temperature
@@ -301,7 +329,9 @@ def held_out_nll_gain(
     gains = torch.empty(len(logits))
     for k in range(num_folds):
         held_out = fold == k
-        temperature = fit_temperature(logits[~held_out], labels[~held_out], multi_label)
+        temperature = fit_temperature(
+            logits[~held_out], labels[~held_out], multi_label, min_temperature=min_temperature
+        )
         gains[held_out] = _per_image_nll(logits[held_out], labels[held_out], multi_label) - _per_image_nll(
             logits[held_out] / temperature, labels[held_out], multi_label
         )
@@ -324,6 +354,13 @@ def _per_image_nll(logits: torch.Tensor, labels: torch.Tensor, multi_label: bool
     if multi_label:
         return F.binary_cross_entropy_with_logits(logits, labels.float(), reduction="none").sum(1)
     return F.cross_entropy(logits, labels.long(), reduction="none")
+
+
+def _check_min_temperature(min_temperature: float) -> None:
+    if not MIN_FITTED_TEMPERATURE <= min_temperature <= 1.0:
+        raise ValueError(
+            f"`min_temperature` must be in [{MIN_FITTED_TEMPERATURE}, 1] (1: never sharpen), got {min_temperature}."
+        )
 
 
 def _check_logits_and_labels(logits: torch.Tensor, labels: torch.Tensor) -> None:
