@@ -4,6 +4,7 @@ from .classification import compute_classification_metrics, expected_calibration
 from .counterfactual import DEFAULT_CHANGE_THRESHOLD, compute_counterfactual_metrics
 from .evaluate_metric import JointClassificationMetric
 from .explanation_faithfulness import pointing_game, top_change_iou
+from .feature_probes import block_features, linear_probe, probe_timesteps
 from .generation import (
     compute_generation_metrics,
     conditional_accuracy,
@@ -29,6 +30,9 @@ from .split_shift import SPLIT_SHIFT_MAX_IMAGES, SPLIT_SHIFT_WARNING_AUC, check_
 from .transformers_features import TransformersFeatureExtractor
 
 __all__ = [
+    "block_features",
+    "linear_probe",
+    "probe_timesteps",
     "evaluate_autoencoder",
     "pointing_game",
     "psnr",
