@@ -1,0 +1,43 @@
+import json
+
+import pytest
+
+
+def test_the_curve_is_read_from_the_log_and_the_final_results(tmp_path, benchmark_module):
+    read_curve = benchmark_module("benchmark_learning_curve").read_curve
+    log = tmp_path / "run.log"
+    log.write_text(
+        "Steps: 10%|#  | 1/10 [00:01<00:09]\r"
+        "2026-12-05 12:00:00,000 - INFO - __main__ - step 2: eval/accuracy=0.5000, eval/balanced_accuracy=0.4000\n"
+        "noise\n"
+        "2026-12-05 12:00:01,000 - INFO - __main__ - step 4: eval/accuracy=0.7000, eval/balanced_accuracy=0.6500\n"
+    )
+    results = tmp_path / "eval_results.json"
+    results.write_text(json.dumps({"step": 6, "accuracy": 0.8, "balanced_accuracy": 0.75, "calibration": {}}))
+    assert read_curve(log, results) == {
+        "step": [2, 4, 6], "accuracy": [0.5, 0.7, 0.8], "balanced_accuracy": [0.4, 0.65, 0.75],
+    }  # fmt: skip
+    assert read_curve(log)["step"] == [2, 4]
+    empty = tmp_path / "empty.log"
+    empty.write_text("no validation here\n")
+    with pytest.raises(ValueError, match="--validation_steps"):
+        read_curve(empty)
+
+
+@pytest.mark.slow
+def test_a_short_run_gives_a_curve_per_method(tmp_path, digits_npz, benchmark_module):
+    main = benchmark_module("benchmark_learning_curve").main
+    output = tmp_path / "curves.json"
+    main([
+        "--npz_path", str(digits_npz), "--eval_split", "val", "--methods", "joint", "label_only",
+        "--num_labeled", "30", "--max_train_steps", "4", "--validation_steps", "2", "--train_batch_size", "8",
+        "--runs_dir", str(tmp_path / "runs"), "--output", str(output), "--plot", str(tmp_path / "curves.png"),
+        "--", "--num_validation_samples_per_class", "1", "--validation_inference_steps", "2",
+        "--block_out_channels", "8", "16", "--classifier_hidden_dims", "16",
+    ])  # fmt: skip
+    curves = json.loads(output.read_text())["curves"]
+    assert sorted(curves) == ["joint/30/seed0", "label_only/30/seed0"]
+    for curve in curves.values():
+        assert curve["step"] == [2, 4]
+        assert all(0 <= value <= 1 for value in curve["balanced_accuracy"])
+    assert (tmp_path / "curves.png").stat().st_size > 0
