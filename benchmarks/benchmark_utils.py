@@ -3,6 +3,8 @@
 import argparse
 import json
 import platform
+import time
+from collections.abc import Callable
 
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
@@ -86,3 +88,14 @@ def print_run_config(args) -> dict:
     }
     print(json.dumps(config), flush=True)
     return config
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds `fn()` takes, with CUDA synchronised before and after so that queued kernels are counted."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
