@@ -1,15 +1,11 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
 """The latent-against-pixel cost benchmark runs end to end at a tiny size and writes every figure it promises."""
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = [
     "--resolution", "16", "--batch_size", "2", "--repeats", "1", "--sampling_batch_size", "2",
     "--sampling_steps", "2", "--block_out_channels", "8", "16", "--vae_block_out_channels", "8", "8", "8", "8",
@@ -26,18 +22,8 @@ CASES = {
 }
 
 
-def load_benchmark():
-    sys.path.insert(0, str(ROOT / "benchmarks"))  # benchmark_utils, as when run as a script
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_latent_cost", ROOT / "benchmarks" / "benchmark_latent_cost.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_tiny_run_writes_ratios_throughput_and_memory(tmp_path):
-    benchmark = load_benchmark()
+def test_tiny_run_writes_ratios_throughput_and_memory(tmp_path, load_benchmark):
+    benchmark = load_benchmark("benchmark_latent_cost")
     out = tmp_path / "latent_cost.json"
     benchmark.main(TINY + ["--json", str(out)])
     report = json.loads(out.read_text())
@@ -63,8 +49,8 @@ def test_tiny_run_writes_ratios_throughput_and_memory(tmp_path):
     assert (latent["sample_size"], latent["in_channels"]) == (2, 4)
 
 
-def test_a_resolution_the_autoencoder_cannot_divide_is_refused(capsys):
-    benchmark = load_benchmark()
+def test_a_resolution_the_autoencoder_cannot_divide_is_refused(capsys, load_benchmark):
+    benchmark = load_benchmark("benchmark_latent_cost")
     with pytest.raises(SystemExit) as error:
         benchmark.parse_args(["--resolution", "20", "--downsampling_factor", "8"])
     assert error.value.code == 2
