@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from benchmark_utils import VALIDATION_FRACTION, print_run_config
-from diffusers_joint import JointUNet2DModel
+from diffusers_joint import JointDiffusionPipeline
 from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
 from diffusers_joint.data.joint_dataset import holdout_split
-from diffusers_joint.evaluation import dataset_to_tensors, predict_logits
+from diffusers_joint.evaluation import dataset_to_tensors
 from diffusers_joint.training import calibrate_temperature, fit_temperature
 from diffusers_joint.training.calibration import MIN_FITTED_TEMPERATURE, calibration_error
 
@@ -71,17 +71,18 @@ def parse_args():
 
 def model_logits(model_path: str, seed: int, npz_path=None, csv_path=None) -> dict:
     """Raw logits of the model's validation hold-out, its extra pool images (`.npz` `val`) and its test split."""
-    unet = JointUNet2DModel.from_pretrained(model_path, subfolder="unet").eval()
-    preprocessor = ImagePreprocessor(unet.config.sample_size, unet.config.in_channels)
+    pipe = JointDiffusionPipeline.from_pretrained(model_path)  # a latent pipeline classifies its VAE's encodings
+    pipe.unet.eval()
+    preprocessor = ImagePreprocessor(pipe.pixel_size, pipe.pixel_channels)
     dataset = load_joint_dataset(npz_path=npz_path, csv_path=csv_path, seed=seed)
     _, validation = holdout_split(dataset.train, VALIDATION_FRACTION, seed)  # what train_joint.py calibrated on
     splits = {"validation": validation, "test": dataset.eval}
     if npz_path:
         splits["extra"] = load_joint_dataset(npz_path=npz_path, eval_split="val", seed=seed).eval
-    out = {"multi_label": unet.is_multi_label}
+    out = {"multi_label": pipe.unet.is_multi_label}
     for name, split in splits.items():
         images, labels = dataset_to_tensors(split, preprocessor)
-        out[name] = (predict_logits(unet, images), labels)
+        out[name] = (pipe.classifier_logits(images, batch_size=256), labels)
     pool = [out["validation"]] + ([out["extra"]] if "extra" in out else [])
     out["pool"] = (torch.cat([p[0] for p in pool]), torch.cat([p[1] for p in pool]))
     return out

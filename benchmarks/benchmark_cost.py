@@ -19,12 +19,12 @@ import json
 import platform
 import resource
 import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 
+from benchmark_utils import timed
 from diffusers_joint import GuidanceConfig, JointDiffusionPipeline, JointUNet2DModel
 from diffusers_joint.training import JointDiffusionObjective, JointLossConfig, joint_diffusion_loss, unet_kwargs
 
@@ -41,16 +41,6 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's).")
     parser.add_argument("--json", type=str, default=None, help="Also write the results to this file.")
     return parser.parse_args()
-
-
-def timed(fn, device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def main():

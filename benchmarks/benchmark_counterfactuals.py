@@ -25,12 +25,11 @@ import time
 import torch
 
 from benchmark_utils import evaluation_data_and_reference, load_pipeline, print_run_config
-from diffusers_joint import CounterfactualPipeline
+from diffusers_joint import CounterfactualPipeline, JointDiffusionPipeline
 from diffusers_joint.evaluation import (
     compute_counterfactual_metrics,
     counterfactual_requests,
     evaluate_counterfactuals,
-    predict_probabilities,
 )
 from diffusers_joint.pipelines import GUIDANCE_METHODS, GuidanceConfig
 
@@ -74,12 +73,17 @@ def search_strengths(values: list[float] | None) -> bool | list[float]:
     return False if values is None else (values or True)
 
 
-def pixel_attack(unet, images: torch.Tensor, targets: torch.Tensor, step: float, max_steps: int) -> torch.Tensor:
-    """Iterated signed-gradient ascent of log p(target | x) on the pixels, per image until the model says target."""
+def pixel_attack(
+    pipe: JointDiffusionPipeline, images: torch.Tensor, targets: torch.Tensor, step: float, max_steps: int
+) -> torch.Tensor:
+    """
+    Iterated signed-gradient ascent of log p(target | x) on the pixels, per image until the model says target; a
+    latent pipeline's classifier reads the VAE's encoding of the pixels, and the gradient flows through the encoder.
+    """
     x = images.clone()
     for _ in range(max_steps):
         x.requires_grad_(True)
-        log_probs = unet.classify(x).float().log_softmax(dim=1)
+        log_probs = pipe.unet.classify(pipe.images_to_latents(x)).float().log_softmax(dim=1)
         done = log_probs.argmax(dim=1) == targets
         if done.all():
             break
@@ -88,6 +92,11 @@ def pixel_attack(unet, images: torch.Tensor, targets: torch.Tensor, step: float,
         with torch.no_grad():
             x = (x + step * grad.sign() * (~done).float()[:, None, None, None]).clamp(-1, 1)
     return x.detach()
+
+
+def model_probabilities(pipe: JointDiffusionPipeline, images: torch.Tensor) -> torch.Tensor:
+    """The joint model's calibrated probabilities of images in pixel space (encoded first by a latent pipeline)."""
+    return pipe.unet.probabilities(pipe.classifier_logits(images, batch_size=256))
 
 
 def draw_figure(path, inputs, rows, label_names, targets, probs, count):
@@ -129,7 +138,7 @@ def main():
     if unet.is_multi_label:
         raise SystemExit("This benchmark compares single-label counterfactuals.")
     test_images, test_labels, reference, reference_accuracy = evaluation_data_and_reference(
-        unet, args.npz_path, args.csv_path, args.reference_model, args.seed
+        pipe, args.npz_path, args.csv_path, args.reference_model, args.seed
     )
 
     # The same images and targets as evaluate_counterfactuals draws for this seed.
@@ -161,18 +170,18 @@ def main():
     results["pipeline"]["seconds"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    attacked = pixel_attack(unet, inputs, targets, args.attack_step, args.attack_steps)
+    attacked = pixel_attack(pipe, inputs, targets, args.attack_step, args.attack_steps)
     seconds = time.perf_counter() - start
     results["pixel_attack"] = compute_counterfactual_metrics(
         inputs,
         attacked,
         targets,
-        model_probs_after=predict_probabilities(unet, attacked),
+        model_probs_after=model_probabilities(pipe, attacked),
         reference_probs_after=reference.predict_proba(attacked),
         counterfactual_features=reference.extract_features(attacked),
         real_features=reference.extract_features(test_images),
         real_labels=test_labels,
-        model_probs_before=predict_probabilities(unet, inputs),
+        model_probs_before=model_probabilities(pipe, inputs),
     )
     results["pixel_attack"].update({"seconds": seconds, "step": args.attack_step, "max_steps": args.attack_steps})
 
@@ -190,7 +199,7 @@ def main():
 
     if args.figure:
         shown = min(args.figure_examples, count)
-        explain = CounterfactualPipeline(unet=unet, scheduler=pipe.scheduler)
+        explain = CounterfactualPipeline.from_joint_pipeline(pipe)
         explain.set_progress_bar_config(disable=True)
         out = explain(
             image=((inputs[:shown] + 1) / 2).clamp(0, 1),
@@ -209,7 +218,7 @@ def main():
         target_index = targets[:shown, None]
         probs = {
             "counterfactual": out.counterfactual_probs.gather(1, target_index)[:, 0].tolist(),
-            "pixel attack": predict_probabilities(unet, attacked[:shown]).gather(1, target_index)[:, 0].tolist(),
+            "pixel attack": model_probabilities(pipe, attacked[:shown]).gather(1, target_index)[:, 0].tolist(),
         }
         draw_figure(args.figure, inputs[:shown], rows, list(unet.id2label.values()), targets, probs, shown)
         print(f"figure: {args.figure}")

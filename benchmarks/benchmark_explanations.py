@@ -211,7 +211,7 @@ def main():
     torch.manual_seed(args.seed)
     pipe = load_pipeline(args.pipeline, args.scheduler)
     test_images, test_labels, reference, reference_accuracy = evaluation_data_and_reference(
-        pipe.unet, args.npz_path, args.csv_path, args.reference_model, args.seed, split=args.split
+        pipe, args.npz_path, args.csv_path, args.reference_model, args.seed, split=args.split
     )
     start = time.perf_counter()
     part = guidance if args.part == "guidance" else counterfactuals

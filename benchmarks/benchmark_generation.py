@@ -108,12 +108,12 @@ def main():
     command = "python " + shlex.join(sys.argv)
     scales = args.guidance_scales or [0.0, DEFAULT_GUIDANCE_SCALES[args.guidance_method]]
     paths = {"joint": args.joint_pipeline, **({"plain": args.plain_pipeline} if args.plain_pipeline else {})}
-    unet = load_pipeline(args.joint_pipeline, "ddpm").unet
-    if unet.is_multi_label:
+    joint = load_pipeline(args.joint_pipeline, "ddpm")
+    if joint.unet.is_multi_label:
         raise SystemExit("This benchmark requests single classes; use evaluate_generation directly for multi-label.")
 
     real_images, _, reference, reference_accuracy = evaluation_data_and_reference(
-        unet, args.npz_path, args.csv_path, args.reference_model, args.seed, split=args.split
+        joint, args.npz_path, args.csv_path, args.reference_model, args.seed, split=args.split
     )
 
     results = {"config": config, "command": command, "reference_test_accuracy": reference_accuracy, "runs": []}

@@ -57,9 +57,9 @@ def main():
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     unet = pipe.unet.eval()
-    num_classes, resolution = unet.config.num_classes, unet.config.sample_size
+    num_classes = unet.config.num_classes
     data = load_joint_dataset(dataset_name=args.dataset_name, npz_path=args.npz_path, csv_path=args.csv_path)
-    preprocessor = ImagePreprocessor(resolution, unet.config.in_channels)
+    preprocessor = ImagePreprocessor(pipe.pixel_size, pipe.pixel_channels)  # a latent pipeline's decoded images
     train_x, train_y = dataset_to_tensors(data.train, preprocessor)
     test_x, test_y = dataset_to_tensors(data.eval, preprocessor)
 
@@ -103,7 +103,7 @@ def main():
     pick = rng.choice(len(test_x), size=min(args.num_counterfactuals, len(test_x)), replace=False)
     x, y = test_x[pick], test_y[pick]
     targets = torch.tensor([(int(c) + int(rng.integers(1, num_classes))) % num_classes for c in y])
-    explain = CounterfactualPipeline(unet=unet, scheduler=pipe.scheduler)
+    explain = CounterfactualPipeline.from_joint_pipeline(pipe)
     explain.set_progress_bar_config(disable=True)
     out = explain(
         image=x,

@@ -3,11 +3,13 @@
 import argparse
 import json
 import platform
+import time
+from collections.abc import Callable
 
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
-from diffusers_joint import JointDiffusionPipeline, JointUNet2DModel
+from diffusers_joint import JointDiffusionPipeline
 from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
 from diffusers_joint.data.joint_dataset import holdout_split
 from diffusers_joint.evaluation import ReferenceClassifier, dataset_to_tensors, train_reference_classifier
@@ -37,7 +39,7 @@ def add_split_argument(parser: argparse.ArgumentParser, images: str) -> None:
 
 
 def evaluation_data_and_reference(
-    unet: JointUNet2DModel,
+    pipe: JointDiffusionPipeline,
     npz_path: str | None,
     csv_path: str | None,
     reference_model: str | None,
@@ -46,8 +48,9 @@ def evaluation_data_and_reference(
     validation_fraction: float = VALIDATION_FRACTION,
 ) -> tuple[torch.Tensor, torch.Tensor, ReferenceClassifier, float]:
     """
-    The evaluation images and labels at the model's resolution, and the independent reference network: loaded from
-    `reference_model`, or trained on the real training images; and the reference network's test accuracy.
+    The evaluation images and labels at the pipeline's image size and channels (`pipe.pixel_size` and
+    `pipe.pixel_channels`: the decoded images' for a latent pipeline), and the independent reference network: loaded
+    from `reference_model`, or trained on the real training images; and the reference network's test accuracy.
 
     `split="validation"` returns the split `train_joint.py` calibrates on instead of the test split, for choosing
     settings without looking at the test images: the `.npz` file's `val` split, else the seeded hold-out of
@@ -56,7 +59,7 @@ def evaluation_data_and_reference(
     if split not in ("test", "validation"):
         raise ValueError(f"Expected split 'test' or 'validation', got {split!r}.")
     dataset = load_joint_dataset(npz_path=npz_path, csv_path=csv_path, seed=seed)
-    preprocessor = ImagePreprocessor(unet.config.sample_size, unet.config.in_channels)
+    preprocessor = ImagePreprocessor(pipe.pixel_size, pipe.pixel_channels)
     test_images, test_labels = dataset_to_tensors(dataset.eval, preprocessor)
     train = dataset.train
     if split == "validation" and npz_path is not None:
@@ -86,3 +89,14 @@ def print_run_config(args) -> dict:
     }
     print(json.dumps(config), flush=True)
     return config
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds `fn()` takes, with CUDA synchronised before and after so that queued kernels are counted."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start

@@ -167,7 +167,7 @@ def draw_samples(pipe: JointDiffusionPipeline, names: dict[int, str], per_class:
     images = pipe(class_labels=labels, num_inference_steps=steps, generator=torch.Generator().manual_seed(seed)).images
     predicted = pipe.classify(images).labels.tolist()
     agreement = float(np.mean(np.asarray(predicted) == np.asarray(labels)))
-    size, gap = (32, 2) if pipe.unet.config.sample_size <= 8 else (56, 2)
+    size, gap = (32, 2) if pipe.pixel_size <= 8 else (56, 2)
     grid = np.full((num_classes * (size + gap) - gap, per_class * (size + gap) - gap), 255, dtype=np.uint8)
     for i, image in enumerate(images):
         row, col = divmod(i, per_class)
@@ -197,7 +197,7 @@ def draw_counterfactuals(
     path: Path,
 ) -> list[dict]:
     """Rows of input | counterfactual | difference heat map, with the classifier's probabilities."""
-    explain = CounterfactualPipeline(unet=pipe.unet, scheduler=pipe.scheduler)
+    explain = CounterfactualPipeline.from_joint_pipeline(pipe)
     explain.set_progress_bar_config(disable=True)
     out = explain(
         image=images,
@@ -206,7 +206,7 @@ def draw_counterfactuals(
         num_inference_steps=steps,
         generator=torch.Generator().manual_seed(seed),
     )
-    size = 64 if pipe.unet.config.sample_size <= 8 else 112
+    size = 64 if pipe.pixel_size <= 8 else 112
     fig, axes = plt.subplots(len(images), 3, figsize=(4.6, 1.6 * len(images) + 0.2))
     axes = np.atleast_2d(axes)
     rows = []

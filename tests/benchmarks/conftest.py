@@ -1,3 +1,5 @@
+# Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -5,7 +7,22 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture
+def load_benchmark():
+    """Imports a script of benchmarks/ by name, with its helper modules importable as when it runs as a script."""
+
+    def load(name: str):
+        if str(BENCHMARKS) not in sys.path:
+            sys.path.insert(0, str(BENCHMARKS))
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture
@@ -22,15 +39,3 @@ def digits_npz(tmp_path) -> Path:
         test_images=images[1000:1200], test_labels=labels[1000:1200],
     )  # fmt: skip
     return path
-
-
-@pytest.fixture
-def benchmark_module(monkeypatch):
-    """Import a script of benchmarks/ afresh, with that folder on the path as when it runs."""
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-
-    def load(name: str):
-        sys.modules.pop(name, None)
-        return __import__(name)
-
-    return load

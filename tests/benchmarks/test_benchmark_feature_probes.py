@@ -3,8 +3,8 @@ import json
 from tiny_models import tiny_joint_pipeline
 
 
-def test_probes_of_a_tiny_model_on_the_validation_split(tmp_path, digits_npz, benchmark_module):
-    benchmark_feature_probes = benchmark_module("benchmark_feature_probes")
+def test_probes_of_a_tiny_model_on_the_validation_split(tmp_path, digits_npz, load_benchmark):
+    benchmark_feature_probes = load_benchmark("benchmark_feature_probes")
 
     tiny_joint_pipeline().save_pretrained(tmp_path / "model")
     output = tmp_path / "probes.json"

@@ -3,8 +3,8 @@ import json
 import pytest
 
 
-def test_the_curve_is_read_from_the_log_and_the_final_results(tmp_path, benchmark_module):
-    read_curve = benchmark_module("benchmark_learning_curve").read_curve
+def test_the_curve_is_read_from_the_log_and_the_final_results(tmp_path, load_benchmark):
+    read_curve = load_benchmark("benchmark_learning_curve").read_curve
     log = tmp_path / "run.log"
     log.write_text(
         "Steps: 10%|#  | 1/10 [00:01<00:09]\r"
@@ -25,8 +25,8 @@ def test_the_curve_is_read_from_the_log_and_the_final_results(tmp_path, benchmar
 
 
 @pytest.mark.slow
-def test_a_short_run_gives_a_curve_per_method(tmp_path, digits_npz, benchmark_module):
-    main = benchmark_module("benchmark_learning_curve").main
+def test_a_short_run_gives_a_curve_per_method(tmp_path, digits_npz, load_benchmark):
+    main = load_benchmark("benchmark_learning_curve").main
     output = tmp_path / "curves.json"
     main([
         "--npz_path", str(digits_npz), "--eval_split", "val", "--methods", "joint", "label_only",

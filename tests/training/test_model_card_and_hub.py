@@ -1,12 +1,16 @@
 import math
+import re
 
 import pytest
 import yaml
+from diffusers import DDPMScheduler
 from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
+from diffusers_joint import JointDiffusionPipeline
 from diffusers_joint.training import HubUploadError, build_model_card, push_output_to_hub, save_model_card
 from diffusers_joint.training import hub as hub_module
+from tiny_models import tiny_latent_unet, tiny_vae
 
 
 def make_card(**overrides):
@@ -77,7 +81,7 @@ def test_model_card_states_data_budget_use_limitations_and_usage():
         "## Medical disclaimer",
         "(test split)",
         'JointDiffusionPipeline.from_pretrained("user/joint-pneumonia")',
-        "CounterfactualPipeline",
+        "explain = CounterfactualPipeline.from_joint_pipeline(pipe)",
     ):
         assert needle in text, needle
     plain = make_card(medical=False, sample_grid_file=None, metrics=None)
@@ -85,6 +89,21 @@ def test_model_card_states_data_budget_use_limitations_and_usage():
     assert "![samples]" not in plain.text and "No evaluation was run." in plain.text
     assert "medical-imaging" not in plain.data.to_dict()["tags"]
     assert "model-index" not in plain.data.to_dict()
+
+
+def test_model_card_usage_code_runs_on_a_latent_pipeline(tmp_path):
+    # the card's snippet, pointed at a saved tiny latent pipeline: its counterfactual keeps the VAE
+    pipe = JointDiffusionPipeline(
+        unet=tiny_latent_unet(2), scheduler=DDPMScheduler(num_train_timesteps=1000, clip_sample=False), vae=tiny_vae()
+    )
+    pipe.save_pretrained(tmp_path / "latent")
+    text = make_card(repo_id="user/joint-latent").text
+    code = re.search(r"## How to use.*?```python\n(.*?)```", text, re.DOTALL).group(1)
+    namespace = {}
+    exec(code.replace("user/joint-latent", str(tmp_path / "latent")), namespace)
+    assert namespace["explain"].vae is not None
+    assert namespace["out"].difference_heatmaps[0].size == (16, 16)  # pixel space, the VAE's image size
+    assert len(namespace["prediction"].labels) == 2
 
 
 def test_push_uploads_without_checkpoints(monkeypatch, tmp_path):

@@ -69,7 +69,7 @@ pipe = JointDiffusionPipeline.from_pretrained("{{ repo_id }}")
 images = pipe(class_labels=[0, 1], num_inference_steps=250).images   # class-guided samples
 prediction = pipe.classify(images)                                   # labels, probabilities, names
 
-explain = CounterfactualPipeline(unet=pipe.unet, scheduler=pipe.scheduler)
+explain = CounterfactualPipeline.from_joint_pipeline(pipe)           # the same model (and VAE, if latent)
 out = explain(image=images[0], target_class=1, strength=0.5)         # counterfactual towards class 1
 out.difference_heatmaps[0]                                           # where the image had to change
 ```
