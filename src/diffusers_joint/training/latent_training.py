@@ -135,7 +135,8 @@ def ensure_scaling_factor(vae: AutoencoderKL, images: torch.Tensor, batch_size: 
         return False
     factor = latent_scaling_factor(vae, images, batch_size=batch_size, seed=seed)
     logger.info(f"The VAE records no scaling_factor: {factor:.6g} (1 / std of the latents of {len(images)} images).")
-    vae.register_to_config(scaling_factor=factor)
+    defaults = [key for key in vae.config.get("_use_default_values", []) if key != "scaling_factor"]
+    vae.register_to_config(scaling_factor=factor, _use_default_values=defaults)  # recorded now, not a default
     return True
 
 
