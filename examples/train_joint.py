@@ -244,7 +244,7 @@ def main(args):
     # ---------------------------------------------------------------- model
     vae = None  # latent runs: the frozen VAE, sized to the training resolution with the UNet
     if args.pretrained_vae_model_name_or_path:
-        vae = load_frozen_vae(args.pretrained_vae_model_name_or_path, dataset.num_channels)
+        vae = load_frozen_vae(args.pretrained_vae_model_name_or_path, dataset.num_channels, args.vae_subfolder)
         unet = create_latent_joint_unet(dataset, vae, args)
         resolution = vae.config.sample_size  # of the images; the UNet's is the latents'
     else:
@@ -286,7 +286,8 @@ def main(args):
         latent = prepare_latent_space(
             accelerator,
             vae,
-            args.pretrained_vae_model_name_or_path,
+            args.pretrained_vae_model_name_or_path
+            + (f" (subfolder {args.vae_subfolder})" if args.vae_subfolder else ""),
             dataset.num_channels,
             scaling_images,
             batch_size=args.eval_batch_size,

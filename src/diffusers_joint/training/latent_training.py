@@ -45,6 +45,7 @@ def add_vae_arguments(group: argparse._ActionsContainer) -> None:
         "a Hub id; safetensors only), frozen. Images are augmented in pixel space, then encoded (posterior mean, "
         "scaled by the VAE's scaling_factor); the saved pipeline holds the VAE. Default: diffuse pixels.",
     )
+    group.add_argument("--vae_subfolder", type=str, default=None, help="E.g. `vae` for a whole pipeline's VAE.")
     group.add_argument(
         "--vae_scaling_images",
         type=int,
@@ -67,17 +68,19 @@ def weights_fingerprint(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def load_frozen_vae(pretrained_vae_model_name_or_path: str | os.PathLike, pixel_channels: int) -> AutoencoderKL:
+def load_frozen_vae(
+    pretrained_vae_model_name_or_path: str | os.PathLike, pixel_channels: int, subfolder: str | None = None
+) -> AutoencoderKL:
     """
-    The VAE of `--pretrained_vae_model_name_or_path` ([`load_vae`], safetensors only), frozen: eval mode, no
-    gradients. Move it with `vae.to(accelerator.device, weight_dtype(accelerator))`; it never enters the optimiser or
-    `accelerator.prepare`.
+    The VAE of `--pretrained_vae_model_name_or_path` (and `--vae_subfolder`; [`load_vae`], safetensors only),
+    frozen: eval mode, no gradients ([`prepare_latent_space`] moves it to the run's device and weight dtype); it
+    never enters the optimiser or `accelerator.prepare`.
 
     Raises:
         ValueError: the VAE does not take images of `pixel_channels` channels (its own channels, or 1-channel images
             with a 3-channel VAE).
     """
-    vae = load_vae(pretrained_vae_model_name_or_path)
+    vae = load_vae(pretrained_vae_model_name_or_path, subfolder=subfolder)
     check_vae_channels(vae, pixel_channels)
     vae.requires_grad_(False)
     return vae.eval()
