@@ -5,6 +5,11 @@ Train a Joint Diffusion model (one UNet that denoises and classifies) with Accel
 
     accelerate launch examples/train_joint.py                      # embedded demo: scikit-learn's 8x8 digits
     accelerate launch examples/train_joint.py --npz_path pneumonia.npz --num_labeled 50 --output_dir joint-pneumonia
+    accelerate launch examples/train_joint.py --pretrained_vae_model_name_or_path vae-lesions128 --resolution 128 ...
+
+With `--pretrained_vae_model_name_or_path` (an `examples/train_autoencoder.py` folder or a Hub VAE) the UNet diffuses
+the frozen VAE's latents: the classifier's views are augmented in pixel space, then encoded; the saved pipeline holds
+the VAE and takes and returns pixel images.
 
 Modelled on diffusers' examples/unconditional_image_generation/train_unconditional.py: a straight `main` over
 `diffusers_joint.data`, `diffusers_joint.training`, `diffusers_joint.evaluation` and `diffusers_joint.pipelines`.
@@ -47,6 +52,8 @@ from diffusers_joint.evaluation import (
     dataset_to_tensors,
     evaluate_classifier,
     evaluate_generation_with_reference,
+    metrics_from_logits,
+    predict_logits,
     validation_scores,
 )
 from diffusers_joint.pipelines import class_sample_grid
@@ -61,6 +68,7 @@ from diffusers_joint.training import (
     add_logging_and_hub_arguments,
     add_model_arguments,
     add_run_arguments,
+    add_vae_arguments,
     batch_seed,
     build_model_card,
     check_joint_loss_arguments,
@@ -68,12 +76,17 @@ from diffusers_joint.training import (
     create_accelerator,
     create_ema_model,
     create_joint_unet_from_args,
+    create_latent_joint_unet,
     ema_weights,
+    has_scaling_factor,
     joint_diffusion_loss,
     joint_loss_from_args,
     labeled_mask,
+    load_frozen_vae,
+    prepare_latent_space,
     push_run_to_hub,
     register_alignment_checkpointing,
+    register_vae_checkpointing,
     remove_incomplete_checkpoints,
     resume_training_state,
     save_model_card,
@@ -122,6 +135,7 @@ def parse_args(argv=None):
     )
 
     add_model_arguments(parser.add_argument_group("model"))
+    add_vae_arguments(parser.add_argument_group("latent space (default: pixel space)"))
     add_joint_loss_arguments(parser.add_argument_group("loss"))
 
     train = parser.add_argument_group("training")
@@ -180,6 +194,8 @@ def parse_args(argv=None):
     check_joint_loss_arguments(parser, args)
     if not 0.0 <= args.validation_fraction < 1.0:
         parser.error(f"--validation_fraction must be in [0, 1), got {args.validation_fraction}.")
+    if args.vae_scaling_images < 1:
+        parser.error(f"--vae_scaling_images must be at least 1, got {args.vae_scaling_images}.")
     if not 0.0 <= args.labeled_batch_fraction <= 1.0:
         parser.error(f"--labeled_batch_fraction must be in [0, 1], got {args.labeled_batch_fraction}.")
     if args.select_best_checkpoint and (
@@ -226,12 +242,21 @@ def main(args):
     logger.info(f"Data: {dataset.source}; {len(train_dataset)} training images, {num_labeled} labeled.")
 
     # ---------------------------------------------------------------- model
-    unet = create_joint_unet_from_args(dataset, args)
-    resolution = unet.config.sample_size
+    vae = None  # latent runs: the frozen VAE, sized to the training resolution with the UNet
+    if args.pretrained_vae_model_name_or_path:
+        vae = load_frozen_vae(args.pretrained_vae_model_name_or_path, dataset.num_channels, args.vae_subfolder)
+        unet = create_latent_joint_unet(dataset, vae, args)
+        resolution = vae.config.sample_size  # of the images; the UNet's is the latents'
+    else:
+        unet = create_joint_unet_from_args(dataset, args)
+        resolution = unet.config.sample_size
     # Saved with the model: its classifier of x_t is then meaningful for GuidanceConfig(method="noisy").
     noise_aware = args.noisy_classifier_weight > 0 and args.classifier_loss_weight > 0
     unet.register_to_config(noise_aware_classifier=noise_aware or unet.config.get("noise_aware_classifier", False))
-    noise_scheduler = DDPMScheduler(num_train_timesteps=args.ddpm_num_steps, beta_schedule=args.ddpm_beta_schedule)
+    # Scaled latents are not confined to [-1, 1]: no clipping of the predicted sample, as in diffusers' latent scripts.
+    noise_scheduler = DDPMScheduler(
+        num_train_timesteps=args.ddpm_num_steps, beta_schedule=args.ddpm_beta_schedule, clip_sample=vae is None
+    )
     ema_model = None
     if args.use_ema:
         warmup = dict(decay=args.ema_max_decay, inv_gamma=args.ema_inv_gamma, power=args.ema_power)
@@ -252,6 +277,23 @@ def main(args):
     # Flips and augmented views are drawn in the loop, after each step is seeded, for exact resumes.
     preprocessor = ImagePreprocessor(resolution, dataset.num_channels, normalization=normalization)
     collator = JointCollator(preprocessor, dataset.problem_type, dataset.num_classes)
+    latent = None
+    if vae is not None:  # frozen, on the device in the weight dtype, never prepared or optimised
+        scaling_images = None
+        if not has_scaling_factor(vae):
+            subset = train_dataset.select(range(min(args.vae_scaling_images, len(train_dataset))))
+            scaling_images = dataset_to_tensors(subset, preprocessor, labeled_only=False)[0]
+        latent = prepare_latent_space(
+            accelerator,
+            vae,
+            args.pretrained_vae_model_name_or_path
+            + (f" (subfolder {args.vae_subfolder})" if args.vae_subfolder else ""),
+            dataset.num_channels,
+            scaling_images,
+            batch_size=args.eval_batch_size,
+            seed=args.seed,
+        )
+    register_vae_checkpointing(accelerator, latent.record if latent else None)  # a resume needs the same VAE
     train_dataloader = mixed_batch_dataloader(
         train_dataset,
         labeled,
@@ -301,6 +343,11 @@ def main(args):
     resume_batches = (global_step % updates_per_epoch) * args.gradient_accumulation_steps
     # (images, labels), read once: scored for --select_best_checkpoint and calibrated on at the end
     validation = dataset_to_tensors(validation_dataset, preprocessor) if validation_dataset is not None else None
+    if latent is not None:  # both splits encoded once
+        validation = latent.encode_split(validation, args.eval_batch_size)
+        if dataset.eval is not None:
+            evaluation = dataset_to_tensors(dataset.eval, preprocessor)
+            latent.evaluation = latent.encode_split(evaluation, args.eval_batch_size)
     best_folder = Path(args.output_dir) / "best-checkpoint"
     best = BestCheckpoint(best_folder, args.select_best_checkpoint) if args.select_best_checkpoint else None
 
@@ -327,6 +374,8 @@ def main(args):
             torch.manual_seed(batch_seed(args.seed, micro_step, accelerator.process_index))
             micro_step += 1
             batch.update(augmentation(batch["pixel_values"]))
+            if latent is not None:  # augmented in pixel space, then encoded: the loss runs unchanged on latents
+                batch = latent.encode(batch)
             with accelerator.accumulate(objective):
                 out = joint_diffusion_loss(
                     objective,
@@ -374,7 +423,7 @@ def main(args):
                         if best is not None:
                             best.update(global_step, unet, validation_scores(unet, *validation))
                         _, grid = validate(
-                            accelerator, global_step, unet, noise_scheduler, dataset, preprocessor, args
+                            accelerator, global_step, unet, noise_scheduler, dataset, preprocessor, args, latent
                         )
                     if grid is not None:
                         grid.save(os.path.join(args.output_dir, f"samples-{global_step:06d}.png"))
@@ -392,16 +441,23 @@ def main(args):
             step = best.load_into(unet)
             logger.info(f"Saving step {step}, the best on the validation split ({args.select_best_checkpoint}).")
         splits = (train_dataset, validation_dataset, validation)
-        finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, global_step, best, args)
+        finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, global_step, best, args, latent)
     accelerator.end_training()
 
 
-def validate(accelerator, step, unet, noise_scheduler, dataset, preprocessor, args):
-    """Metrics on the evaluation split and a sample grid of `unet` as it is (see `ema_weights`)."""
-    results = evaluate_classifier(unet, dataset.eval, preprocessor) if dataset.eval is not None else {}
+def validate(accelerator, step, unet, noise_scheduler, dataset, preprocessor, args, latent=None):
+    """
+    Metrics on the evaluation split and a sample grid of `unet` as it is (see `ema_weights`); a latent run passes its
+    `LatentSpace`: scored on the evaluation latents it holds, its grid decoded.
+    """
+    if latent is not None and latent.evaluation is not None:
+        results = metrics_from_logits(unet, predict_logits(unet, latent.evaluation[0]), latent.evaluation[1])
+    else:
+        results = evaluate_classifier(unet, dataset.eval, preprocessor) if dataset.eval is not None else {}
     grid = None
     if args.diffusion_loss_weight > 0:
         grid_settings = dict(num_inference_steps=args.validation_inference_steps, guidance_scale=args.guidance_scale)
+        grid_settings.update(latent.pipeline_components() if latent else {})
         grid = class_sample_grid(
             unet, noise_scheduler, args.num_validation_samples_per_class, seed=args.seed, **grid_settings
         )
@@ -411,19 +467,25 @@ def validate(accelerator, step, unet, noise_scheduler, dataset, preprocessor, ar
     return results, grid
 
 
-def finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, step, best, args):
+def finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, step, best, args, latent=None):
     """Calibrate, evaluate and save the pipeline, its results, sample grid and model card; push when asked."""
     train_dataset, validation_dataset, validation = splits
+    components = {}  # a latent pipeline's VAE, saved in full precision
+    if latent is not None:
+        if latent.vae.dtype != torch.float32:
+            latent.vae.to(dtype=torch.float32)
+        components = latent.pipeline_components()
     calibration = {}
     if validation is not None:
         calibration = calibrate_classifier(unet, *validation, fit=args.calibrate, seed=args.seed)
-    results, grid = validate(accelerator, step, unet, noise_scheduler, dataset, preprocessor, args)
+    results, grid = validate(accelerator, step, unet, noise_scheduler, dataset, preprocessor, args, latent)
     results.update(calibration)
     results.update(check_split_shift(validation_dataset, dataset.eval, preprocessor, unet.is_multi_label))
     if best is not None:
         results["best_checkpoint"] = best.best
     normalization = preprocessor.normalization.to_config()  # the training images' intensity mapping
-    JointDiffusionPipeline(unet=unet, scheduler=noise_scheduler, **normalization).save_pretrained(args.output_dir)
+    pipeline = JointDiffusionPipeline(unet=unet, scheduler=noise_scheduler, **components, **normalization)
+    pipeline.save_pretrained(args.output_dir)
     if args.evaluate_generation and dataset.eval is not None and args.diffusion_loss_weight > 0:
         results["generation"] = evaluate_generation_with_reference(
             unet,
@@ -438,6 +500,7 @@ def finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, st
             guidance_scale=args.guidance_scale,
             seed=args.seed,
             reference_dir=os.path.join(args.output_dir, "reference_classifier"),
+            **components,
         )
     elif args.evaluate_generation:
         logger.warning("--evaluate_generation needs an evaluation split and a diffusion loss: skipped.")
@@ -451,16 +514,17 @@ def finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, st
         dataset_description=dataset.source,
         num_labeled=int(is_labeled(train_dataset["label"]).sum()),
         num_train_examples=len(train_dataset),
-        resolution=unet.config.sample_size,
+        resolution=preprocessor.resolution,  # of the images, also for a latent model
         channels=dataset.num_channels,
         metrics=results,
-        training_settings=training_settings_from_args(args, unet.config.sample_size, step),
+        training_settings=training_settings_from_args(args, preprocessor.resolution, step),
         dataset_id=args.dataset_name if args.dataset_name and not os.path.isdir(args.dataset_name) else None,
         repo_id=args.hub_model_id,
         sample_grid_file="samples.png" if grid is not None else None,
         medical=args.npz_path is not None,
         eval_split_name=dataset.eval_split_name,
         generation_metrics=results.get("generation"),
+        latent_space=latent.describe() if latent else None,
     )
     save_model_card(card, args.output_dir)
     saved = "the pipeline, " + ("samples.png, " if grid is not None else "") + "eval_results.json and README.md"

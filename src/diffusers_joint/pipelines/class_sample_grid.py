@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import PIL.Image
 import torch
-from diffusers import DDPMScheduler, SchedulerMixin
+from diffusers import AutoencoderKL, DDPMScheduler, SchedulerMixin
 
 from ..models import JointUNet2DModel
 from .image_grid import labelled_image_grid
@@ -20,13 +20,17 @@ def class_sample_grid(
     num_inference_steps: int = 250,
     seed: int = 0,
     guidance_scale: float | None = None,
+    vae: AutoencoderKL | None = None,
+    pixel_channels: int | None = None,
 ) -> PIL.Image.Image:
     """
     `samples_per_class` class-guided samples of every class (DDPM with `noise_scheduler`'s training schedule,
     seeded), one row per class labelled with its name; multi-label models sample unconditionally, rows unnamed.
-    `unet` is put in eval mode for sampling and back in the mode it was in.
+    `unet` is put in eval mode for sampling and back in the mode it was in. A latent model's samples are decoded by
+    its `vae` (and `pixel_channels`, see [`JointDiffusionPipeline`]).
     """
-    pipeline = JointDiffusionPipeline(unet=unet, scheduler=DDPMScheduler.from_config(noise_scheduler.config))
+    scheduler = DDPMScheduler.from_config(noise_scheduler.config)
+    pipeline = JointDiffusionPipeline(unet=unet, scheduler=scheduler, vae=vae, pixel_channels=pixel_channels)
     pipeline.set_progress_bar_config(disable=True)
     num_classes = unet.config.num_classes
     class_labels = None

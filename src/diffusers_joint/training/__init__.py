@@ -47,6 +47,25 @@ from .checkpointing import (
 from .distribution_alignment import DistributionAlignment
 from .ema import create_ema_model, ema_weights, register_ema_checkpointing
 from .hub import HubUploadError, push_output_to_hub, push_run_to_hub
+from .latent_training import (
+    PIXEL_VIEWS,
+    VAE_RECORD_FILE,
+    LatentSpace,
+    add_vae_arguments,
+    check_checkpoint_vae,
+    create_latent_joint_unet,
+    describe_latent_space,
+    encode_pixel_views,
+    encode_tensors,
+    ensure_scaling_factor,
+    has_scaling_factor,
+    load_frozen_vae,
+    prepare_latent_space,
+    register_vae_checkpointing,
+    vae_record,
+    weight_dtype,
+    weights_fingerprint,
+)
 from .losses import (
     LOSS_TERMS,
     JointDiffusionObjective,
@@ -87,6 +106,23 @@ from .unet_config import (
 )
 
 __all__ = [
+    "PIXEL_VIEWS",
+    "VAE_RECORD_FILE",
+    "LatentSpace",
+    "prepare_latent_space",
+    "add_vae_arguments",
+    "check_checkpoint_vae",
+    "create_latent_joint_unet",
+    "describe_latent_space",
+    "encode_pixel_views",
+    "encode_tensors",
+    "ensure_scaling_factor",
+    "has_scaling_factor",
+    "load_frozen_vae",
+    "register_vae_checkpointing",
+    "vae_record",
+    "weight_dtype",
+    "weights_fingerprint",
     "add_learning_rate_arguments",
     "push_run_to_hub",
     "add_checkpoint_arguments",

@@ -204,7 +204,10 @@ def training_settings_from_args(args: argparse.Namespace, resolution: int, steps
         "ddpm_num_steps", "ddpm_beta_schedule", "mixed_precision", "seed", "select_best_checkpoint",
     ]  # fmt: skip
     normalization = intensity_normalization_from_args(args).to_config()  # as saved with the pipeline
-    return {"resolution": resolution, "steps": steps, **{k: getattr(args, k) for k in keys}, **normalization}
+    settings = {"resolution": resolution, "steps": steps, **{k: getattr(args, k) for k in keys}, **normalization}
+    if getattr(args, "pretrained_vae_model_name_or_path", None):  # latent runs only: pixel cards stay as they were
+        settings["pretrained_vae_model_name_or_path"] = args.pretrained_vae_model_name_or_path
+    return settings
 
 
 def add_run_arguments(

@@ -52,7 +52,8 @@ its encoder features, and explains decisions with counterfactual images.
 - **Data:** {{ dataset_description }}
 - **Classes ({{ num_classes }}):** {{ class_list }}
 - **Labels used:** {{ label_budget }}
-- **Resolution:** {{ resolution }} x {{ resolution }}, {{ channels }} channel(s)
+- **Resolution:** {{ resolution }} x {{ resolution }}, {{ channels }} channel(s){% if latent_space %}
+- **Latent space:** {{ latent_space }}{% endif %}
 - **Input intensities:** {{ intensity_description }}
 - **Calibration:** {{ calibration_description }}
 
@@ -202,6 +203,7 @@ def build_model_card(
     sample_grid_file: str | None = None,
     medical: bool = False,
     generation_metrics: dict[str, Any] | None = None,
+    latent_space: str | None = None,
 ) -> ModelCard:
     """
     Build the model card of a trained pipeline: YAML metadata (library, tags, datasets, metrics and a `model-index`
@@ -246,6 +248,9 @@ def build_model_card(
         generation_metrics (`dict`, *optional*):
             Generation results of `diffusers_joint.evaluation.evaluate_generation`; those named in
             `GENERATION_METRIC_NAMES` get their own table and `model-index` entries (task unconditional generation).
+        latent_space (`str`, *optional*):
+            For a latent model, which VAE it diffuses the latents of, with their shape and scaling factor (see
+            `describe_latent_space`); `resolution` and `channels` are then the images'.
 
     Returns:
         `huggingface_hub.ModelCard`: save it with [`save_model_card`].
@@ -266,6 +271,7 @@ def build_model_card(
         label_budget=f"{num_labeled} labeled of {num_train_examples} training images",
         resolution=resolution,
         channels=channels,
+        latent_space=latent_space,
         intensity_description=describe_intensity_normalization(
             IntensityNormalization(settings.get("intensity_normalization") or "dtype", settings.get("intensity_range"))
         ),

@@ -118,16 +118,20 @@ def create_joint_unet(
     attention_levels: Sequence[int] | None = None,
     classifier_hidden_dims: Sequence[int] = (256,),
     classifier_dropout: float = 0.1,
+    in_channels: int | None = None,
 ) -> JointUNet2DModel:
     """
     A [`JointUNet2DModel`] for `dataset`'s images and classes: from `pretrained_unet` (a `UNet2DModel` folder or Hub
     id, whose `sample_size` is kept) with a new classifier head, or a new one sized by [`unet_kwargs`] at
     `resolution` (default: the images' size, rounded up to what the levels need).
 
+    `in_channels` replaces the images' channels: a latent UNet diffuses a VAE's `latent_channels` (its `resolution`
+    is then the latents' size).
+
     Raises:
-        ValueError: the pretrained UNet's `in_channels` differ from the images' channels.
+        ValueError: the pretrained UNet's `in_channels` differ from the images' channels (or `in_channels`).
     """
-    num_channels, image_size = dataset.num_channels, dataset.image_size
+    num_channels, image_size = in_channels or dataset.num_channels, dataset.image_size
     head = dict(
         num_classes=dataset.num_classes,
         classifier_hidden_dims=tuple(classifier_hidden_dims),
@@ -152,6 +156,11 @@ def create_joint_unet(
             attention_levels=attention_levels,
         )
         unet = JointUNet2DModel(**architecture, **head)
+    if unet.config.in_channels != num_channels and in_channels is not None:
+        raise ValueError(
+            f"The UNet takes {unet.config.in_channels} channels but diffuses latents of {num_channels} channels: "
+            "start from a UNet whose in_channels are the VAE's latent_channels."
+        )
     if unet.config.in_channels != num_channels:
         raise ValueError(
             f"The model expects {unet.config.in_channels}-channel images but the data has {num_channels}-"
