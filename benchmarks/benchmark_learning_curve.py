@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from benchmark_semi_supervised import METHOD_FLAGS
+from benchmark_utils import save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = ROOT / "examples" / "train_joint.py"
@@ -98,12 +99,7 @@ def plot(curves: dict, path: str, title: str) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.4), dpi=100)
     for name, curve in curves.items():
         ax.plot(curve["step"], curve["balanced_accuracy"], marker="o", markersize=3, label=name)
-    ax.set_xlabel("training steps (batch 32)")
-    ax.set_ylabel("balanced accuracy (validation)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, ax, "training steps (batch 32)", "balanced accuracy (validation)", title, path)
 
 
 def main(argv=None):

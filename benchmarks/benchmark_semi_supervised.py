@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from benchmark_utils import VALIDATION_FRACTION
+from benchmark_utils import VALIDATION_FRACTION, save_figure
 from diffusers_joint.data import ImagePreprocessor, is_labeled, load_joint_dataset, mask_labels
 from diffusers_joint.data.joint_dataset import holdout_split
 from diffusers_joint.evaluation import compute_classification_metrics, dataset_to_tensors
@@ -221,12 +221,7 @@ def plot(summary: dict, budgets, methods, path: str, title: str) -> None:
     ticks = sorted({int(b) for b in numeric})
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.minorticks_off()
-    ax.set_xlabel("labeled training images (dotted: all labels)")
-    ax.set_ylabel("balanced accuracy (test)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, ax, "labeled training images (dotted: all labels)", "balanced accuracy (test)", title, path)
 
 
 def main():

@@ -100,3 +100,13 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def save_figure(fig, ax, xlabel: str, ylabel: str, title: str, path: str) -> None:
+    """Label the axes, title and legend of a benchmark plot the same way, and write it to `path`."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
