@@ -36,6 +36,7 @@ from diffusers_joint.data import (
     ImagePreprocessor,
     JointAugmentation,
     JointCollator,
+    LatentCollator,
     add_data_source_arguments,
     add_label_budget_arguments,
     add_training_image_arguments,
@@ -196,6 +197,8 @@ def parse_args(argv=None):
         parser.error(f"--validation_fraction must be in [0, 1), got {args.validation_fraction}.")
     if args.vae_scaling_images < 1:
         parser.error(f"--vae_scaling_images must be at least 1, got {args.vae_scaling_images}.")
+    if args.cache_latents and not args.pretrained_vae_model_name_or_path:
+        parser.error("--cache_latents caches a VAE's latents: pass --pretrained_vae_model_name_or_path too.")
     if not 0.0 <= args.labeled_batch_fraction <= 1.0:
         parser.error(f"--labeled_batch_fraction must be in [0, 1], got {args.labeled_batch_fraction}.")
     if args.select_best_checkpoint and (
@@ -270,7 +273,11 @@ def main(args):
     if loss.alignment is not None:
         register_alignment_checkpointing(accelerator, loss.alignment)
     augmentation = JointAugmentation(
-        dataset.num_channels, args.classifier_augmentation, random_flip=args.random_flip, fixmatch=args.fixmatch
+        dataset.num_channels,
+        args.classifier_augmentation,
+        random_flip=args.random_flip,
+        fixmatch=args.fixmatch,
+        latent_space=args.cache_latents,
     )
 
     # ---------------------------------------------------------------- loader, optimiser, schedule
@@ -294,6 +301,9 @@ def main(args):
             seed=args.seed,
         )
     register_vae_checkpointing(accelerator, latent.record if latent else None)  # a resume needs the same VAE
+    if args.cache_latents:  # encoded once; the loop's views are then drawn in latent space
+        train_dataset = latent.cache(train_dataset, preprocessor, args.eval_batch_size)
+        collator = LatentCollator(dataset.problem_type, dataset.num_classes)
     train_dataloader = mixed_batch_dataloader(
         train_dataset,
         labeled,
@@ -374,8 +384,8 @@ def main(args):
             torch.manual_seed(batch_seed(args.seed, micro_step, accelerator.process_index))
             micro_step += 1
             batch.update(augmentation(batch["pixel_values"]))
-            if latent is not None:  # augmented in pixel space, then encoded: the loss runs unchanged on latents
-                batch = latent.encode(batch)
+            if latent is not None and not args.cache_latents:  # augmented images, then encoded: the loss runs
+                batch = latent.encode(batch)  # unchanged on latents
             with accelerator.accumulate(objective):
                 out = joint_diffusion_loss(
                     objective,

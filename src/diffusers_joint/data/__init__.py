@@ -10,8 +10,14 @@ from .arguments import (
     mask_labels_from_args,
     split_validation_from_args,
 )
-from .augmentations import CLASSIFIER_AUGMENTATIONS, JointAugmentation, classifier_augmentation, strong_augmentation
-from .collate import JointCollator, build_collate_fn
+from .augmentations import (
+    CLASSIFIER_AUGMENTATIONS,
+    JointAugmentation,
+    classifier_augmentation,
+    latent_augmentation,
+    strong_augmentation,
+)
+from .collate import JointCollator, LatentCollator, build_collate_fn
 from .csv_images import load_csv_dataset
 from .digits import load_digits_dataset
 from .image_check import BadImagesError, check_images, find_bad_images
@@ -49,7 +55,9 @@ __all__ = [
     "IntensityNormalization",
     "is_labeled",
     "JointAugmentation",
+    "latent_augmentation",
     "JointCollator",
+    "LatentCollator",
     "JointDataset",
     "load_csv_dataset",
     "load_digits_dataset",

@@ -106,6 +106,28 @@ def classifier_augmentation(strength: str = "medium", random_flip: bool = False)
     return _UnitRange(*ops)
 
 
+def latent_augmentation(strength: str = "medium") -> nn.Module:
+    """
+    The classifier's augmentation for latents (`train_joint.py --cache_latents`): the random affine map of
+    [`classifier_augmentation`] at `strength`, applied to the latents as they are (no range, border values repeated).
+    Its brightness, contrast and gamma have no meaning on latents and are left out.
+
+    Returns:
+        `nn.Module`: maps latents `(B, C, h, w)` to augmented latents of the same shape (the identity for `"none"`).
+    """
+    if strength not in CLASSIFIER_AUGMENTATIONS:
+        raise ValueError(
+            f"Unknown augmentation strength {strength!r}: expected one of {list(CLASSIFIER_AUGMENTATIONS)}."
+        )
+    settings = CLASSIFIER_AUGMENTATIONS[strength]
+    if settings is None:
+        return nn.Identity()
+    shift = settings["translate"]
+    return K.RandomAffine(
+        degrees=settings["degrees"], translate=(shift, shift), scale=settings["scale"], padding_mode="border", p=1.0
+    )
+
+
 def strong_augmentation(
     num_channels: int, strength: str = "medium", random_flip: bool = False, num_ops: int = 2, magnitude: int = 10
 ) -> nn.Module:
@@ -149,6 +171,9 @@ class JointAugmentation(nn.Module):
             Flip each image horizontally with probability 0.5 (every view).
         fixmatch (`bool`, *optional*, defaults to `False`):
             Also return `"strong_pixel_values"`; the classifier's view serves as FixMatch's weak view.
+        latent_space (`bool`, *optional*, defaults to `False`):
+            The batches hold a VAE's latents, not images (`train_joint.py --cache_latents`): the classifier's view is
+            [`latent_augmentation`], its geometry only. FixMatch's strong view needs images and is refused.
 
     Returns (from `forward(pixel_values)`):
         `dict[str, torch.Tensor]`: `"pixel_values"` (the diffusion input, flipped when asked),
@@ -162,10 +187,16 @@ class JointAugmentation(nn.Module):
         strength: str = "medium",
         random_flip: bool = False,
         fixmatch: bool = False,
+        latent_space: bool = False,
     ):
         super().__init__()
+        if fixmatch and latent_space:
+            raise ValueError(
+                "FixMatch's strong view (RandAugment, cutout) needs images, but the batches hold latents "
+                "(--cache_latents): train FixMatch without --cache_latents, where views are drawn before encoding."
+            )
         self.random_flip = random_flip
-        self.classifier_view = classifier_augmentation(strength)
+        self.classifier_view = latent_augmentation(strength) if latent_space else classifier_augmentation(strength)
         self.strong_view = strong_augmentation(num_channels, strength) if fixmatch else None
 
     def forward(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -104,6 +104,27 @@ class JointCollator:
         return {"pixel_values": pixel_values, "labels": labels, "labeled_mask": labeled_mask}
 
 
+class LatentCollator(JointCollator):
+    """
+    A [`JointCollator`] for rows that hold their image's cached latents (`train_joint.py --cache_latents`) in
+    `latent_column` instead of the image: `"pixel_values"` is then the batch of latents, `(B, C, h, w)` float32, and
+    the labels are collated as [`JointCollator`] does. `preprocessor` may be `None`.
+    """
+
+    def __init__(self, problem_type: str, num_classes: int, latent_column: str = "latents", **kwargs):
+        super().__init__(None, problem_type, num_classes, **kwargs)
+        self.latent_column = latent_column
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        if len(rows) == 0:
+            raise ValueError("Expected a non-empty list of rows to collate, got an empty list.")
+        if any(self.latent_column not in row for row in rows):
+            raise ValueError(f"Expected every row to hold its cached latents in {self.latent_column!r}.")
+        latents = torch.stack([torch.as_tensor(row[self.latent_column]) for row in rows]).float()
+        labels, labeled_mask = self._labels(rows)
+        return {"pixel_values": latents, "labels": labels, "labeled_mask": labeled_mask}
+
+
 def build_collate_fn(
     preprocessor: ImagePreprocessor,
     problem_type: str,

@@ -15,12 +15,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import datasets
 import torch
 from accelerate import Accelerator
 from diffusers import AutoencoderKL
 from diffusers.utils import logging
 
 from ..data.joint_dataset import JointDataset
+from ..data.transforms import ImagePreprocessor
 from ..models import JointUNet2DModel
 from ..pipelines.latent_codec import check_vae_channels, check_vae_matches_unet, encode_images, vae_scale_factor
 from .arguments import MODEL_FLAGS
@@ -51,6 +53,14 @@ def add_vae_arguments(group: argparse._ActionsContainer) -> None:
         type=int,
         default=512,
         help="Training images the latents' scaling factor is computed on when the VAE's config records none.",
+    )
+    group.add_argument(
+        "--cache_latents",
+        action="store_true",
+        help="Encode every training image once, before training, and train on the cached latents: the classifier's "
+        "view is then augmented in latent space (the affine map of --classifier_augmentation; no intensity changes, "
+        "no FixMatch). Faster, as the VAE's encoder no longer runs every step; see docs/latent.md for what it costs "
+        "in accuracy.",
     )
 
 
@@ -170,6 +180,39 @@ def encode_tensors(vae: AutoencoderKL, images: torch.Tensor, batch_size: int = 6
         raise ValueError(f"Expected images of shape (N, C, H, W), got {tuple(images.shape)}.")
     batches = range(0, len(images), batch_size)
     return torch.cat([encode_images(vae, images[i : i + batch_size]).float().cpu() for i in batches])
+
+
+def cache_latents(
+    dataset: datasets.Dataset,
+    preprocessor: ImagePreprocessor,
+    vae: AutoencoderKL,
+    fingerprint: str,
+    batch_size: int = 64,
+    latent_column: str = "latents",
+) -> datasets.Dataset:
+    """
+    `dataset` (normalised `image` and `label` columns) with each image replaced by its scaled latents
+    ([`encode_images`] of the preprocessed image, posterior mean), encoded once with `datasets.Dataset.map` as
+    diffusers' SDXL training script caches its VAE latents; rows hold the latents in `latent_column` as float32
+    tensors, for [`~diffusers_joint.data.LatentCollator`]. `fingerprint` (of the VAE's weights,
+    [`weights_fingerprint`]) names the cache: the VAE itself is not hashed.
+    """
+
+    def encode(batch: dict) -> dict:
+        images = torch.stack([preprocessor(image) for image in batch["image"]])
+        return {latent_column: encode_tensors(vae, images, batch_size).numpy()}
+
+    config = f"{preprocessor.resolution}-{preprocessor.num_channels}-{preprocessor.normalization}"
+    name = hashlib.sha256(f"{dataset._fingerprint}-{fingerprint}-{config}".encode()).hexdigest()[:16]
+    cached = dataset.map(
+        encode,
+        batched=True,
+        batch_size=batch_size,
+        remove_columns=["image"],
+        new_fingerprint=name,
+        desc="Encoding the training images",
+    )
+    return cached.with_format("torch", columns=[latent_column], output_all_columns=True)
 
 
 def vae_record(vae: AutoencoderKL, pretrained_vae_model_name_or_path: str | os.PathLike, fingerprint: str) -> dict:
@@ -296,6 +339,10 @@ class LatentSpace:
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """`(latents, labels)` of preprocessed `(images, labels)` ([`encode_tensors`]), encoded once; `None` stays."""
         return None if split is None else (encode_tensors(self.vae, split[0], batch_size), split[1])
+
+    def cache(self, dataset: datasets.Dataset, preprocessor: ImagePreprocessor, batch_size: int = 64):
+        """[`cache_latents`] of a training split."""
+        return cache_latents(dataset, preprocessor, self.vae, self.record["weights_sha256"], batch_size)
 
     def pipeline_components(self) -> dict:
         """The pipeline's latent components: `JointDiffusionPipeline(unet=..., scheduler=..., **these)`."""
