@@ -2,7 +2,12 @@
 import pytest
 import torch
 
-from diffusers_joint.data import CLASSIFIER_AUGMENTATIONS, JointAugmentation, classifier_augmentation
+from diffusers_joint.data import (
+    CLASSIFIER_AUGMENTATIONS,
+    JointAugmentation,
+    classifier_augmentation,
+    latent_augmentation,
+)
 
 
 @pytest.fixture
@@ -58,3 +63,28 @@ def test_strong_view_works_on_colour_images():
     out = JointAugmentation(num_channels=3, strength="light", fixmatch=True)(colour)
     assert out["strong_pixel_values"].shape == colour.shape
     assert out["strong_pixel_values"].min() >= -1 and out["strong_pixel_values"].max() <= 1
+
+
+def test_latent_augmentation_moves_latents_geometrically_without_a_range():
+    torch.manual_seed(0)
+    latents = torch.randn(8, 4, 16, 16) * 3  # scaled latents are not confined to [-1, 1]
+    assert torch.equal(latent_augmentation("none")(latents), latents)
+    out = latent_augmentation("medium")(latents)
+    assert out.shape == latents.shape and not torch.equal(out, latents)
+    assert out.abs().max() > 1  # nothing clipped to an image range
+    # an affine map only: a constant latent stays constant (no brightness, contrast or gamma)
+    constant = torch.full((2, 4, 16, 16), 2.5)
+    torch.testing.assert_close(latent_augmentation("strong")(constant), constant)
+    with pytest.raises(ValueError, match="Unknown augmentation strength 'huge'"):
+        latent_augmentation("huge")
+
+
+def test_joint_augmentation_in_latent_space_augments_the_classifier_view_and_cuts_out_the_strong_view():
+    torch.manual_seed(0)
+    latents = torch.randn(4, 4, 8, 8) * 2
+    out = JointAugmentation(num_channels=1, strength="medium", latent_space=True)(latents)
+    assert torch.equal(out["pixel_values"], latents)
+    assert out["classifier_pixel_values"].shape == latents.shape
+    assert not torch.equal(out["classifier_pixel_values"], latents) and out["classifier_pixel_values"].abs().max() > 1
+    strong = JointAugmentation(num_channels=1, fixmatch=True, latent_space=True)(latents)["strong_pixel_values"]
+    assert strong.shape == latents.shape and (strong == 0).any() and not (latents == 0).any()  # cutout to 0

@@ -9,6 +9,7 @@ from diffusers_joint.data import (
     SINGLE_LABEL,
     ImagePreprocessor,
     JointCollator,
+    LatentCollator,
 )
 
 
@@ -94,3 +95,15 @@ def test_same_seed_same_label_subset_and_same_batches_end_to_end():
     assert not torch.equal(first[0]["pixel_values"], other[0]["pixel_values"])
     _, next_epoch = batches(seed=3, epoch=2)
     assert not torch.equal(first[0]["pixel_values"], next_epoch[0]["pixel_values"])
+
+
+def test_latent_collator_stacks_cached_latents_and_collates_labels_as_the_image_collator(rows):
+    latents = [torch.randn(2, 4, 4, generator=torch.Generator().manual_seed(i)) for i in range(len(rows))]
+    cached = [{"latents": z, "label": row["label"]} for z, row in zip(latents, rows)]
+    batch = LatentCollator(SINGLE_LABEL, num_classes=10)(cached)
+    assert torch.equal(batch["pixel_values"], torch.stack(latents))
+    expected = JointCollator(ImagePreprocessor(16, 1), SINGLE_LABEL, num_classes=10)(rows)
+    assert torch.equal(batch["labels"], expected["labels"])
+    assert torch.equal(batch["labeled_mask"], expected["labeled_mask"])
+    with pytest.raises(ValueError, match="cached latents in 'latents'"):
+        LatentCollator(SINGLE_LABEL, num_classes=10)(rows)

@@ -139,3 +139,23 @@ def test_the_latent_loss_goes_down_over_a_short_run(tmp_path, vae_folder):
     first, last = terms[:10].mean(axis=0), terms[-10:].mean(axis=0)
     assert last[0] < 0.8 * first[0], (first, last)  # the total loss
     assert last[1] < first[1], (first, last)  # the denoising term on latents
+
+
+def test_a_cached_latent_run_trains_on_latents_encoded_once_and_resumes_exactly(tmp_path, vae_folder):
+    cached = [*STEPS, "--pretrained_vae_model_name_or_path", str(vae_folder), "--cache_latents"]
+    out = tmp_path / "cached"
+    result = launch("--output_dir", str(out), *cached)
+    assert "Encoding the training images" in result.stderr
+    pipe = JointDiffusionPipeline.from_pretrained(out)
+    assert pipe.unet.config.in_channels == 2 and pipe.vae is not None
+    assert pipe.classify(np.zeros((8, 8), dtype=np.uint8)).probs.shape == (1, 10)
+    interrupted = tmp_path / "interrupted"
+    interrupted.mkdir()
+    shutil.copytree(out / "checkpoint-2", interrupted / "checkpoint-2")  # as if killed after step 2
+    launch("--output_dir", str(interrupted), *cached, "--resume_from_checkpoint", "latest")
+    expected = load_file(out / "unet/diffusion_pytorch_model.safetensors")
+    resumed = load_file(interrupted / "unet/diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(expected[key], resumed[key]) for key in expected)
+    # without a VAE there is nothing to cache
+    refused = launch("--output_dir", str(tmp_path / "pixel"), *STEPS, "--cache_latents", check=False)
+    assert refused.returncode != 0 and "--cache_latents caches a VAE's latents" in refused.stderr

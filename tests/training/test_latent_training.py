@@ -7,12 +7,14 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from diffusers_joint.data import load_joint_dataset
+from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
+from diffusers_joint.evaluation import dataset_to_tensors
 from diffusers_joint.pipelines.latent_codec import encode_images
 from diffusers_joint.training import (
     VAE_RECORD_FILE,
     add_model_arguments,
     build_model_card,
+    cache_latents,
     check_checkpoint_vae,
     create_autoencoder,
     create_latent_joint_unet,
@@ -158,3 +160,16 @@ def test_the_model_card_names_the_latent_space_and_pixel_cards_have_none():
     latent = str(build_model_card(**common, latent_space="`AutoencoderKL` from `vae-x`"))
     assert "channel(s)\n- **Latent space:** `AutoencoderKL` from `vae-x`\n- **Input intensities:**" in latent
     assert "CounterfactualPipeline.from_joint_pipeline(pipe)" in latent
+
+
+def test_cached_latents_are_exactly_the_encoded_preprocessed_images_with_their_labels(tmp_path):
+    vae = load_frozen_vae(save_tiny_vae(tmp_path / "vae"), 1)
+    train = load_joint_dataset(seed=0).train.select(range(20))
+    preprocessor = ImagePreprocessor(16, 1)
+    cached = cache_latents(train, preprocessor, vae, weights_fingerprint(vae), batch_size=8)
+    assert "image" not in cached.column_names and cached["label"] == train["label"]
+    images, _ = dataset_to_tensors(train, preprocessor, labeled_only=False)
+    expected = encode_tensors(vae, images)
+    rows = torch.stack([row["latents"] for row in cached])
+    assert rows.shape == (20, 2, 4, 4) and rows.dtype == torch.float32
+    torch.testing.assert_close(rows, expected, rtol=0, atol=1e-6)

@@ -16,6 +16,7 @@ from .augmentations import (
     classifier_augmentation,
     latent_augmentation,
     strong_augmentation,
+    strong_latent_augmentation,
 )
 from .collate import JointCollator, LatentCollator, build_collate_fn
 from .csv_images import load_csv_dataset
@@ -73,5 +74,6 @@ __all__ = [
     "SINGLE_LABEL",
     "split_validation_from_args",
     "strong_augmentation",
+    "strong_latent_augmentation",
     "tensor_to_pil",
 ]

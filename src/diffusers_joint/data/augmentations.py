@@ -128,6 +128,16 @@ def latent_augmentation(strength: str = "medium") -> nn.Module:
     )
 
 
+def strong_latent_augmentation() -> nn.Module:
+    """
+    FixMatch's strong view of latents (`train_joint.py --cache_latents`): [`latent_augmentation`] at `"strong"`, then
+    cutout (kornia's `RandomErasing`) to 0, the scaled latents' mean. RandAugment's intensity operations have no
+    meaning on latents and are left out.
+    """
+    cutout = K.RandomErasing(scale=(0.02, 0.25), ratio=(0.5, 2.0), value=0.0, p=1.0)
+    return nn.Sequential(latent_augmentation("strong"), cutout)
+
+
 def strong_augmentation(
     num_channels: int, strength: str = "medium", random_flip: bool = False, num_ops: int = 2, magnitude: int = 10
 ) -> nn.Module:
@@ -173,7 +183,7 @@ class JointAugmentation(nn.Module):
             Also return `"strong_pixel_values"`; the classifier's view serves as FixMatch's weak view.
         latent_space (`bool`, *optional*, defaults to `False`):
             The batches hold a VAE's latents, not images (`train_joint.py --cache_latents`): the classifier's view is
-            [`latent_augmentation`], its geometry only. FixMatch's strong view needs images and is refused.
+            [`latent_augmentation`], its geometry only, and FixMatch's strong view [`strong_latent_augmentation`].
 
     Returns (from `forward(pixel_values)`):
         `dict[str, torch.Tensor]`: `"pixel_values"` (the diffusion input, flipped when asked),
@@ -190,14 +200,13 @@ class JointAugmentation(nn.Module):
         latent_space: bool = False,
     ):
         super().__init__()
-        if fixmatch and latent_space:
-            raise ValueError(
-                "FixMatch's strong view (RandAugment, cutout) needs images, but the batches hold latents "
-                "(--cache_latents): train FixMatch without --cache_latents, where views are drawn before encoding."
-            )
         self.random_flip = random_flip
-        self.classifier_view = latent_augmentation(strength) if latent_space else classifier_augmentation(strength)
-        self.strong_view = strong_augmentation(num_channels, strength) if fixmatch else None
+        if latent_space:
+            self.classifier_view = latent_augmentation(strength)
+            self.strong_view = strong_latent_augmentation() if fixmatch else None
+        else:
+            self.classifier_view = classifier_augmentation(strength)
+            self.strong_view = strong_augmentation(num_channels, strength) if fixmatch else None
 
     def forward(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
         if pixel_values.ndim != 4:

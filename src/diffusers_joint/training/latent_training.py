@@ -58,9 +58,9 @@ def add_vae_arguments(group: argparse._ActionsContainer) -> None:
         "--cache_latents",
         action="store_true",
         help="Encode every training image once, before training, and train on the cached latents: the classifier's "
-        "view is then augmented in latent space (the affine map of --classifier_augmentation; no intensity changes, "
-        "no FixMatch). Faster, as the VAE's encoder no longer runs every step; see docs/latent.md for what it costs "
-        "in accuracy.",
+        "views are then augmented in latent space (the affine map of --classifier_augmentation, no intensity "
+        "changes; FixMatch's strong view adds cutout). Faster: the VAE's encoder no longer runs every step. See "
+        "docs/latent.md for what it costs in accuracy.",
     )
 
 

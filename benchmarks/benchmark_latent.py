@@ -1,0 +1,236 @@
+#!/usr/bin/env python
+"""
+Joint Diffusion in latent space, measured: the numbers of `benchmarks/results/latent.json` (issue #36), one part per
+call, each adding its keys and their command to `--json`.
+
+    # reconstruction of a trained autoencoder (examples/train_autoencoder.py) on the evaluation split
+    python benchmarks/benchmark_latent.py autoencoder --key autoencoder_psnr_db_lesions128 \
+        --vae vae-lesions128 --npz_path lesions128/lesions.npz
+    # balanced accuracy of latent pipelines (one per seed) on the evaluation split: mean, spread and every run
+    python benchmarks/benchmark_latent.py classifier --key pneumonia64_latent_balanced_accuracy \
+        --pipelines pn64-s0 pn64-s1 pn64-s2 --npz_path ../shared/data/pneumoniamnist/pneumoniamnist_balanced_28.npz
+    # the lesion set's explanations: classification, counterfactual validity, pointing game, mask IoU, guidance
+    python benchmarks/benchmark_latent.py lesions --pipeline lesions128-joint --npz_path lesions128/lesions.npz \
+        --reference_model lesions128-reference
+    # numbers measured by other benchmarks, copied with their commands
+    python benchmarks/benchmark_latent.py import
+
+`lesions` judges with an independent [`ReferenceClassifier`] trained on the real (generated) training images at the
+pipeline's pixel size (saved to `--save_reference`, or loaded with `--reference_model`). Counterfactuals are asked of
+`--num_counterfactuals` evaluation images, half of each class, towards the other class, with the pipelines' defaults;
+validity is the share predicted as the target. Faithfulness is scored on the lesion images explained towards "no
+lesion": the heat map is the absolute pixel change |counterfactual - input|, the pointing game asks whether its maximum
+falls inside the lesion mask ([`pointing_game`]), and `mask_iou` is the IoU of the top-changed pixels (as many as the
+mask has) with the mask ([`top_change_iou`]). Class-guided samples (`--num_generated`, classes in turn) are judged by
+the reference network.
+"""
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmark_utils import load_pipeline, print_run_config
+from diffusers_joint.data import ImagePreprocessor, load_joint_dataset, load_lesion_masks
+from diffusers_joint.evaluation import (
+    ReferenceClassifier,
+    compute_classification_metrics,
+    dataset_to_tensors,
+    evaluate_autoencoder,
+    evaluate_generation,
+    pointing_game,
+    top_change_iou,
+    train_reference_classifier,
+)
+from diffusers_joint.pipelines import CounterfactualPipeline
+from diffusers_joint.training.autoencoder import load_vae
+
+RESULTS = "benchmarks/results/latent.json"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=["autoencoder", "classifier", "lesions", "import"])
+    parser.add_argument("--json", default=RESULTS)
+    parser.add_argument("--key", help="autoencoder / classifier: the key the result is stored under.")
+    parser.add_argument("--npz_path")
+    parser.add_argument("--eval_split", default=None, help="The .npz split to evaluate on (default: test).")
+    parser.add_argument("--vae", help="autoencoder: an AutoencoderKL folder (safetensors).")
+    parser.add_argument("--resolution", type=int, default=None, help="autoencoder: default the VAE's sample_size.")
+    parser.add_argument("--max_images", type=int, default=None)
+    parser.add_argument("--pipelines", nargs="+", help="classifier: saved pipelines, e.g. one per seed.")
+    parser.add_argument("--pipeline", help="lesions: a saved latent pipeline.")
+    parser.add_argument("--reference_model", help="lesions: a saved ReferenceClassifier (default: train one).")
+    parser.add_argument("--save_reference", help="lesions: where to save the reference network trained here.")
+    parser.add_argument("--reference_epochs", type=int, default=10)
+    parser.add_argument("--num_counterfactuals", type=int, default=200)
+    parser.add_argument("--num_generated", type=int, default=200)
+    parser.add_argument("--batch_size", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pixel_results", default="benchmarks/results/semi_supervised_pneumonia.json")
+    parser.add_argument("--cost_results", default="benchmarks/results/latent_cost_128.json")
+    args = parser.parse_args(argv)
+    needs = {"autoencoder": ("key", "vae", "npz_path"), "classifier": ("key", "pipelines", "npz_path")}
+    needs["lesions"] = ("pipeline", "npz_path")
+    for name in needs.get(args.part, ()):
+        if not getattr(args, name):
+            parser.error(f"`{args.part}` needs --{name}.")
+    return args
+
+
+def evaluation_split(npz_path: str, eval_split: str | None, size: int, channels: int, normalization=None, seed=0):
+    """The training and evaluation (images, labels) of an .npz file at `size` px, as train_joint.py reads them."""
+    dataset = load_joint_dataset(npz_path=npz_path, eval_split=eval_split, seed=seed)
+    preprocessor = ImagePreprocessor(size, channels, normalization=normalization)
+    return dataset, dataset_to_tensors(dataset.train, preprocessor), dataset_to_tensors(dataset.eval, preprocessor)
+
+
+def autoencoder(args) -> dict:
+    vae = load_vae(args.vae).eval()
+    size = args.resolution or vae.config.sample_size
+    _, _, (images, _) = evaluation_split(args.npz_path, args.eval_split, size, vae.config.in_channels, seed=args.seed)
+    images = images[: args.max_images]
+    with torch.no_grad():
+        results = evaluate_autoencoder(vae, images, batch_size=args.batch_size)
+    print(json.dumps(results), flush=True)
+    return {args.key: results["psnr"], f"{args.key}_details": results | {"resolution": size}}
+
+
+def balanced_accuracy(pipe, images, labels, batch_size) -> dict:
+    probs = pipe.unet.probabilities(pipe.classifier_logits(images, batch_size=batch_size))
+    return compute_classification_metrics(labels, probs, problem_type=pipe.unet.config.problem_type)
+
+
+def classifier(args) -> dict:
+    runs = {}
+    for path in args.pipelines:
+        pipe = load_pipeline(path, "ddim")
+        _, _, (images, labels) = evaluation_split(
+            args.npz_path, args.eval_split, pipe.pixel_size, pipe.pixel_channels, pipe.image_normalization
+        )
+        metrics = balanced_accuracy(pipe, images, labels, args.batch_size)
+        runs[path] = {k: metrics[k] for k in ("balanced_accuracy", "accuracy", "roc_auc", "ece", "num_examples")}
+        print(path, json.dumps(runs[path]), flush=True)
+    values = [run["balanced_accuracy"] for run in runs.values()]
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {args.key: statistics.mean(values), f"{args.key}_std": spread, f"{args.key}_runs": runs}
+
+
+def reference_network(args, pipe, train, labels_names=None) -> ReferenceClassifier:
+    if args.reference_model:
+        return ReferenceClassifier.from_pretrained(args.reference_model).eval()
+    start = time.perf_counter()
+    reference = train_reference_classifier(*train, num_epochs=args.reference_epochs, seed=args.seed)
+    print(f"reference network trained in {time.perf_counter() - start:.0f}s", flush=True)
+    if args.save_reference:
+        reference.save_pretrained(args.save_reference)
+    return reference.eval()
+
+
+def counterfactual_requests(labels: torch.Tensor, count: int, seed: int) -> np.ndarray:
+    """`count` evaluation indices, half of each class (as available), in a seeded order."""
+    rng = np.random.default_rng(seed)
+    picks = [rng.permutation(np.flatnonzero(labels.numpy() == c))[: count // 2] for c in (0, 1)]
+    return np.sort(np.concatenate(picks))
+
+
+def lesions(args) -> dict:
+    pipe = load_pipeline(args.pipeline, "ddim")
+    split = args.eval_split or "test"
+    _, train, (images, labels) = evaluation_split(
+        args.npz_path, args.eval_split, pipe.pixel_size, pipe.pixel_channels, pipe.image_normalization, args.seed
+    )
+    masks = torch.as_tensor(load_lesion_masks(args.npz_path, split))
+    if masks.shape[-1] != pipe.pixel_size:
+        raise ValueError(f"The masks are {masks.shape[-1]} px but the pipeline makes {pipe.pixel_size}-px images.")
+    reference = reference_network(args, pipe, train)
+    out = {}
+    metrics = balanced_accuracy(pipe, images, labels, args.batch_size)
+    out["lesions128_balanced_accuracy"] = metrics["balanced_accuracy"]
+    ref_metrics = compute_classification_metrics(labels, reference.predict_proba(images))
+    out["lesions128_reference_balanced_accuracy"] = ref_metrics["balanced_accuracy"]
+    print(f"classifier {metrics['balanced_accuracy']:.4f}, reference {ref_metrics['balanced_accuracy']:.4f}")
+
+    explain = CounterfactualPipeline.from_joint_pipeline(pipe)
+    explain.set_progress_bar_config(disable=True)
+    pick = counterfactual_requests(labels, args.num_counterfactuals, args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
+    targets, changes, model_hit, reference_hit = [], [], [], []
+    for start in range(0, len(pick), args.batch_size):
+        index = pick[start : start + args.batch_size]
+        target = 1 - labels[index]
+        result = explain(image=images[index], target_class=target, generator=generator, output_type="pt")
+        counterfactual = result.images.float() * 2 - 1
+        targets.append(target)
+        changes.append(result.abs_difference.float())
+        model_hit.append(result.counterfactual_probs.argmax(1).cpu() == target)
+        reference_hit.append(reference.predict_proba(counterfactual).argmax(1) == target)
+        print(f"counterfactuals {start + len(index)}/{len(pick)}", flush=True)
+    targets, changes = torch.cat(targets), torch.cat(changes)
+    model_hit, reference_hit = torch.cat(model_hit), torch.cat(reference_hit)
+    removal = targets == 0  # lesion images explained towards "no lesion": the mask is the ground truth
+    lesion_masks = masks[pick][removal]
+    out |= {
+        "lesions128_cf_validity_model": float(model_hit.float().mean()),
+        "lesions128_cf_validity_reference": float(reference_hit.float().mean()),
+        "lesions128_cf_validity_reference_removal": float(reference_hit[removal].float().mean()),
+        "lesions128_cf_validity_reference_insertion": float(reference_hit[~removal].float().mean()),
+        "lesions128_pointing_game": pointing_game(changes[removal], lesion_masks),
+        "lesions128_mask_iou": top_change_iou(changes[removal], lesion_masks),
+        "lesions128_cf_l1": float(changes.mean()),
+        "lesions128_num_counterfactuals": len(pick),
+    }
+    generation = evaluate_generation(pipe, images, reference, num_generated=args.num_generated, seed=args.seed)
+    out["lesions128_guided_reference_accuracy"] = generation["conditional_accuracy"]
+    out["lesions128_guided_model_accuracy"] = generation["conditional_accuracy_model"]
+    out["lesions128_guidance"] = generation["guidance"]
+    out["lesions128_split"] = split
+    return out
+
+
+def import_results(args) -> dict:
+    """The pixel-space PneumoniaMNIST baseline and the 128-px step ratio, from the benchmarks that measured them."""
+    pixel = json.loads(Path(args.pixel_results).read_text())
+    cost = json.loads(Path(args.cost_results).read_text())
+    baseline = pixel["summary"]["joint/all"]["balanced_accuracy"]
+    return {
+        "pneumonia28_pixel_balanced_accuracy": baseline["mean"],
+        "pneumonia28_pixel_balanced_accuracy_std": baseline["std"],
+        "step_ratio_latent_vs_pixel_128": cost["step_ratio_latent_vs_pixel_128"],
+        "step_ratio_latent_cached_vs_pixel_128": cost["step_ratio_latent_cached_vs_pixel_128"],
+        "_commands": {
+            "pneumonia28_pixel_balanced_accuracy": f"{args.pixel_results} summary['joint/all'] (3 seeds, 1000 "
+            "steps x 32, benchmarks/benchmark_semi_supervised.py)",
+            "step_ratio_latent_vs_pixel_128": cost["command"],
+            "step_ratio_latent_cached_vs_pixel_128": cost["command"],
+        },
+    }
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    print_run_config(args)
+    torch.manual_seed(args.seed)
+    start = time.perf_counter()
+    entry = {"autoencoder": autoencoder, "classifier": classifier, "lesions": lesions, "import": import_results}
+    entry = entry[args.part](args)
+    print(f"{args.part} took {time.perf_counter() - start:.0f}s", flush=True)
+    command = "python " + shlex.join(sys.argv)
+    path = Path(args.json)
+    results = json.loads(path.read_text()) if path.exists() else {}
+    commands = results.setdefault("commands", {})
+    numbers = {key: command for key, value in entry.items() if isinstance(value, (int, float))}
+    commands.update(entry.pop("_commands", None) or numbers)
+    results.update(entry)
+    print(json.dumps(entry, indent=2, default=str))
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
