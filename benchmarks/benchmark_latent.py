@@ -26,6 +26,7 @@ the reference network.
 """
 
 import argparse
+import io
 import json
 import shlex
 import statistics
@@ -33,8 +34,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import PIL.Image  # noqa: E402
+import torch  # noqa: E402
+from diffusers.utils import make_image_grid  # noqa: E402
 
 from benchmark_utils import load_pipeline, print_run_config
 from diffusers_joint.data import ImagePreprocessor, load_joint_dataset, load_lesion_masks
@@ -72,6 +79,13 @@ def parse_args(argv=None):
     parser.add_argument("--num_counterfactuals", type=int, default=200)
     parser.add_argument("--num_generated", type=int, default=200)
     parser.add_argument("--batch_size", type=int, default=50)
+    parser.add_argument("--num_inference_steps", type=int, default=None, help="Default: the pipelines' own.")
+    parser.add_argument(
+        "--figures_dir",
+        default=None,
+        help="lesions: also draw latent_lesion_samples.png (guided samples, decoded) and "
+        "latent_lesion_counterfactuals.png (input, counterfactual, heat map, true mask) here, e.g. docs/images.",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pixel_results", default="benchmarks/results/semi_supervised_pneumonia.json")
     parser.add_argument("--cost_results", default="benchmarks/results/latent_cost_128.json")
@@ -160,15 +174,17 @@ def lesions(args) -> dict:
     explain = CounterfactualPipeline.from_joint_pipeline(pipe)
     explain.set_progress_bar_config(disable=True)
     pick = counterfactual_requests(labels, args.num_counterfactuals, args.seed)
+    steps = {"num_inference_steps": args.num_inference_steps} if args.num_inference_steps else {}
     generator = torch.Generator().manual_seed(args.seed)
-    targets, changes, model_hit, reference_hit = [], [], [], []
+    targets, changes, model_hit, reference_hit, shown = [], [], [], [], []
     for start in range(0, len(pick), args.batch_size):
         index = pick[start : start + args.batch_size]
         target = 1 - labels[index]
-        result = explain(image=images[index], target_class=target, generator=generator, output_type="pt")
+        result = explain(image=images[index], target_class=target, generator=generator, output_type="pt", **steps)
         counterfactual = result.images.float() * 2 - 1
         targets.append(target)
         changes.append(result.abs_difference.float())
+        shown += [(images[i], counterfactual[j], result.abs_difference[j], masks[i]) for j, i in enumerate(index)]
         model_hit.append(result.counterfactual_probs.argmax(1).cpu() == target)
         reference_hit.append(reference.predict_proba(counterfactual).argmax(1) == target)
         print(f"counterfactuals {start + len(index)}/{len(pick)}", flush=True)
@@ -186,12 +202,61 @@ def lesions(args) -> dict:
         "lesions128_cf_l1": float(changes.mean()),
         "lesions128_num_counterfactuals": len(pick),
     }
-    generation = evaluate_generation(pipe, images, reference, num_generated=args.num_generated, seed=args.seed)
+    generation = evaluate_generation(
+        pipe, images, reference, num_generated=args.num_generated, seed=args.seed, **steps
+    )
     out["lesions128_guided_reference_accuracy"] = generation["conditional_accuracy"]
     out["lesions128_guided_model_accuracy"] = generation["conditional_accuracy_model"]
     out["lesions128_guidance"] = generation["guidance"]
     out["lesions128_split"] = split
+    if args.figures_dir:
+        removed = [row for row, target in zip(shown, targets) if target == 0]
+        draw_counterfactuals(removed[:4], Path(args.figures_dir) / "latent_lesion_counterfactuals.png")
+        draw_samples(
+            pipe, generation["guidance"], args.seed, Path(args.figures_dir) / "latent_lesion_samples.png", steps
+        )
     return out
+
+
+def save_small_png(fig, path: Path) -> None:
+    """A figure as an 8-bit palette PNG: the docs' images stay small."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight", pad_inches=0.05)
+    image = PIL.Image.open(buffer).convert("RGB").quantize(colors=64)
+    image.save(path, optimize=True)
+    print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB)", flush=True)
+
+
+def draw_counterfactuals(rows, path: Path) -> None:
+    """Rows of input | counterfactual towards "no lesion" | heat map |change| | the true lesion mask."""
+    titles = ("input (lesion)", "counterfactual: no lesion", "|change|", "true lesion mask")
+    fig, axes = plt.subplots(len(rows), 4, figsize=(6.4, 1.7 * len(rows)))
+    for row, ax_row in zip(rows, np.atleast_2d(axes)):
+        image, counterfactual, change, mask = (t.float().cpu() for t in row)
+        panels = [(image[0], "gray", (-1, 1)), (counterfactual[0], "gray", (-1, 1)), (change.mean(0), "hot", None)]
+        panels.append((mask.float(), "gray", (0, 1)))
+        for ax, (panel, cmap, limits), title in zip(ax_row, panels, titles):
+            ax.imshow(panel.numpy(), cmap=cmap, vmin=limits and limits[0], vmax=limits and limits[1])
+            ax.set_title(title, fontsize=7)
+            ax.axis("off")
+    fig.tight_layout(pad=0.3)
+    save_small_png(fig, path)
+    plt.close(fig)
+
+
+def draw_samples(pipe, guidance: dict, seed: int, path: Path, steps: dict, per_class: int = 6) -> None:
+    """Class-guided samples, decoded from latents: one row per class."""
+    labels = [c for c in range(pipe.unet.config.num_classes) for _ in range(per_class)]
+    images = pipe(
+        class_labels=labels,
+        guidance=guidance,
+        generator=torch.Generator().manual_seed(seed),
+        output_type="pil",
+        **steps,
+    ).images
+    grid = make_image_grid(images, rows=pipe.unet.config.num_classes, cols=per_class)
+    grid.convert("L").quantize(colors=64).save(path, optimize=True)
+    print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB)", flush=True)
 
 
 def import_results(args) -> dict:
