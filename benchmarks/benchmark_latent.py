@@ -9,20 +9,23 @@ call, each adding its keys and their command to `--json`.
     # balanced accuracy of latent pipelines (one per seed) on the evaluation split: mean, spread and every run
     python benchmarks/benchmark_latent.py classifier --key pneumonia64_latent_balanced_accuracy \
         --pipelines pn64-s0 pn64-s1 pn64-s2 --npz_path ../shared/data/pneumoniamnist/pneumoniamnist_balanced_28.npz
-    # the lesion set's explanations: classification, counterfactual validity, pointing game, mask IoU, guidance
+    # the lesion set's judge, then its explanations: classification, counterfactual validity, pointing game, mask
+    # IoU, guided samples
+    python benchmarks/benchmark_latent.py reference --npz_path lesions128/lesions.npz --reference_epochs 16 \
+        --save_reference lesions128-reference
     python benchmarks/benchmark_latent.py lesions --pipeline lesions128-joint --npz_path lesions128/lesions.npz \
         --reference_model lesions128-reference
     # numbers measured by other benchmarks, copied with their commands
     python benchmarks/benchmark_latent.py import
 
-`lesions` judges with an independent [`ReferenceClassifier`] trained on the real (generated) training images at the
-pipeline's pixel size (saved to `--save_reference`, or loaded with `--reference_model`). Counterfactuals are asked of
-`--num_counterfactuals` evaluation images, half of each class, towards the other class, with the pipelines' defaults;
-validity is the share predicted as the target. Faithfulness is scored on the lesion images explained towards "no
-lesion": the heat map is the absolute pixel change |counterfactual - input|, the pointing game asks whether its maximum
-falls inside the lesion mask ([`pointing_game`]), and `mask_iou` is the IoU of the top-changed pixels (as many as the
-mask has) with the mask ([`top_change_iou`]). Class-guided samples (`--num_generated`, classes in turn) are judged by
-the reference network.
+`lesions` judges with an independent [`ReferenceClassifier`] trained on the real (generated) training images by
+`reference` (group-normalised, at 64 px: the plain network stays at chance on these lesions). Counterfactuals are asked
+of `--num_counterfactuals` evaluation images, half of each class, towards the other class, with the pipelines'
+defaults; validity is the share predicted as the target. Faithfulness is scored on the lesion images explained towards
+"no lesion": the heat map is the absolute pixel change |counterfactual - input|, the pointing game asks whether its
+maximum falls inside the lesion mask ([`pointing_game`]), and `mask_iou` is the IoU of the top-changed pixels (as many
+as the mask has) with the mask ([`top_change_iou`]). Class-guided samples (`--num_generated`, classes in turn) are
+judged by the reference network.
 """
 
 import argparse
@@ -41,6 +44,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import PIL.Image  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 from diffusers.utils import make_image_grid  # noqa: E402
 
 from benchmark_utils import load_pipeline, print_run_config
@@ -63,7 +67,7 @@ RESULTS = "benchmarks/results/latent.json"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["autoencoder", "classifier", "lesions", "import"])
+    parser.add_argument("part", choices=["autoencoder", "classifier", "reference", "lesions", "import"])
     parser.add_argument("--json", default=RESULTS)
     parser.add_argument("--key", help="autoencoder / classifier: the key the result is stored under.")
     parser.add_argument("--npz_path")
@@ -76,6 +80,13 @@ def parse_args(argv=None):
     parser.add_argument("--reference_model", help="lesions: a saved ReferenceClassifier (default: train one).")
     parser.add_argument("--save_reference", help="lesions: where to save the reference network trained here.")
     parser.add_argument("--reference_epochs", type=int, default=10)
+    parser.add_argument("--reference_size", type=int, default=64, help="reference: the size it judges images at.")
+    parser.add_argument("--reference_widths", type=int, nargs="+", default=[16, 32, 64, 64])
+    parser.add_argument("--reference_norm_num_groups", type=int, default=8)
+    parser.add_argument("--reference_learning_rate", type=float, default=1e-3)
+    parser.add_argument(
+        "--reference_holdout", type=int, default=500, help="reference: last training images held out to score it."
+    )
     parser.add_argument("--num_counterfactuals", type=int, default=200)
     parser.add_argument("--num_generated", type=int, default=200)
     parser.add_argument("--batch_size", type=int, default=50)
@@ -91,7 +102,8 @@ def parse_args(argv=None):
     parser.add_argument("--cost_results", default="benchmarks/results/latent_cost_128.json")
     args = parser.parse_args(argv)
     needs = {"autoencoder": ("key", "vae", "npz_path"), "classifier": ("key", "pipelines", "npz_path")}
-    needs["lesions"] = ("pipeline", "npz_path")
+    needs["lesions"] = ("pipeline", "npz_path", "reference_model")
+    needs["reference"] = ("npz_path", "save_reference")
     for name in needs.get(args.part, ()):
         if not getattr(args, name):
             parser.error(f"`{args.part}` needs --{name}.")
@@ -136,15 +148,31 @@ def classifier(args) -> dict:
     return {args.key: statistics.mean(values), f"{args.key}_std": spread, f"{args.key}_runs": runs}
 
 
-def reference_network(args, pipe, train, labels_names=None) -> ReferenceClassifier:
-    if args.reference_model:
-        return ReferenceClassifier.from_pretrained(args.reference_model).eval()
+def reference(args) -> dict:
+    """
+    Train the lesion set's judge: a group-normalised [`ReferenceClassifier`] at `--reference_size` (it resizes larger
+    inputs), on the real training images less the last `--reference_holdout`, which score it. The plain network
+    (`train_reference_classifier`'s defaults) stays at chance on the 128-px lesions.
+    """
+    dataset = load_joint_dataset(npz_path=args.npz_path, seed=args.seed)
+    size = args.reference_size
+    images, labels = dataset_to_tensors(dataset.train, ImagePreprocessor(dataset.image_size[0], 1))
+    small = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    keep = len(images) - args.reference_holdout
     start = time.perf_counter()
-    reference = train_reference_classifier(*train, num_epochs=args.reference_epochs, seed=args.seed)
-    print(f"reference network trained in {time.perf_counter() - start:.0f}s", flush=True)
-    if args.save_reference:
-        reference.save_pretrained(args.save_reference)
-    return reference.eval()
+    network = train_reference_classifier(
+        small[:keep],
+        labels[:keep],
+        num_epochs=args.reference_epochs,
+        seed=args.seed,
+        block_out_channels=tuple(args.reference_widths),
+        norm_num_groups=args.reference_norm_num_groups,
+        learning_rate=args.reference_learning_rate,
+    )
+    network.save_pretrained(args.save_reference)
+    held_out = compute_classification_metrics(labels[keep:], network.predict_proba(images[keep:]))
+    print(f"trained in {time.perf_counter() - start:.0f}s; held-out balanced accuracy {held_out['balanced_accuracy']}")
+    return {"lesions128_reference_holdout_balanced_accuracy": held_out["balanced_accuracy"]}
 
 
 def counterfactual_requests(labels: torch.Tensor, count: int, seed: int) -> np.ndarray:
@@ -157,13 +185,13 @@ def counterfactual_requests(labels: torch.Tensor, count: int, seed: int) -> np.n
 def lesions(args) -> dict:
     pipe = load_pipeline(args.pipeline, "ddim")
     split = args.eval_split or "test"
-    _, train, (images, labels) = evaluation_split(
+    _, _, (images, labels) = evaluation_split(
         args.npz_path, args.eval_split, pipe.pixel_size, pipe.pixel_channels, pipe.image_normalization, args.seed
     )
     masks = torch.as_tensor(load_lesion_masks(args.npz_path, split))
     if masks.shape[-1] != pipe.pixel_size:
         raise ValueError(f"The masks are {masks.shape[-1]} px but the pipeline makes {pipe.pixel_size}-px images.")
-    reference = reference_network(args, pipe, train)
+    reference = ReferenceClassifier.from_pretrained(args.reference_model).eval()
     out = {}
     metrics = balanced_accuracy(pipe, images, labels, args.batch_size)
     out["lesions128_balanced_accuracy"] = metrics["balanced_accuracy"]
@@ -283,8 +311,8 @@ def main(argv=None):
     print_run_config(args)
     torch.manual_seed(args.seed)
     start = time.perf_counter()
-    entry = {"autoencoder": autoencoder, "classifier": classifier, "lesions": lesions, "import": import_results}
-    entry = entry[args.part](args)
+    parts = {"autoencoder": autoencoder, "classifier": classifier, "reference": reference, "lesions": lesions}
+    entry = (parts | {"import": import_results})[args.part](args)
     print(f"{args.part} took {time.perf_counter() - start:.0f}s", flush=True)
     command = "python " + shlex.join(sys.argv)
     path = Path(args.json)

@@ -29,10 +29,13 @@ def test_the_lesion_part_writes_every_key_with_its_command_and_the_figures(load_
     pipe, npz = lesion_pipeline
     out = tmp_path / "latent.json"
     out.write_text(json.dumps({"autoencoder_psnr_db_lesions128": 31.0, "commands": {"x": "y"}}))
+    benchmark.main(["reference", "--npz_path", str(npz), "--json", str(out), "--reference_epochs", "1",
+                    "--reference_size", "8", "--reference_holdout", "10",
+                    "--save_reference", str(tmp_path / "ref")])  # fmt: skip
+    assert json.loads((tmp_path / "ref" / "config.json").read_text())["norm_num_groups"] == 8
     benchmark.main(["lesions", "--pipeline", str(pipe), "--npz_path", str(npz), "--json", str(out),
-                    "--num_counterfactuals", "4", "--num_generated", "4", "--reference_epochs", "1",
-                    "--num_inference_steps", "10", "--save_reference", str(tmp_path / "reference"),
-                    "--figures_dir", str(tmp_path)])  # fmt: skip
+                    "--num_counterfactuals", "4", "--num_generated", "4", "--reference_model", str(tmp_path / "ref"),
+                    "--num_inference_steps", "10", "--figures_dir", str(tmp_path)])  # fmt: skip
     results = json.loads(out.read_text())
     assert results["autoencoder_psnr_db_lesions128"] == 31.0 and results["commands"]["x"] == "y"  # kept
     for key in ("balanced_accuracy", "cf_validity_model", "cf_validity_reference", "pointing_game", "mask_iou",
@@ -41,7 +44,7 @@ def test_the_lesion_part_writes_every_key_with_its_command_and_the_figures(load_
         assert 0 <= value <= 1, key
         assert results["commands"][f"lesions128_{key}"].startswith("python ")
     assert results["lesions128_num_counterfactuals"] == 4
-    assert (tmp_path / "reference" / "config.json").is_file()
+    assert 0 <= results["lesions128_reference_holdout_balanced_accuracy"] <= 1
     assert (tmp_path / "latent_lesion_counterfactuals.png").is_file() and (
         tmp_path / "latent_lesion_samples.png"
     ).is_file()
@@ -61,4 +64,4 @@ def test_masks_of_another_size_than_the_pipelines_images_are_refused(load_benchm
     write_lesion_dataset(tmp_path / "big", num_train=8, num_test=4, size=32, seed=0)
     with pytest.raises(ValueError, match="The masks are 32 px but the pipeline makes 16-px images"):
         benchmark.main(["lesions", "--pipeline", str(pipe), "--npz_path", str(tmp_path / "big" / "lesions.npz"),
-                        "--json", str(tmp_path / "x.json")])  # fmt: skip
+                        "--json", str(tmp_path / "x.json"), "--reference_model", "unused"])  # fmt: skip

@@ -80,3 +80,16 @@ def test_inputs_are_checked_and_resized():
         model(torch.zeros(2, 3, 8, 8))
     with pytest.raises(ValueError, match="label names"):
         ReferenceClassifier(num_classes=3, label_names=["a", "b"])
+
+
+def test_the_group_normalised_network_trains_and_round_trips_its_setting(digits_split, tmp_path):
+    train_x, train_y, test_x, test_y = digits_split
+    model = train_reference_classifier(train_x, train_y, norm_num_groups=8, seed=0)
+    assert sum(isinstance(m, torch.nn.GroupNorm) for m in model.modules()) == 4  # two stages, two convolutions each
+    assert (model.predict_proba(test_x).argmax(1) == test_y).float().mean() > 0.9
+    model.save_pretrained(tmp_path)
+    loaded = ReferenceClassifier.from_pretrained(tmp_path)
+    assert loaded.config.norm_num_groups == 8
+    torch.testing.assert_close(loaded.predict_proba(test_x), model.predict_proba(test_x), rtol=0, atol=0)
+    plain = ReferenceClassifier()
+    assert not any(isinstance(m, torch.nn.GroupNorm) for m in plain.modules())
