@@ -99,7 +99,8 @@ def sample_grid(pipe: JointDiffusionPipeline, args, scale: float, num_inference_
         generator=torch.Generator().manual_seed(args.seed),
         eta=eta,
     ).images
-    return make_image_grid(images, rows=num_classes, cols=per_class)
+    # make_image_grid pastes onto RGB: grayscale samples go back to one channel, a third of the file
+    return make_image_grid(images, rows=num_classes, cols=per_class).convert(images[0].mode)
 
 
 def main():

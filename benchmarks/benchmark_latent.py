@@ -92,6 +92,18 @@ def parse_args(argv=None):
     parser.add_argument("--batch_size", type=int, default=50)
     parser.add_argument("--num_inference_steps", type=int, default=None, help="Default: the pipelines' own.")
     parser.add_argument(
+        "--search_strengths",
+        action="store_true",
+        help="lesions: retry counterfactuals that did not flip with larger strengths (CounterfactualPipeline).",
+    )
+    parser.add_argument(
+        "--validation_images",
+        type=int,
+        default=None,
+        help="lesions: score the last N training images (those the `reference` judge held out) instead of the "
+        "test split, to choose settings; the classifier's figures on them are not held out.",
+    )
+    parser.add_argument(
         "--figures_dir",
         default=None,
         help="lesions: also draw latent_lesion_samples.png (guided samples, decoded) and "
@@ -185,10 +197,14 @@ def counterfactual_requests(labels: torch.Tensor, count: int, seed: int) -> np.n
 def lesions(args) -> dict:
     pipe = load_pipeline(args.pipeline, "ddim")
     split = args.eval_split or "test"
-    _, _, (images, labels) = evaluation_split(
+    _, train, (images, labels) = evaluation_split(
         args.npz_path, args.eval_split, pipe.pixel_size, pipe.pixel_channels, pipe.image_normalization, args.seed
     )
     masks = torch.as_tensor(load_lesion_masks(args.npz_path, split))
+    if args.validation_images:
+        split, count = f"validation (last {args.validation_images} training images)", args.validation_images
+        images, labels = train[0][-count:], train[1][-count:]
+        masks = torch.as_tensor(load_lesion_masks(args.npz_path, "train"))[-count:]
     if masks.shape[-1] != pipe.pixel_size:
         raise ValueError(f"The masks are {masks.shape[-1]} px but the pipeline makes {pipe.pixel_size}-px images.")
     reference = ReferenceClassifier.from_pretrained(args.reference_model).eval()
@@ -208,7 +224,14 @@ def lesions(args) -> dict:
     for start in range(0, len(pick), args.batch_size):
         index = pick[start : start + args.batch_size]
         target = 1 - labels[index]
-        result = explain(image=images[index], target_class=target, generator=generator, output_type="pt", **steps)
+        result = explain(
+            image=images[index],
+            target_class=target,
+            generator=generator,
+            output_type="pt",
+            search_strengths=args.search_strengths,
+            **steps,
+        )
         counterfactual = result.images.float() * 2 - 1
         targets.append(target)
         changes.append(result.abs_difference.float())
@@ -237,6 +260,7 @@ def lesions(args) -> dict:
     out["lesions128_guided_model_accuracy"] = generation["conditional_accuracy_model"]
     out["lesions128_guidance"] = generation["guidance"]
     out["lesions128_split"] = split
+    out["lesions128_search_strengths"] = args.search_strengths
     if args.figures_dir:
         removed = [row for row, target in zip(shown, targets) if target == 0]
         draw_counterfactuals(removed[:4], Path(args.figures_dir) / "latent_lesion_counterfactuals.png")
