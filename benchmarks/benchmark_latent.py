@@ -263,7 +263,7 @@ def lesions(args) -> dict:
     out["lesions128_search_strengths"] = args.search_strengths
     if args.figures_dir:
         removed = [row for row, target in zip(shown, targets) if target == 0]
-        draw_counterfactuals(removed[:4], Path(args.figures_dir) / "latent_lesion_counterfactuals.png")
+        draw_counterfactuals(removed[:3], Path(args.figures_dir) / "latent_lesion_counterfactuals.png")
         draw_samples(
             pipe, generation["guidance"], args.seed, Path(args.figures_dir) / "latent_lesion_samples.png", steps
         )
@@ -274,7 +274,7 @@ def save_small_png(fig, path: Path) -> None:
     """A figure as an 8-bit palette PNG: the docs' images stay small."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight", pad_inches=0.05)
-    image = PIL.Image.open(buffer).convert("RGB").quantize(colors=64)
+    image = PIL.Image.open(buffer).convert("RGB").quantize(colors=32)
     image.save(path, optimize=True)
     print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB)", flush=True)
 
@@ -296,7 +296,7 @@ def draw_counterfactuals(rows, path: Path) -> None:
     plt.close(fig)
 
 
-def draw_samples(pipe, guidance: dict, seed: int, path: Path, steps: dict, per_class: int = 6) -> None:
+def draw_samples(pipe, guidance: dict, seed: int, path: Path, steps: dict, per_class: int = 4) -> None:
     """Class-guided samples, decoded from latents: one row per class."""
     labels = [c for c in range(pipe.unet.config.num_classes) for _ in range(per_class)]
     images = pipe(
@@ -307,7 +307,7 @@ def draw_samples(pipe, guidance: dict, seed: int, path: Path, steps: dict, per_c
         **steps,
     ).images
     grid = make_image_grid(images, rows=pipe.unet.config.num_classes, cols=per_class)
-    grid.convert("L").quantize(colors=64).save(path, optimize=True)
+    grid.convert("L").quantize(colors=32).save(path, optimize=True)
     print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB)", flush=True)
 
 
