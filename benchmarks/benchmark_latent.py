@@ -37,15 +37,11 @@ import sys
 import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import PIL.Image  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from diffusers.utils import make_image_grid  # noqa: E402
+import numpy as np
+import PIL.Image
+import torch
+import torch.nn.functional as F
+from diffusers.utils import make_image_grid
 
 from benchmark_utils import load_pipeline, print_run_config
 from diffusers_joint.data import ImagePreprocessor, load_joint_dataset, load_lesion_masks
@@ -258,15 +254,16 @@ def lesions(args) -> dict:
     )
     out["lesions128_guided_reference_accuracy"] = generation["conditional_accuracy"]
     out["lesions128_guided_model_accuracy"] = generation["conditional_accuracy_model"]
+    out["lesions128_guided_num_inference_steps"] = generation["num_inference_steps"]
     out["lesions128_guidance"] = generation["guidance"]
     out["lesions128_split"] = split
     out["lesions128_search_strengths"] = args.search_strengths
     if args.figures_dir:
         removed = [row for row, target in zip(shown, targets) if target == 0]
         draw_counterfactuals(removed[:3], Path(args.figures_dir) / "latent_lesion_counterfactuals.png")
-        draw_samples(
-            pipe, generation["guidance"], args.seed, Path(args.figures_dir) / "latent_lesion_samples.png", steps
-        )
+        sampled = {"num_inference_steps": generation["num_inference_steps"]}  # as the judged samples were drawn
+        path = Path(args.figures_dir) / "latent_lesion_samples.png"
+        draw_samples(pipe, generation["guidance"], args.seed, path, sampled)
     return out
 
 
@@ -281,6 +278,11 @@ def save_small_png(fig, path: Path) -> None:
 
 def draw_counterfactuals(rows, path: Path) -> None:
     """Rows of input | counterfactual towards "no lesion" | heat map |change| | the true lesion mask."""
+    import matplotlib  # the docs extra: only the figures need it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     titles = ("input (lesion)", "counterfactual: no lesion", "|change|", "true lesion mask")
     fig, axes = plt.subplots(len(rows), 4, figsize=(6.4, 1.7 * len(rows)))
     for row, ax_row in zip(rows, np.atleast_2d(axes)):
