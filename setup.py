@@ -1,7 +1,7 @@
 from setuptools import find_packages, setup
 
 extras = {
-    "test": ["pytest>=7", "ruff>=0.5", "tensorboard", "pydicom>=3.0"],  # pydicom: the DICOM tests run in CI
+    "test": ["pytest>=7", "ruff>=0.5", "tensorboard", "pydicom>=3.0", "matplotlib"],  # DICOM tests; benchmark plots
     "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "matplotlib"],
     "tensorboard": ["tensorboard"],
     "dicom": ["pydicom>=3.0"],
