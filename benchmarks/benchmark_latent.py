@@ -73,8 +73,8 @@ def parse_args(argv=None):
     parser.add_argument("--max_images", type=int, default=None)
     parser.add_argument("--pipelines", nargs="+", help="classifier: saved pipelines, e.g. one per seed.")
     parser.add_argument("--pipeline", help="lesions: a saved latent pipeline.")
-    parser.add_argument("--reference_model", help="lesions: a saved ReferenceClassifier (default: train one).")
-    parser.add_argument("--save_reference", help="lesions: where to save the reference network trained here.")
+    parser.add_argument("--reference_model", help="lesions: the judge, a ReferenceClassifier saved by `reference`.")
+    parser.add_argument("--save_reference", help="reference: where to save the judge trained here.")
     parser.add_argument("--reference_epochs", type=int, default=10)
     parser.add_argument("--reference_size", type=int, default=64, help="reference: the size it judges images at.")
     parser.add_argument("--reference_widths", type=int, nargs="+", default=[16, 32, 64, 64])
@@ -119,10 +119,11 @@ def parse_args(argv=None):
 
 
 def evaluation_split(npz_path: str, eval_split: str | None, size: int, channels: int, normalization=None, seed=0):
-    """The training and evaluation (images, labels) of an .npz file at `size` px, as train_joint.py reads them."""
+    """An .npz file's data set, its preprocessor at `size` px and its evaluation (images, labels), as train_joint.py
+    reads them."""
     dataset = load_joint_dataset(npz_path=npz_path, eval_split=eval_split, seed=seed)
     preprocessor = ImagePreprocessor(size, channels, normalization=normalization)
-    return dataset, dataset_to_tensors(dataset.train, preprocessor), dataset_to_tensors(dataset.eval, preprocessor)
+    return dataset, preprocessor, dataset_to_tensors(dataset.eval, preprocessor)
 
 
 def autoencoder(args) -> dict:
@@ -136,7 +137,7 @@ def autoencoder(args) -> dict:
     return {args.key: results["psnr"], f"{args.key}_details": results | {"resolution": size}}
 
 
-def balanced_accuracy(pipe, images, labels, batch_size) -> dict:
+def classification_metrics(pipe, images, labels, batch_size) -> dict:
     probs = pipe.unet.probabilities(pipe.classifier_logits(images, batch_size=batch_size))
     return compute_classification_metrics(labels, probs, problem_type=pipe.unet.config.problem_type)
 
@@ -148,7 +149,7 @@ def classifier(args) -> dict:
         _, _, (images, labels) = evaluation_split(
             args.npz_path, args.eval_split, pipe.pixel_size, pipe.pixel_channels, pipe.image_normalization
         )
-        metrics = balanced_accuracy(pipe, images, labels, args.batch_size)
+        metrics = classification_metrics(pipe, images, labels, args.batch_size)
         runs[path] = {k: metrics[k] for k in ("balanced_accuracy", "accuracy", "roc_auc", "ece", "num_examples")}
         print(path, json.dumps(runs[path]), flush=True)
     values = [run["balanced_accuracy"] for run in runs.values()]
@@ -183,7 +184,7 @@ def reference(args) -> dict:
     return {"lesions128_reference_holdout_balanced_accuracy": held_out["balanced_accuracy"]}
 
 
-def counterfactual_requests(labels: torch.Tensor, count: int, seed: int) -> np.ndarray:
+def balanced_picks(labels: torch.Tensor, count: int, seed: int) -> np.ndarray:
     """`count` evaluation indices, half of each class (as available), in a seeded order."""
     rng = np.random.default_rng(seed)
     picks = [rng.permutation(np.flatnonzero(labels.numpy() == c))[: count // 2] for c in (0, 1)]
@@ -193,19 +194,20 @@ def counterfactual_requests(labels: torch.Tensor, count: int, seed: int) -> np.n
 def lesions(args) -> dict:
     pipe = load_pipeline(args.pipeline, "ddim")
     split = args.eval_split or "test"
-    _, train, (images, labels) = evaluation_split(
+    dataset, preprocessor, (images, labels) = evaluation_split(
         args.npz_path, args.eval_split, pipe.pixel_size, pipe.pixel_channels, pipe.image_normalization, args.seed
     )
     masks = torch.as_tensor(load_lesion_masks(args.npz_path, split))
     if args.validation_images:
         split, count = f"validation (last {args.validation_images} training images)", args.validation_images
-        images, labels = train[0][-count:], train[1][-count:]
+        held_out = dataset.train.select(range(len(dataset.train) - count, len(dataset.train)))
+        images, labels = dataset_to_tensors(held_out, preprocessor)
         masks = torch.as_tensor(load_lesion_masks(args.npz_path, "train"))[-count:]
     if masks.shape[-1] != pipe.pixel_size:
         raise ValueError(f"The masks are {masks.shape[-1]} px but the pipeline makes {pipe.pixel_size}-px images.")
     reference = ReferenceClassifier.from_pretrained(args.reference_model).eval()
     out = {}
-    metrics = balanced_accuracy(pipe, images, labels, args.batch_size)
+    metrics = classification_metrics(pipe, images, labels, args.batch_size)
     out["lesions128_balanced_accuracy"] = metrics["balanced_accuracy"]
     ref_metrics = compute_classification_metrics(labels, reference.predict_proba(images))
     out["lesions128_reference_balanced_accuracy"] = ref_metrics["balanced_accuracy"]
@@ -213,7 +215,7 @@ def lesions(args) -> dict:
 
     explain = CounterfactualPipeline.from_joint_pipeline(pipe)
     explain.set_progress_bar_config(disable=True)
-    pick = counterfactual_requests(labels, args.num_counterfactuals, args.seed)
+    pick = balanced_picks(labels, args.num_counterfactuals, args.seed)
     steps = {"num_inference_steps": args.num_inference_steps} if args.num_inference_steps else {}
     generator = torch.Generator().manual_seed(args.seed)
     targets, changes, model_hit, reference_hit, shown = [], [], [], [], []

@@ -53,10 +53,10 @@ def test_the_lesion_part_writes_every_key_with_its_command_and_the_figures(load_
         assert (tmp_path / "latent_lesion_samples.png").is_file()
 
 
-def test_counterfactual_requests_take_half_of_each_class(load_benchmark):
+def test_balanced_picks_take_half_of_each_class(load_benchmark):
     benchmark = load_benchmark("benchmark_latent")
     labels = torch.tensor([0] * 10 + [1] * 3)
-    pick = benchmark.counterfactual_requests(labels, 6, seed=0)
+    pick = benchmark.balanced_picks(labels, 6, seed=0)
     assert len(pick) == 6 and (labels[pick] == 1).sum() == 3
     assert list(pick) == sorted(set(pick.tolist()))
 

@@ -38,6 +38,26 @@ GRAYSCALE_RANDAUGMENT_POLICY = [
 ]
 
 
+# FixMatch's cutout: the erased share of the image and the rectangle's aspect ratios.
+CUTOUT = dict(scale=(0.02, 0.25), ratio=(0.5, 2.0), p=1.0)
+
+
+def _strength_settings(strength: str) -> dict | None:
+    if strength not in CLASSIFIER_AUGMENTATIONS:
+        raise ValueError(
+            f"Unknown augmentation strength {strength!r}: expected one of {list(CLASSIFIER_AUGMENTATIONS)}."
+        )
+    return CLASSIFIER_AUGMENTATIONS[strength]
+
+
+def _random_affine(settings: dict) -> nn.Module:
+    """The random shift, rotation and scale of a strength's settings, border values repeated."""
+    shift = settings["translate"]
+    return K.RandomAffine(
+        degrees=settings["degrees"], translate=(shift, shift), scale=settings["scale"], padding_mode="border", p=1.0
+    )
+
+
 class _UnitRange(nn.Module):
     """Run kornia augmentations (which expect [0, 1]) on images in [-1, 1]."""
 
@@ -80,23 +100,11 @@ def classifier_augmentation(strength: str = "medium", random_flip: bool = False)
     torch.Size([4, 1, 28, 28])
     ```
     """
-    if strength not in CLASSIFIER_AUGMENTATIONS:
-        raise ValueError(
-            f"Unknown augmentation strength {strength!r}: expected one of {list(CLASSIFIER_AUGMENTATIONS)}."
-        )
-    settings = CLASSIFIER_AUGMENTATIONS[strength]
+    settings = _strength_settings(strength)
     ops: list[nn.Module] = [K.RandomHorizontalFlip(p=0.5)] if random_flip else []
     if settings is not None:
-        shift, factor = settings["translate"], settings["intensity"]
-        ops.append(
-            K.RandomAffine(
-                degrees=settings["degrees"],
-                translate=(shift, shift),
-                scale=settings["scale"],
-                padding_mode="border",
-                p=1.0,
-            )
-        )
+        factor = settings["intensity"]
+        ops.append(_random_affine(settings))
         if factor > 0:
             ops += [
                 K.RandomBrightness((1 - factor, 1 + factor), p=0.5),
@@ -115,17 +123,8 @@ def latent_augmentation(strength: str = "medium") -> nn.Module:
     Returns:
         `nn.Module`: maps latents `(B, C, h, w)` to augmented latents of the same shape (the identity for `"none"`).
     """
-    if strength not in CLASSIFIER_AUGMENTATIONS:
-        raise ValueError(
-            f"Unknown augmentation strength {strength!r}: expected one of {list(CLASSIFIER_AUGMENTATIONS)}."
-        )
-    settings = CLASSIFIER_AUGMENTATIONS[strength]
-    if settings is None:
-        return nn.Identity()
-    shift = settings["translate"]
-    return K.RandomAffine(
-        degrees=settings["degrees"], translate=(shift, shift), scale=settings["scale"], padding_mode="border", p=1.0
-    )
+    settings = _strength_settings(strength)
+    return nn.Identity() if settings is None else _random_affine(settings)
 
 
 def strong_latent_augmentation() -> nn.Module:
@@ -134,8 +133,7 @@ def strong_latent_augmentation() -> nn.Module:
     cutout (kornia's `RandomErasing`) to 0, the scaled latents' mean. RandAugment's intensity operations have no
     meaning on latents and are left out.
     """
-    cutout = K.RandomErasing(scale=(0.02, 0.25), ratio=(0.5, 2.0), value=0.0, p=1.0)
-    return nn.Sequential(latent_augmentation("strong"), cutout)
+    return nn.Sequential(latent_augmentation("strong"), K.RandomErasing(value=0.0, **CUTOUT))
 
 
 def strong_augmentation(
@@ -160,7 +158,7 @@ def strong_augmentation(
     base = classifier_augmentation("light" if strength == "none" else strength, random_flip=random_flip)
     policy = None if num_channels == 3 else GRAYSCALE_RANDAUGMENT_POLICY
     rand_augment = RandAugment(n=num_ops, m=magnitude, policy=policy)
-    cutout = K.RandomErasing(scale=(0.02, 0.25), ratio=(0.5, 2.0), value=0.5, p=1.0)
+    cutout = K.RandomErasing(value=0.5, **CUTOUT)
     return nn.Sequential(base, _UnitRange(rand_augment, cutout))
 
 

@@ -88,18 +88,21 @@ class JointCollator:
         labels = torch.tensor(rows_out, dtype=torch.float32).reshape(len(rows), self.num_classes)
         return labels, ~(labels == -1).all(dim=1)
 
-    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        if len(rows) == 0:
-            raise ValueError("Expected a non-empty list of rows to collate, got an empty list.")
+    def _pixel_values(self, rows: Sequence[dict[str, Any]]) -> torch.Tensor:
         missing = [i for i, row in enumerate(rows) if self.image_column not in row]
         if missing:
             raise ValueError(
                 f"Expected every row to have an {self.image_column!r} key, but rows {missing} have keys "
                 f"{sorted(rows[missing[0]])}. Pass `image_column` or normalise the dataset with `load_joint_dataset`."
             )
-        pixel_values = torch.stack(
+        return torch.stack(
             [self.preprocessor(row[self.image_column], generator=self.generator) for row in rows]
         ).float()
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        if len(rows) == 0:
+            raise ValueError("Expected a non-empty list of rows to collate, got an empty list.")
+        pixel_values = self._pixel_values(rows)
         labels, labeled_mask = self._labels(rows)
         return {"pixel_values": pixel_values, "labels": labels, "labeled_mask": labeled_mask}
 
@@ -115,14 +118,10 @@ class LatentCollator(JointCollator):
         super().__init__(None, problem_type, num_classes, **kwargs)
         self.latent_column = latent_column
 
-    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        if len(rows) == 0:
-            raise ValueError("Expected a non-empty list of rows to collate, got an empty list.")
+    def _pixel_values(self, rows: Sequence[dict[str, Any]]) -> torch.Tensor:
         if any(self.latent_column not in row for row in rows):
             raise ValueError(f"Expected every row to hold its cached latents in {self.latent_column!r}.")
-        latents = torch.stack([torch.as_tensor(row[self.latent_column]) for row in rows]).float()
-        labels, labeled_mask = self._labels(rows)
-        return {"pixel_values": latents, "labels": labels, "labeled_mask": labeled_mask}
+        return torch.stack([torch.as_tensor(row[self.latent_column]) for row in rows]).float()
 
 
 def build_collate_fn(

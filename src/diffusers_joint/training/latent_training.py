@@ -60,7 +60,7 @@ def add_vae_arguments(group: argparse._ActionsContainer) -> None:
         help="Encode every training image once, before training, and train on the cached latents: the classifier's "
         "views are then augmented in latent space (the affine map of --classifier_augmentation, no intensity "
         "changes; FixMatch's strong view adds cutout). Faster: the VAE's encoder no longer runs every step. See "
-        "docs/latent.md for what it costs in accuracy.",
+        "docs/experiments/latent.md for what it costs in accuracy.",
     )
 
 
