@@ -36,6 +36,15 @@ ARGS = [
 ]
 # Floats of one seeded CPU run repeat to the last bit on one machine; the margin only absorbs another BLAS build.
 TOLERANCE = dict(rel=1e-5, abs=1e-7)
+# After six steps the logits are nearly uniform, so the calibration NLL is almost flat in the temperature: its L-BFGS
+# argmin (and the fold gains fitted the same way) moved by 2.4 % on a CPU whose losses and NLLs agree to 1e-5, and
+# the split-shift probe's AUC by 4e-5. The decisions drawn from them (`decision`, `temperature`) stay exact.
+ILL_CONDITIONED = {
+    "eval_results.calibration.fitted_temperature": dict(rel=0.05),
+    "eval_results.calibration.held_out_nll_gain": dict(rel=1e-2),
+    "eval_results.calibration.held_out_nll_gain_standard_error": dict(rel=1e-2),
+    "eval_results.split_shift.roc_auc": dict(rel=1e-3),
+}
 
 
 def run_recorded(output_dir: Path, record: Path) -> tuple[list[list[float]], dict]:
@@ -58,7 +67,7 @@ def assert_same(actual, expected, where="eval_results"):
         for i, (a, e) in enumerate(zip(actual, expected)):
             assert_same(a, e, f"{where}[{i}]")
     elif isinstance(expected, float):
-        assert actual == pytest.approx(expected, **TOLERANCE), where
+        assert actual == pytest.approx(expected, **ILL_CONDITIONED.get(where, TOLERANCE)), where
     else:
         assert actual == expected, where
 
