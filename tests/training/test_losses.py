@@ -314,3 +314,39 @@ def test_diffusion_weights_weight_each_image_of_the_denoising_term():
     torch.testing.assert_close(loss(torch.tensor([0.5, 1.5])), (first + 3 * second) / 4)
     with pytest.raises(ValueError, match=r"diffusion_weights must have shape \(2,\)"):
         loss(torch.ones(3))
+
+
+def test_feature_consistency_pulls_noisy_features_of_unlabeled_images_towards_their_clean_features():
+    unet = tiny_unet().eval()
+    images, labels = digits(8)
+    labels[4:] = -1
+    objective = JointDiffusionObjective(unet)
+    config = loss_config(0.95, feature_consistency_weight=1.0)
+
+    torch.manual_seed(0)
+    out = joint_diffusion_loss(objective, SCHEDULER, images, labels, config)
+    torch.manual_seed(0)
+    noise = torch.randn_like(images)
+    timesteps = torch.randint(0, 100, (8,)).long()
+    with torch.no_grad():
+        _, noisy = unet.forward_with_features(SCHEDULER.add_noise(images, noise, timesteps), timesteps)
+        clean = unet.extract_features(images[4:])
+    distance = 1 - torch.nn.functional.cosine_similarity(noisy[4:], clean, dim=1)
+    expected = (distance * noise_level_weights(SCHEDULER, timesteps[4:])).mean()
+    torch.testing.assert_close(out.loss_feature_consistency, expected)
+    assert out.loss_feature_consistency > 0 and out.num_pseudo_labeled == 0  # label-free: no pseudo-labels
+
+    # Only the noisy pass learns: the clean features are a fixed target.
+    unet.zero_grad()
+    out.loss.backward()
+    assert unet.conv_in.weight.grad.abs().sum() > 0
+
+    torch.manual_seed(0)
+    all_labeled = joint_diffusion_loss(objective, SCHEDULER, images, digits(8)[1], config)
+    assert all_labeled.loss_feature_consistency == 0
+    torch.manual_seed(0)
+    off = joint_diffusion_loss(objective, SCHEDULER, images, labels, loss_config(0.95))
+    assert off.loss_feature_consistency == 0
+    torch.testing.assert_close(out.loss.detach() - off.loss.detach(), expected)
+    with pytest.raises(ValueError, match="feature_consistency_weight must be >= 0"):
+        JointLossConfig(feature_consistency_weight=-1.0)

@@ -27,8 +27,8 @@ MODEL_FLAGS = (
     "classifier_hidden_dims", "classifier_dropout",
 )  # fmt: skip
 # JointLossConfig's fields set by the flag of the same name (the noisy pseudo-label weight is settled first)
-LOSS_FLAGS = ("diffusion_loss_weight", "classifier_loss_weight", "noisy_classifier_weight", "fixmatch_threshold",
-              "fixmatch_weight")  # fmt: skip
+LOSS_FLAGS = ("diffusion_loss_weight", "classifier_loss_weight", "noisy_classifier_weight",
+              "feature_consistency_weight", "fixmatch_threshold", "fixmatch_weight")  # fmt: skip
 
 
 def add_model_arguments(group: argparse._ActionsContainer) -> None:
@@ -95,6 +95,14 @@ def add_joint_loss_arguments(group: argparse._ActionsContainer) -> None:
         help="Weight of pseudo-labels (confidence >= --fixmatch_threshold on the classifier's view) of unlabeled "
         "images training the classifier on their noisy x_t from the denoising pass; 0 turns it off. Default: "
         f"{PSEUDO_LABEL_DEFAULTS['noisy_pseudo_label_weight']:g} for single-label data with unlabeled images.",
+    )
+    group.add_argument(
+        "--feature_consistency_weight",
+        type=float,
+        default=0.0,
+        help="Weight of pulling the pooled encoder features of unlabeled images' noisy x_t (denoising pass) towards "
+        "those of their clean view, by cosine distance weighted by alpha_bar_t; label-free, no extra forward pass. "
+        "Off by default: measured in docs/experiments/features-and-labels.md.",
     )
     group.add_argument(
         "--class_weighting",
@@ -180,7 +188,7 @@ def check_joint_loss_arguments(parser: argparse.ArgumentParser, args: argparse.N
         parser.error("--fixmatch needs unlabeled images, which --diffusion_loss_weight 0 drops.")
     if args.fixmatch_distribution_alignment and args.fixmatch is False:
         parser.error("--fixmatch_distribution_alignment aligns FixMatch pseudo-labels: drop --no-fixmatch.")
-    for name in ("noisy_classifier_weight", "noisy_pseudo_label_weight"):
+    for name in ("noisy_classifier_weight", "noisy_pseudo_label_weight", "feature_consistency_weight"):
         if (getattr(args, name) or 0) < 0:
             parser.error(f"--{name} must be >= 0, got {getattr(args, name)}.")
 
@@ -199,7 +207,8 @@ def training_settings_from_args(args: argparse.Namespace, resolution: int, steps
     keys = [
         "num_labeled", "labeled_per_class", "labeled_fraction", "labeled_batch_fraction", "diffusion_data_weighting",
         "diffusion_loss_weight", "classifier_loss_weight", "classifier_augmentation", "noisy_classifier_weight",
-        "noisy_pseudo_label_weight", "class_weighting", "snr_gamma", "fixmatch", "fixmatch_distribution_alignment",
+        "noisy_pseudo_label_weight", "feature_consistency_weight", "class_weighting", "snr_gamma", "fixmatch",
+        "fixmatch_distribution_alignment",
         "train_batch_size", "gradient_accumulation_steps", "learning_rate", "lr_scheduler", "use_ema", "ema_max_decay",
         "ddpm_num_steps", "ddpm_beta_schedule", "mixed_precision", "seed", "select_best_checkpoint",
     ]  # fmt: skip

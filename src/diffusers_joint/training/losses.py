@@ -17,8 +17,9 @@ from .distribution_alignment import DistributionAlignment
 
 class JointDiffusionObjective(nn.Module):
     """
-    Wraps a [`JointUNet2DModel`] so that one `forward` call computes the noise prediction, the class logits of the
-    noisy images (from the same encoder pass) and the class logits of the classifier's images at timestep 0.
+    Wraps a [`JointUNet2DModel`] so that one `forward` call computes the noise prediction, the pooled encoder features
+    and class logits of the noisy images (from the same encoder pass) and the class logits of the classifier's images
+    at timestep 0.
 
     Distributed data parallel synchronises gradients only for computations that run inside the wrapped module's
     `forward`; giving `accelerator.prepare` this wrapper, rather than the UNet, keeps the classifier head and the
@@ -31,17 +32,17 @@ class JointDiffusionObjective(nn.Module):
 
     def forward(
         self, noisy_images: torch.Tensor | None, timesteps: torch.Tensor | None, classify_images: torch.Tensor
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
         # `noisy_images=None` runs the encoder and head only (the classifier-only baseline)
-        noise_pred = noisy_logits = None
+        noise_pred = noisy_features = noisy_logits = None
         if noisy_images is not None:
-            noise_pred, features = self.unet.forward_with_features(noisy_images, timesteps)
-            noisy_logits = self.unet.classifier(features)
+            noise_pred, noisy_features = self.unet.forward_with_features(noisy_images, timesteps)
+            noisy_logits = self.unet.classifier(noisy_features)
         logits = self.unet.classify(classify_images)
-        return noise_pred, noisy_logits, logits
+        return noise_pred, noisy_features, noisy_logits, logits
 
 
-LOSS_TERMS = ("loss", "diffusion", "classifier", "fixmatch", "noisy_classifier", "noisy_pseudo")
+LOSS_TERMS = ("loss", "diffusion", "classifier", "fixmatch", "noisy_classifier", "noisy_pseudo", "feature_consistency")
 
 
 @dataclass
@@ -54,11 +55,12 @@ class JointLossOutput:
     loss_fixmatch: torch.Tensor
     loss_noisy_classifier: torch.Tensor
     loss_noisy_pseudo: torch.Tensor
+    loss_feature_consistency: torch.Tensor
     num_labeled: int
     num_pseudo_labeled: int
 
     def terms(self) -> torch.Tensor:
-        """The six loss terms as one detached float vector, in the order of [`LOSS_TERMS`]."""
+        """The loss terms as one detached float vector, in the order of [`LOSS_TERMS`]."""
         return torch.stack(
             [
                 self.loss.detach(),
@@ -67,6 +69,7 @@ class JointLossOutput:
                 self.loss_fixmatch,
                 self.loss_noisy_classifier,
                 self.loss_noisy_pseudo,
+                self.loss_feature_consistency,
             ]
         ).float()
 
@@ -78,6 +81,7 @@ class JointLossOutput:
             "loss_fixmatch": self.loss_fixmatch.item(),
             "loss_noisy_classifier": self.loss_noisy_classifier.item(),
             "loss_noisy_pseudo": self.loss_noisy_pseudo.item(),
+            "loss_feature_consistency": self.loss_feature_consistency.item(),
             "num_labeled": self.num_labeled,
             "num_pseudo_labeled": self.num_pseudo_labeled,
         }
@@ -103,6 +107,11 @@ class JointLossConfig:
             classified with confidence >= `fixmatch_threshold` are pseudo-labeled, and the classifier reading their
             noisy `x_t` from the denoising pass is trained towards that label, weighted by `alpha_bar_t`. Costs one
             gradient-free encoder pass over the unlabeled images. Single-label problems only.
+        feature_consistency_weight (`float`, defaults to 0.0):
+            Weight of a label-free consistency term on the diffusion features: the pooled encoder features of the
+            unlabeled images' noisy `x_t` (the denoising pass) are pulled towards those of their clean weak view (the
+            gradient-free pass the pseudo-labels read, held fixed) by cosine distance, weighted by `alpha_bar_t`.
+            Every unlabeled image counts, confident or not; no extra forward pass.
         fixmatch_threshold (`float`, defaults to 0.95):
             Confidence a pseudo-label needs.
         fixmatch_weight (`float`, defaults to 1.0):
@@ -127,12 +136,14 @@ class JointLossConfig:
     classifier_loss_weight: float = 1e-3
     noisy_classifier_weight: float = 0.0
     noisy_pseudo_label_weight: float = 0.0
+    feature_consistency_weight: float = 0.0
     fixmatch_threshold: float = 0.95
     fixmatch_weight: float = 1.0
     snr_gamma: float | None = None
 
     def __post_init__(self):
-        for name in ("diffusion_loss_weight", "noisy_classifier_weight", "noisy_pseudo_label_weight"):
+        weights = ("diffusion_loss_weight", "noisy_classifier_weight", "noisy_pseudo_label_weight")
+        for name in (*weights, "feature_consistency_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
 
@@ -222,7 +233,8 @@ def joint_diffusion_loss(
 ) -> JointLossOutput:
     """
     Loss of one batch: `diffusion_loss_weight * mse(eps_pred, eps) + classifier_loss_weight * (ce_labeled +
-    noisy_classifier_weight * ce_noisy + fixmatch_weight * ce_pseudo + noisy_pseudo_label_weight * ce_noisy_pseudo)`,
+    noisy_classifier_weight * ce_noisy + fixmatch_weight * ce_pseudo + noisy_pseudo_label_weight * ce_noisy_pseudo +
+    feature_consistency_weight * cosine_distance_noisy_to_clean)`,
     with the weights of `config` ([`JointLossConfig`]).
 
     Args:
@@ -290,12 +302,16 @@ def joint_diffusion_loss(
 
     fixmatch = weak_images is not None and strong_images is not None
     noisy_pseudo = config.noisy_pseudo_label_weight > 0 and noisy_images is not None
+    consistency = config.feature_consistency_weight > 0 and noisy_images is not None
     confident, guess = torch.zeros_like(has_label), torch.zeros_like(has_label, dtype=torch.long)
-    if fixmatch or noisy_pseudo:
-        if multi_label:
+    clean_features = None
+    if fixmatch or noisy_pseudo or consistency:
+        if multi_label and (fixmatch or noisy_pseudo):
             raise ValueError("Pseudo-labels (FixMatch, noisy consistency) are for single-label problems only.")
         views = weak_images if weak_images is not None else classifier_images
-        confident, guess = _pseudo_labels(unet, views, ~has_label, config.fixmatch_threshold, distribution_alignment)
+        confident, guess, clean_features = _pseudo_labels(
+            unet, views, ~has_label, config.fixmatch_threshold, distribution_alignment if not multi_label else None
+        )
     pseudo_images, pseudo_labels = clean_images[:0], labels[:0]
     if fixmatch:
         pseudo_images, pseudo_labels = strong_images[confident], guess[confident]
@@ -304,7 +320,7 @@ def joint_diffusion_loss(
     classify_images = torch.cat([classifier_images[has_label], pseudo_images])
     # Keep the classifier in the graph on batches with nothing to classify (weighted by zero below).
     classify_images = classify_images if len(classify_images) else clean_images[:1]
-    noise_pred, noisy_logits, logits = objective(noisy_images, timesteps, classify_images)
+    noise_pred, noisy_features, noisy_logits, logits = objective(noisy_images, timesteps, classify_images)
 
     zero = logits.float().sum() * 0.0
     loss_diffusion = zero
@@ -336,11 +352,17 @@ def joint_diffusion_loss(
     loss_noisy_pseudo = zero
     if noisy_pseudo and num_pseudo:
         loss_noisy_pseudo = noisy_term(confident, guess[confident])
+    loss_consistency = zero
+    if consistency and len(clean_features):
+        unlabeled = ~has_label
+        distance = 1 - F.cosine_similarity(noisy_features[unlabeled].float(), clean_features.float(), dim=1)
+        loss_consistency = (distance * noise_level_weights(noise_scheduler, timesteps[unlabeled])).mean()
     loss = config.diffusion_loss_weight * loss_diffusion + config.classifier_loss_weight * (
         loss_labeled
         + config.noisy_classifier_weight * loss_noisy
         + config.fixmatch_weight * loss_pseudo
         + config.noisy_pseudo_label_weight * loss_noisy_pseudo
+        + config.feature_consistency_weight * loss_consistency
     )
     return JointLossOutput(
         loss=loss,
@@ -349,6 +371,7 @@ def joint_diffusion_loss(
         loss_fixmatch=loss_pseudo.detach(),
         loss_noisy_classifier=loss_noisy.detach(),
         loss_noisy_pseudo=loss_noisy_pseudo.detach(),
+        loss_feature_consistency=loss_consistency.detach(),
         num_labeled=num_labeled,
         num_pseudo_labeled=num_pseudo,
     )
@@ -361,11 +384,16 @@ def _pseudo_labels(
     unlabeled: torch.Tensor,
     threshold: float,
     distribution_alignment: DistributionAlignment | None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows (of the whole batch) pseudo-labeled with confidence >= `threshold`, and every row's guessed class."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """
+    Rows (of the whole batch) pseudo-labeled with confidence >= `threshold`, every row's guessed class, and the pooled
+    features of the unlabeled rows' views that the guesses read.
+    """
+    features = views.new_zeros((0, unet.feature_dim), dtype=torch.float32)
     probs = views.new_zeros((0, unet.config.num_classes), dtype=torch.float32)
     if unlabeled.any():
-        probs = unet.classify(views[unlabeled]).float().softmax(dim=1)
+        features = unet.extract_features(views[unlabeled])
+        probs = unet.classifier(features).float().softmax(dim=1)
     if distribution_alignment is not None:
         distribution_alignment.update(probs)  # also with no unlabeled image: processes stay in step
         probs = distribution_alignment(probs)
@@ -374,7 +402,7 @@ def _pseudo_labels(
     if len(probs):
         confidence, guess[unlabeled] = probs.max(dim=1)
         confident[unlabeled] = confidence >= threshold
-    return confident, guess
+    return confident, guess, features
 
 
 def diffusion_target(
