@@ -392,7 +392,7 @@ def main(args):
                     noise_scheduler,
                     batch["pixel_values"],
                     batch["labels"],
-                    loss.config,
+                    loss.config_at(global_step),
                     classifier_images=batch["classifier_pixel_values"],
                     weak_images=batch.get("weak_pixel_values"),
                     strong_images=batch.get("strong_pixel_values"),

@@ -200,3 +200,12 @@ def test_a_shifted_evaluation_split_is_recorded_and_warned_about(tmp_path, train
     assert shift["num_images"] == [120, 1000] and shift["roc_auc"] > 0.9  # 1,194 test images, a sample of 1,000
     assert "The evaluation split is told apart from the validation split with ROC AUC" in result.stderr
     assert "told apart" not in trained[1].stderr  # the embedded digits' splits are alike: no warning
+
+
+def test_classifier_weight_warm_up_and_feature_consistency_train_and_are_recorded_on_the_card(tmp_path):
+    out = tmp_path / "scheduled"
+    launch("--output_dir", str(out), "--max_train_steps", "3", "--checkpointing_steps", "0", "--num_labeled", "30",
+           "--classifier_weight_warmup_steps", "2", "--feature_consistency_weight", "1")  # fmt: skip
+    card = (out / "README.md").read_text()
+    assert "| classifier_weight_warmup_steps | `2` |" in card and "| feature_consistency_weight | `1.0` |" in card
+    assert json.loads((out / "eval_results.json").read_text())["step"] == 3

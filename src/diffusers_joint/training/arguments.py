@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from diffusers.utils import logging
@@ -59,6 +59,14 @@ def add_joint_loss_arguments(group: argparse._ActionsContainer) -> None:
     """Add the flags of the loss terms, the classifier's augmentation, pseudo-labels and calibration to `group`."""
     group.add_argument(
         "--classifier_loss_weight", type=float, default=0.1, help="Weight of the classifier loss (lambda)."
+    )
+    group.add_argument(
+        "--classifier_weight_warmup_steps",
+        type=int,
+        default=0,
+        help="Raise the classifier loss weight linearly from 0 to --classifier_loss_weight over this many optimizer "
+        "steps, so that the denoising loss shapes the encoder first; 0 (default) uses the full weight from the start. "
+        "Measured in docs/experiments/features-and-labels.md.",
     )
     group.add_argument(
         "--diffusion_loss_weight",
@@ -148,6 +156,14 @@ class JointLossSetup:
     pseudo_labels: PseudoLabelSettings
     class_weights: torch.Tensor | None = None
     alignment: DistributionAlignment | None = None
+    classifier_weight_warmup_steps: int = 0
+
+    def config_at(self, step: int) -> JointLossConfig:
+        """The loss weights of optimizer step `step` (0-based): the classifier weight ramps up over the warm-up."""
+        if step >= self.classifier_weight_warmup_steps:
+            return self.config
+        ramp = step / self.classifier_weight_warmup_steps
+        return replace(self.config, classifier_loss_weight=self.config.classifier_loss_weight * ramp)
 
 
 def joint_loss_from_args(
@@ -177,7 +193,7 @@ def joint_loss_from_args(
         class_weights = inverse_frequency_weights(labeled_targets, dataset.num_classes)
         logger.info(f"Class weights of the classification loss (inverse frequency): {class_weights.tolist()}")
     config = joint_loss_config_from_args(args, pseudo_labels)
-    return JointLossSetup(config, pseudo_labels, class_weights, alignment)
+    return JointLossSetup(config, pseudo_labels, class_weights, alignment, args.classifier_weight_warmup_steps)
 
 
 def check_joint_loss_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -188,6 +204,8 @@ def check_joint_loss_arguments(parser: argparse.ArgumentParser, args: argparse.N
         parser.error("--fixmatch needs unlabeled images, which --diffusion_loss_weight 0 drops.")
     if args.fixmatch_distribution_alignment and args.fixmatch is False:
         parser.error("--fixmatch_distribution_alignment aligns FixMatch pseudo-labels: drop --no-fixmatch.")
+    if args.classifier_weight_warmup_steps < 0:
+        parser.error(f"--classifier_weight_warmup_steps must be >= 0, got {args.classifier_weight_warmup_steps}.")
     for name in ("noisy_classifier_weight", "noisy_pseudo_label_weight", "feature_consistency_weight"):
         if (getattr(args, name) or 0) < 0:
             parser.error(f"--{name} must be >= 0, got {getattr(args, name)}.")
@@ -206,9 +224,9 @@ def training_settings_from_args(args: argparse.Namespace, resolution: int, steps
     """The settings of a training run that its model card records (`training_settings` of [`build_model_card`])."""
     keys = [
         "num_labeled", "labeled_per_class", "labeled_fraction", "labeled_batch_fraction", "diffusion_data_weighting",
-        "diffusion_loss_weight", "classifier_loss_weight", "classifier_augmentation", "noisy_classifier_weight",
-        "noisy_pseudo_label_weight", "feature_consistency_weight", "class_weighting", "snr_gamma", "fixmatch",
-        "fixmatch_distribution_alignment",
+        "diffusion_loss_weight", "classifier_loss_weight", "classifier_weight_warmup_steps", "classifier_augmentation",
+        "noisy_classifier_weight", "noisy_pseudo_label_weight", "feature_consistency_weight", "class_weighting",
+        "snr_gamma", "fixmatch", "fixmatch_distribution_alignment",
         "train_batch_size", "gradient_accumulation_steps", "learning_rate", "lr_scheduler", "use_ema", "ema_max_decay",
         "ddpm_num_steps", "ddpm_beta_schedule", "mixed_precision", "seed", "select_best_checkpoint",
     ]  # fmt: skip

@@ -1,0 +1,37 @@
+import argparse
+
+import pytest
+
+from diffusers_joint.training import JointLossConfig, JointLossSetup, check_joint_loss_arguments
+from diffusers_joint.training.arguments import add_joint_loss_arguments
+from diffusers_joint.training.pseudo_labels import PseudoLabelSettings
+
+
+def loss_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="train_joint.py")
+    add_joint_loss_arguments(parser)
+    return parser
+
+
+def test_classifier_weight_ramps_from_zero_over_the_warm_up_then_stays_at_the_flag():
+    config = JointLossConfig(classifier_loss_weight=0.1, feature_consistency_weight=2.0)
+    setup = JointLossSetup(config, PseudoLabelSettings(True, 1.0, True), classifier_weight_warmup_steps=4)
+    weights = [setup.config_at(step).classifier_loss_weight for step in range(6)]
+    assert weights == pytest.approx([0.0, 0.025, 0.05, 0.075, 0.1, 0.1])
+    assert setup.config_at(2).feature_consistency_weight == 2.0  # only the classifier weight moves
+    assert setup.config_at(4) is config
+    assert JointLossSetup(config, PseudoLabelSettings(True, 1.0, True)).config_at(0) is config  # no warm-up
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--classifier_weight_warmup_steps", "-1"], "--classifier_weight_warmup_steps must be >= 0, got -1"),
+        (["--feature_consistency_weight", "-0.5"], "--feature_consistency_weight must be >= 0, got -0.5"),
+    ],
+)
+def test_negative_schedule_and_consistency_flags_are_refused(flags, message, capsys):
+    parser = loss_parser()
+    with pytest.raises(SystemExit):
+        check_joint_loss_arguments(parser, parser.parse_args(flags))
+    assert message in capsys.readouterr().err
