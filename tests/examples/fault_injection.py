@@ -11,7 +11,7 @@ Environment variables (all optional):
 - `FAULT_ENOSPC_IN`: `torch.save` into a path containing this string fails as on a full disk (ENOSPC).
 - `FAULT_NAN_AT`: comma-separated 1-based calls of `joint_diffusion_loss` whose loss terms are replaced by NaN.
 - `FAULT_RECORD`: a file to which every process appends one line per event: `<rank> loss <num_labeled> <terms...>`
-  for every loss (the six terms of `JointLossOutput`, full precision), `<rank> save_pretrained`,
+  for every loss (the terms of `JointLossOutput`, full precision), `<rank> save_pretrained`,
   `<rank> save_model_card`, `<rank> create_repo <token_given>` and `<rank> upload_folder`.
   The Hub calls are replaced by fakes (the tests run offline).
 """
@@ -71,7 +71,7 @@ def faulty_loss(*args, **kwargs):
     calls += 1
     out = real_loss(*args, **kwargs)
     terms = (out.loss, out.loss_diffusion, out.loss_classifier, out.loss_fixmatch, out.loss_noisy_classifier,
-             out.loss_noisy_pseudo)  # fmt: skip
+             out.loss_noisy_pseudo, out.loss_feature_consistency)  # fmt: skip
     record("loss", out.num_labeled, *(repr(float(t.detach())) for t in terms))
     if calls in nan_at:
         out.loss = out.loss * float("nan")

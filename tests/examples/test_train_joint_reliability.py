@@ -157,7 +157,7 @@ def test_nonfinite_loss_stops_naming_step_terms_and_the_kept_checkpoint(tmp_path
     assert result.returncode != 0
     message = next(line for line in result.stderr.splitlines() if "Non-finite loss" in line)
     assert "FloatingPointError: Non-finite loss at step 3 (loss=nan, diffusion=nan, classifier=" in message
-    assert "fixmatch=0, noisy_classifier=" in message and "noisy_pseudo=0)" in message
+    assert "fixmatch=0, noisy_classifier=" in message and "noisy_pseudo=0, feature_consistency=0)" in message
     assert f"The last good checkpoint, {out / 'checkpoint-2'}, is kept." in message
     assert "--on_nonfinite_loss skip" in message
     assert [p.name for p in list_checkpoints(out)] == ["checkpoint-1", "checkpoint-2"]

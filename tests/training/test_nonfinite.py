@@ -7,8 +7,8 @@ import torch
 
 from diffusers_joint.training import NonFiniteLossGuard
 
-FINITE = torch.tensor([[1.0, 0.5, 2.0, 0.0, 1.0, 0.0]])
-NAN = torch.tensor([[math.nan, math.nan, 2.0, 0.0, 1.0, -0.0]])
+FINITE = torch.tensor([[1.0, 0.5, 2.0, 0.0, 1.0, 0.0, 0.0]])
+NAN = torch.tensor([[math.nan, math.nan, 2.0, 0.0, 1.0, 0.0, -0.0]])
 
 
 def test_stop_names_the_step_every_term_and_the_kept_checkpoint(tmp_path):
@@ -19,7 +19,7 @@ def test_stop_names_the_step_every_term_and_the_kept_checkpoint(tmp_path):
         guard.skip_step(6, NAN)
     message = str(error.value)
     assert "Non-finite loss at step 6 (loss=nan, diffusion=nan, classifier=2, fixmatch=0" in message
-    assert "noisy_pseudo=0)" in message  # -0 printed as 0
+    assert "noisy_pseudo=0, feature_consistency=0)" in message  # -0 printed as 0
     assert f"The last good checkpoint, {tmp_path / 'checkpoint-4'}, is kept" in message
 
 
