@@ -142,8 +142,12 @@ class JointLossConfig:
     snr_gamma: float | None = None
 
     def __post_init__(self):
-        weights = ("diffusion_loss_weight", "noisy_classifier_weight", "noisy_pseudo_label_weight")
-        for name in (*weights, "feature_consistency_weight"):
+        for name in (
+            "diffusion_loss_weight",
+            "noisy_classifier_weight",
+            "noisy_pseudo_label_weight",
+            "feature_consistency_weight",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
 
