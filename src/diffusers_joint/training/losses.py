@@ -313,9 +313,11 @@ def joint_diffusion_loss(
         if multi_label and (fixmatch or noisy_pseudo):
             raise ValueError("Pseudo-labels (FixMatch, noisy consistency) are for single-label problems only.")
         views = weak_images if weak_images is not None else classifier_images
-        confident, guess, clean_features = _pseudo_labels(
-            unet, views, ~has_label, config.fixmatch_threshold, distribution_alignment if not multi_label else None
-        )
+        clean_features = _unlabeled_features(unet, views, ~has_label)
+        if fixmatch or noisy_pseudo:
+            confident, guess = _pseudo_labels(
+                unet, clean_features, ~has_label, config.fixmatch_threshold, distribution_alignment
+            )
     pseudo_images, pseudo_labels = clean_images[:0], labels[:0]
     if fixmatch:
         pseudo_images, pseudo_labels = strong_images[confident], guess[confident]
@@ -382,31 +384,37 @@ def joint_diffusion_loss(
 
 
 @torch.no_grad()
+def _unlabeled_features(unet: JointUNet2DModel, views: torch.Tensor, unlabeled: torch.Tensor) -> torch.Tensor:
+    """Pooled encoder features of the unlabeled rows' views at timestep 0, without gradient: `(num_unlabeled, dim)`."""
+    if not unlabeled.any():
+        return views.new_zeros((0, unet.feature_dim), dtype=torch.float32)
+    return unet.extract_features(views[unlabeled])
+
+
+@torch.no_grad()
 def _pseudo_labels(
     unet: JointUNet2DModel,
-    views: torch.Tensor,
+    features: torch.Tensor,
     unlabeled: torch.Tensor,
     threshold: float,
     distribution_alignment: DistributionAlignment | None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """
-    Rows (of the whole batch) pseudo-labeled with confidence >= `threshold`, every row's guessed class, and the pooled
-    features of the unlabeled rows' views that the guesses read.
+    Rows (of the whole batch) pseudo-labeled with confidence >= `threshold`, and every row's guessed class, from the
+    unlabeled rows' `features` ([`_unlabeled_features`]).
     """
-    features = views.new_zeros((0, unet.feature_dim), dtype=torch.float32)
-    probs = views.new_zeros((0, unet.config.num_classes), dtype=torch.float32)
-    if unlabeled.any():
-        features = unet.extract_features(views[unlabeled])
+    probs = features.new_zeros((0, unet.config.num_classes), dtype=torch.float32)
+    if len(features):
         probs = unet.classifier(features).float().softmax(dim=1)
     if distribution_alignment is not None:
         distribution_alignment.update(probs)  # also with no unlabeled image: processes stay in step
         probs = distribution_alignment(probs)
     confident = torch.zeros_like(unlabeled)
-    guess = torch.zeros(len(unlabeled), dtype=torch.long, device=views.device)
+    guess = torch.zeros(len(unlabeled), dtype=torch.long, device=features.device)
     if len(probs):
         confidence, guess[unlabeled] = probs.max(dim=1)
         confident[unlabeled] = confidence >= threshold
-    return confident, guess, features
+    return confident, guess
 
 
 def diffusion_target(
