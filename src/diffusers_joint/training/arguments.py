@@ -204,9 +204,10 @@ def check_joint_loss_arguments(parser: argparse.ArgumentParser, args: argparse.N
         parser.error("--fixmatch needs unlabeled images, which --diffusion_loss_weight 0 drops.")
     if args.fixmatch_distribution_alignment and args.fixmatch is False:
         parser.error("--fixmatch_distribution_alignment aligns FixMatch pseudo-labels: drop --no-fixmatch.")
-    if args.classifier_weight_warmup_steps < 0:
-        parser.error(f"--classifier_weight_warmup_steps must be >= 0, got {args.classifier_weight_warmup_steps}.")
-    for name in ("noisy_classifier_weight", "noisy_pseudo_label_weight", "feature_consistency_weight"):
+    for name in (
+        "noisy_classifier_weight", "noisy_pseudo_label_weight", "feature_consistency_weight",
+        "classifier_weight_warmup_steps",
+    ):  # fmt: skip
         if (getattr(args, name) or 0) < 0:
             parser.error(f"--{name} must be >= 0, got {getattr(args, name)}.")
 
