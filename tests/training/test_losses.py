@@ -336,11 +336,6 @@ def test_feature_consistency_pulls_noisy_features_of_unlabeled_images_towards_th
     torch.testing.assert_close(out.loss_feature_consistency, expected)
     assert out.loss_feature_consistency > 0 and out.num_pseudo_labeled == 0  # label-free: no pseudo-labels
 
-    # Only the noisy pass learns: the clean features are a fixed target.
-    unet.zero_grad()
-    out.loss.backward()
-    assert unet.conv_in.weight.grad.abs().sum() > 0
-
     torch.manual_seed(0)
     all_labeled = joint_diffusion_loss(objective, SCHEDULER, images, digits(8)[1], config)
     assert all_labeled.loss_feature_consistency == 0
@@ -348,5 +343,16 @@ def test_feature_consistency_pulls_noisy_features_of_unlabeled_images_towards_th
     off = joint_diffusion_loss(objective, SCHEDULER, images, labels, loss_config(0.95))
     assert off.loss_feature_consistency == 0
     torch.testing.assert_close(out.loss.detach() - off.loss.detach(), expected)
+
+    # Only the noisy pass learns: the term's gradient is that of the noisy features towards fixed clean ones.
+    unet.zero_grad()
+    (out.loss - off.loss).backward()  # every other term is the same in both, so this is the term's gradient
+    term_grad = unet.conv_in.weight.grad.clone()
+    unet.zero_grad()
+    _, noisy = unet.forward_with_features(SCHEDULER.add_noise(images, noise, timesteps), timesteps)
+    fixed_target = 1 - torch.nn.functional.cosine_similarity(noisy[4:], clean, dim=1)
+    (fixed_target * noise_level_weights(SCHEDULER, timesteps[4:])).mean().backward()
+    assert term_grad.abs().sum() > 0
+    torch.testing.assert_close(term_grad, unet.conv_in.weight.grad)
     with pytest.raises(ValueError, match="feature_consistency_weight must be >= 0"):
         JointLossConfig(feature_consistency_weight=-1.0)
