@@ -92,3 +92,13 @@ def test_clean_input_with_a_timestep_embedding_needs_no_scheduler_and_no_noise()
     first = block_features(unet, images, 50, noisy=False)
     torch.testing.assert_close(first["mid"], block_features(unet, images, 50, noisy=False, seed=9)["mid"])
     assert not torch.allclose(first["mid"], block_features(unet, images)["mid"])
+
+
+def test_the_head_row_reads_the_stages_the_head_was_built_on():
+    unet = tiny_joint_unet(classifier_feature_stages=[-1]).eval()
+    images, labels = digits(60)
+    rows = probe_timesteps(unet, None, (images[:40], labels[:40]), (images[40:], labels[40:]), [0], noisy=False)
+    head = next(r for r in rows if r["blocks"] == "head")
+    with torch.no_grad():
+        probs = unet.probabilities(unet.classify(images[40:])).numpy()
+    assert head["accuracy"] == pytest.approx(float((probs.argmax(1) == labels[40:].numpy()).mean()))

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import torch
@@ -265,3 +266,28 @@ def test_from_unet_keeps_a_joint_models_head_only_when_the_classes_fit(tmp_path,
     with caplog.at_level("WARNING"):
         JointUNet2DModel.from_unet(joint, num_classes=3, label_names=["0", "1", "2"])
     assert "named ['normal', 'benign', 'malignant'] but the data's ['0', '1', '2']" in caplog.text
+
+
+def test_classifier_feature_stages_select_what_the_head_reads_and_round_trip(tmp_path):
+    model = make_model(classifier_feature_stages=[-1])
+    assert model.classifier_stages == [3] and model.feature_dim == 24
+    x, t = images(3), torch.tensor([0, 5, 40])
+    with torch.no_grad():
+        encoded = model.encode(x, t)
+        torch.testing.assert_close(encoded.features, encoded.hidden_states[-1].mean(dim=(2, 3)))
+        torch.testing.assert_close(model.classify(x, t), model.classifier(encoded.hidden_states[-1].mean(dim=(2, 3))))
+        torch.testing.assert_close(model.forward_with_features(x, t)[1], encoded.features)
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["classifier_feature_stages"] == [-1]
+    loaded = JointUNet2DModel.from_pretrained(tmp_path).eval()
+    assert loaded.classifier_stages == [3]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.classify(x), model.classify(x), rtol=0, atol=0)
+    two = make_model(classifier_feature_stages=[2, 0])
+    assert two.classifier_stages == [0, 2] and two.feature_dim == 8 + 24
+
+
+@pytest.mark.parametrize("stages", [[4], [-5], [], [1, 1], [3, -1], [1.0]])
+def test_bad_classifier_feature_stages_name_the_value_and_the_range(stages):
+    with pytest.raises(ValueError, match=r"classifier_feature_stages.*" + re.escape(str(stages))):
+        make_model(classifier_feature_stages=stages)

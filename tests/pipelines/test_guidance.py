@@ -301,3 +301,16 @@ def test_cached_direction_is_computed_every_interval_and_reapplied_in_between(me
     assert len(computed) == 3 * 2
     plain = unet(sample, timesteps[1]).sample
     assert not torch.allclose(plain, trajectory.noise_prediction(sample, timesteps[1]))  # reuse still guides
+
+
+def test_feature_shifts_are_zero_for_stages_the_head_does_not_read():
+    unet = make_unet(classifier_feature_stages=[-1])
+    sample = torch.randn(2, 1, 8, 8)
+    shifts = guidance.feature_guidance_shifts(unet, sample, 5, torch.tensor([2, 1]), guidance_scale=0.5)
+    assert [tuple(s.shape) for s in shifts] == [(2, c) for c in unet.feature_channels]
+    assert not shifts[0].any() and not shifts[1].any() and shifts[2].abs().sum() > 0
+    with torch.no_grad():
+        features = unet.extract_features(sample, 5)
+        before = guidance.class_log_prob(unet.classifier(features), torch.tensor([2, 1]), False)
+        after = guidance.class_log_prob(unet.classifier(features + shifts[2]), torch.tensor([2, 1]), False)
+    assert bool((after > before).all())

@@ -2,8 +2,13 @@ import argparse
 
 import pytest
 
+from diffusers_joint.data import load_digits_dataset
 from diffusers_joint.training import JointLossConfig, JointLossSetup, check_joint_loss_arguments
-from diffusers_joint.training.arguments import add_joint_loss_arguments
+from diffusers_joint.training.arguments import (
+    add_joint_loss_arguments,
+    add_model_arguments,
+    create_joint_unet_from_args,
+)
 from diffusers_joint.training.pseudo_labels import PseudoLabelSettings
 
 
@@ -35,3 +40,15 @@ def test_negative_schedule_and_consistency_flags_are_refused(flags, message, cap
     with pytest.raises(SystemExit):
         check_joint_loss_arguments(parser, parser.parse_args(flags))
     assert message in capsys.readouterr().err
+
+
+def test_classifier_feature_stages_flag_reaches_the_saved_config():
+    parser = argparse.ArgumentParser(prog="train_joint.py")
+    add_model_arguments(parser)
+    parser.set_defaults(resolution=None)
+    digits = load_digits_dataset()
+    flags = ["--block_out_channels", "8", "16"]
+    unet = create_joint_unet_from_args(digits, parser.parse_args([*flags, "--classifier_feature_stages", "-1"]))
+    assert unet.config.classifier_feature_stages == [-1]
+    assert unet.classifier_stages == [2] and unet.feature_dim == 16
+    assert create_joint_unet_from_args(digits, parser.parse_args(flags)).feature_dim == 8 + 16 + 16

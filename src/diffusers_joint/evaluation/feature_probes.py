@@ -22,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from ..models.unet_2d_joint import JointUNet2DModel
 from .classification import compute_classification_metrics
 
-ENCODER = "encoder"  # every down block and the mid block: what the classifier head reads
+ENCODER = "encoder"  # every down block and the mid block: what the classifier head reads by default
 
 
 def block_names(unet: JointUNet2DModel, decoder: bool = False) -> list[str]:
@@ -114,7 +114,7 @@ def block_features(
 def select_features(features: dict[str, torch.Tensor], blocks: str | Sequence[str]) -> torch.Tensor:
     """
     The features of `blocks` concatenated: a block name, a list of them, or `"encoder"` (every down block and the
-    mid block, the classifier head's input).
+    mid block, the classifier head's input unless the model sets `classifier_feature_stages`).
     """
     if blocks == ENCODER:
         blocks = [name for name in features if not name.startswith("up_")]
@@ -211,7 +211,8 @@ def probe_timesteps(
             )
             rows.append(_probe_row(timestep, noisy, blocks, metrics))
         with torch.no_grad():
-            head_input = select_features(eval_features, ENCODER).to(device=unet.device, dtype=unet.dtype)
+            head_blocks = [block_names(unet)[i] for i in unet.classifier_stages]
+            head_input = select_features(eval_features, head_blocks).to(device=unet.device, dtype=unet.dtype)
             was_training = unet.training
             unet.eval()
             logits = unet.classifier(head_input).float().cpu()

@@ -35,7 +35,8 @@ class JointUNet2DEncoderOutput(BaseOutput):
             The output of every down block followed by the output of the mid block, each of shape
             `(batch, channels_i, height_i, width_i)`.
         features (`torch.Tensor` of shape `(batch, feature_dim)`):
-            Every entry of `hidden_states`, globally average-pooled and concatenated: the classifier's input.
+            The entries of `hidden_states` that the classifier reads (every one by default, see
+            `classifier_feature_stages`), globally average-pooled and concatenated: the classifier's input.
     """
 
     hidden_states: list[torch.Tensor]
@@ -69,8 +70,34 @@ def _raise_if_corrupted(path: str | os.PathLike, subfolder: str | None, error: E
 
 
 def _pool(hidden_states: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Global average pooling of every encoder stage, concatenated: the classifier's input."""
+    """Global average pooling of each given encoder stage, concatenated."""
     return torch.cat([h.mean(dim=(2, 3)) for h in hidden_states], dim=1)
+
+
+def resolve_feature_stages(stages: Sequence[int] | None, num_stages: int) -> list[int]:
+    """
+    `stages` (indices of encoder stages, negative ones counted from the end) as sorted non-negative indices; `None`
+    means every one of the `num_stages` stages.
+
+    Raises:
+        ValueError: `stages` is empty, repeats a stage, or holds an index outside `[-num_stages, num_stages)`.
+    """
+    if stages is None:
+        return list(range(num_stages))
+    resolved = []
+    for stage in stages:
+        if isinstance(stage, bool) or not isinstance(stage, int) or not -num_stages <= stage < num_stages:
+            raise ValueError(
+                f"`classifier_feature_stages` must hold stage indices in [{-num_stages}, {num_stages}) (the down "
+                f"blocks, then the mid block), got {list(stages)}."
+            )
+        resolved.append(stage % num_stages)
+    if not resolved or len(set(resolved)) != len(resolved):
+        raise ValueError(
+            f"`classifier_feature_stages` must name at least one stage, each once, got {list(stages)} (of "
+            f"{num_stages} stages)."
+        )
+    return sorted(resolved)
 
 
 class ClassifierHead(nn.Module):
@@ -94,10 +121,11 @@ class JointUNet2DModel(UNet2DModel):
     r"""
     A [`~diffusers.UNet2DModel`] whose encoder also serves a classifier, as in Joint Diffusion (Deja et al., 2023).
 
-    The outputs of every down block and of the mid block are globally average-pooled, concatenated and fed to a small
-    MLP head. Calling the model is unchanged: `unet(sample, timestep).sample` is the noise prediction, so any diffusers
-    pipeline that takes a `UNet2DModel` (for example [`~diffusers.DDPMPipeline`]) runs on it. The classifier is reached
-    through [`~JointUNet2DModel.classify`], which by default reads clean images at timestep 0.
+    The outputs of every down block and of the mid block (or of the stages in `classifier_feature_stages`) are
+    globally average-pooled, concatenated and fed to a small MLP head. Calling the model is unchanged:
+    `unet(sample, timestep).sample` is the noise prediction, so any diffusers pipeline that takes a `UNet2DModel` (for
+    example [`~diffusers.DDPMPipeline`]) runs on it. The classifier is reached through
+    [`~JointUNet2DModel.classify`], which by default reads clean images at timestep 0.
 
     Every argument of [`~diffusers.UNet2DModel`] is accepted, with the same meaning and default, plus:
 
@@ -108,6 +136,10 @@ class JointUNet2DModel(UNet2DModel):
             Widths of the hidden layers of the classifier head; `()` makes the head a single linear layer.
         classifier_dropout (`float`, *optional*, defaults to 0.0):
             Dropout applied after each hidden layer of the head.
+        classifier_feature_stages (`list[int]`, *optional*):
+            The encoder stages the head reads: indices into the down blocks followed by the mid block (`-1` is the
+            last stage, the mid block when there is one). `None` reads every stage, as Joint Diffusion does. The
+            denoiser is unaffected; see [`~JointUNet2DModel.classifier_stages`].
         problem_type (`str`, *optional*, defaults to `"single_label_classification"`):
             `"single_label_classification"` (softmax, cross-entropy) or `"multi_label_classification"` (sigmoid,
             binary cross-entropy), as in transformers.
@@ -186,6 +218,7 @@ class JointUNet2DModel(UNet2DModel):
         classifier_temperature: float = 1.0,
         noise_aware_classifier: bool = False,
         classifier_calibration: dict | None = None,
+        classifier_feature_stages: list[int] | None = None,
     ):
         if not classifier_temperature > 0:
             raise ValueError(f"`classifier_temperature` must be > 0, got {classifier_temperature}.")
@@ -245,9 +278,15 @@ class JointUNet2DModel(UNet2DModel):
         return channels
 
     @property
+    def classifier_stages(self) -> list[int]:
+        """Indices (into [`~JointUNet2DModel.feature_channels`]) of the encoder stages the classifier head reads."""
+        return resolve_feature_stages(self.config.get("classifier_feature_stages"), len(self.feature_channels))
+
+    @property
     def feature_dim(self) -> int:
         """Length of the pooled feature vector that the classifier head reads."""
-        return sum(self.feature_channels)
+        channels = self.feature_channels
+        return sum(channels[i] for i in self.classifier_stages)
 
     @property
     def downsample_factor(self) -> int:
@@ -406,10 +445,13 @@ class JointUNet2DModel(UNet2DModel):
         if self.mid_block is not None:
             hidden = self.mid_block(hidden, emb)
             hidden_states.append(hidden)
-        features = _pool(hidden_states)
+        features = self._classifier_input(hidden_states)
         if not return_dict:
             return hidden_states, features
         return JointUNet2DEncoderOutput(hidden_states=hidden_states, features=features)
+
+    def _classifier_input(self, hidden_states: Sequence[torch.Tensor]) -> torch.Tensor:
+        return _pool([hidden_states[i] for i in self.classifier_stages])
 
     def extract_features(self, sample: torch.Tensor, timestep: torch.Tensor | float | int = 0) -> torch.Tensor:
         """Pooled and concatenated encoder features, shape `(batch, feature_dim)`."""
@@ -465,7 +507,7 @@ class JointUNet2DModel(UNet2DModel):
         finally:
             for handle in handles:
                 handle.remove()
-        return noise_pred, _pool(outputs)
+        return noise_pred, self._classifier_input(outputs)
 
     @contextlib.contextmanager
     def shift_encoder_features(self, shifts: Sequence[torch.Tensor]) -> Iterator[None]:
@@ -533,6 +575,7 @@ class JointUNet2DModel(UNet2DModel):
         classifier_dropout: float = 0.0,
         problem_type: str = SINGLE_LABEL,
         label_names: list[str] | None = None,
+        classifier_feature_stages: list[int] | None = None,
         **kwargs,
     ) -> "JointUNet2DModel":
         """
@@ -564,6 +607,7 @@ class JointUNet2DModel(UNet2DModel):
             classifier_dropout=classifier_dropout,
             problem_type=problem_type,
             label_names=label_names,
+            classifier_feature_stages=classifier_feature_stages,
         )
         missing, unexpected = model.load_state_dict(unet.state_dict(), strict=False)
         if unexpected or any(not key.startswith("classifier.") for key in missing):

@@ -240,9 +240,10 @@ def feature_guidance_shifts(
     [`JointUNet2DModel.shift_encoder_features`].
 
     The encoder runs once on `x_t` at `timestep` (without gradient), the pooled features are fed to the classifier
-    head, and the gradient of the target log-probability with respect to the pooled features is split by
-    [`JointUNet2DModel.feature_channels`]. Shift `i` is `guidance_scale * grad_i`, of shape `(batch, channels_i)`. The
-    log-probability is read at `temperature` ([`class_log_prob`]).
+    head, and the gradient of the target log-probability with respect to the pooled features is split by stage
+    ([`JointUNet2DModel.feature_channels`]). Shift `i` is `guidance_scale * grad_i`, of shape `(batch, channels_i)`,
+    and zero for a stage the head does not read ([`JointUNet2DModel.classifier_stages`]). The log-probability is read
+    at `temperature` ([`class_log_prob`]).
     """
     with torch.no_grad():
         features = unet.extract_features(sample, timestep)
@@ -250,7 +251,11 @@ def feature_guidance_shifts(
         features = features.detach().float().requires_grad_(True)
         log_prob = class_log_prob(unet.classifier(features.to(unet.dtype)), targets, unet.is_multi_label, temperature)
         (grad,) = torch.autograd.grad(log_prob.sum(), features)
-    return [guidance_scale * g.to(sample.dtype) for g in grad.split(unet.feature_channels, dim=1)]
+    channels, stages = unet.feature_channels, unet.classifier_stages
+    shifts = [sample.new_zeros(sample.shape[0], c) for c in channels]
+    for stage, g in zip(stages, grad.split([channels[i] for i in stages], dim=1)):
+        shifts[stage] = guidance_scale * g.to(sample.dtype)
+    return shifts
 
 
 def scheduler_step_kwargs(scheduler, guided: bool, eta: float | None = None) -> dict:

@@ -24,7 +24,7 @@ logger = logging.get_logger(__name__)
 # create_joint_unet's keyword arguments, each the flag of the same name
 MODEL_FLAGS = (
     "pretrained_unet", "resolution", "block_out_channels", "layers_per_block", "norm_num_groups", "attention_levels",
-    "classifier_hidden_dims", "classifier_dropout",
+    "classifier_hidden_dims", "classifier_dropout", "classifier_feature_stages",
 )  # fmt: skip
 # JointLossConfig's fields set by the flag of the same name (the noisy pseudo-label weight is settled first)
 LOSS_FLAGS = ("diffusion_loss_weight", "classifier_loss_weight", "noisy_classifier_weight",
@@ -46,6 +46,14 @@ def add_model_arguments(group: argparse._ActionsContainer) -> None:
     )
     group.add_argument("--classifier_hidden_dims", type=int, nargs="*", default=[256])
     group.add_argument("--classifier_dropout", type=float, default=0.1)
+    group.add_argument(
+        "--classifier_feature_stages",
+        type=int,
+        nargs="+",
+        default=None,
+        help="Encoder stages the classifier head reads: indices of the down blocks, then the mid block (-1 is the "
+        "last stage). Default: every stage.",
+    )
     group.add_argument("--ddpm_num_steps", type=int, default=1000)
     group.add_argument("--ddpm_beta_schedule", type=str, default="squaredcos_cap_v2")
 

@@ -118,6 +118,7 @@ def create_joint_unet(
     attention_levels: Sequence[int] | None = None,
     classifier_hidden_dims: Sequence[int] = (256,),
     classifier_dropout: float = 0.1,
+    classifier_feature_stages: Sequence[int] | None = None,
     in_channels: int | None = None,
 ) -> JointUNet2DModel:
     """
@@ -136,6 +137,7 @@ def create_joint_unet(
         num_classes=dataset.num_classes,
         classifier_hidden_dims=tuple(classifier_hidden_dims),
         classifier_dropout=classifier_dropout,
+        classifier_feature_stages=list(classifier_feature_stages) if classifier_feature_stages is not None else None,
         problem_type=dataset.problem_type,
         label_names=dataset.label_names,
     )
