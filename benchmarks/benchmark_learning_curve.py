@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from benchmark_semi_supervised import METHOD_FLAGS
-from benchmark_utils import save_figure
+from benchmark_utils import library_versions, save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = ROOT / "examples" / "train_joint.py"
@@ -120,7 +120,9 @@ def main(argv=None):
         points = ", ".join(f"{s}: {a:.3f}" for s, a in zip(curve["step"], curve["balanced_accuracy"]))
         print(f"{name}: {points}")
     if args.output:
-        Path(args.output).write_text(json.dumps({"config": vars(args), "curves": curves}, indent=2))
+        Path(args.output).write_text(
+            json.dumps({"config": vars(args), "versions": library_versions(), "curves": curves}, indent=2)
+        )
     if args.plot:
         plot(curves, args.plot, Path(args.npz_path or args.csv_path).name)
 

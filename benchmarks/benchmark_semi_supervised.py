@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from benchmark_utils import VALIDATION_FRACTION, save_figure
+from benchmark_utils import VALIDATION_FRACTION, library_versions, save_figure
 from diffusers_joint.data import ImagePreprocessor, is_labeled, load_joint_dataset, mask_labels
 from diffusers_joint.data.joint_dataset import holdout_split
 from diffusers_joint.evaluation import compute_classification_metrics, dataset_to_tensors
@@ -256,7 +256,7 @@ def main():
     summary, table = summarise(runs, args.budgets, args.methods, imported.get("summary"))
     print(table)
     (runs_dir / "summary.json").write_text(
-        json.dumps({"config": vars(args), "summary": summary, "runs": runs}, indent=2)
+        json.dumps({"config": vars(args), "versions": library_versions(), "summary": summary, "runs": runs}, indent=2)
     )
     if args.plot:
         plot(summary, args.budgets, args.methods, args.plot, Path(args.npz_path or args.csv_path).name)

@@ -6,6 +6,9 @@ import platform
 import time
 from collections.abc import Callable
 
+import accelerate
+import diffusers
+import kornia
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
@@ -79,11 +82,24 @@ def evaluation_data_and_reference(
     return test_images, test_labels, reference, accuracy
 
 
+def library_versions() -> dict[str, str]:
+    """
+    The releases a seeded run's numbers depend on: torch's kernels and generator, kornia's augmentation draws (0.9.2
+    draws them in another order than 0.9.0), diffusers' schedulers and UNet blocks, accelerate's seeding.
+    """
+    return {
+        "torch": torch.__version__,
+        "kornia": kornia.__version__,
+        "diffusers": diffusers.__version__,
+        "accelerate": accelerate.__version__,
+    }
+
+
 def print_run_config(args) -> dict:
-    """The arguments plus torch version, machine and threads, printed as one JSON line and returned."""
+    """The arguments plus library versions, machine and threads, printed as one JSON line and returned."""
     config = {
         **vars(args),
-        "torch": torch.__version__,
+        **library_versions(),
         "machine": platform.machine(),
         "threads": torch.get_num_threads(),
     }

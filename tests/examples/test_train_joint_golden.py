@@ -6,6 +6,12 @@ script or the library it drives must not change what a run computes.
 The reference, `golden/train_joint_tiny.json`, was recorded with the script before it became a thin driver (commit
 6316ced); regenerate it only for an intended change of behaviour, and say so in the commit:
 `UPDATE_GOLDEN=1 pytest tests/examples/test_train_joint_golden.py`.
+
+A seeded run's random draws belong to torch and kornia as much as to this code: kornia 0.9.2 draws its augmentations'
+parameters in another order than 0.9.0, so the same code and seed give other batches. The file therefore keeps one
+recording per (torch, kornia) release pair; the test compares against the recording of the installed pair and skips,
+naming both, when there is none. Add a recording for a new pair only with code that still matches an existing one
+(install that pair, run the test, then install the new pair and run it with `UPDATE_GOLDEN=1`).
 """
 
 import json
@@ -14,7 +20,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kornia
 import pytest
+import torch
 from train_script_utils import SCRIPT, TINY
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "train_joint_tiny.json"
@@ -73,15 +81,30 @@ def assert_same(actual, expected, where="eval_results"):
         assert actual == expected, where
 
 
+def installed_versions() -> dict[str, str]:
+    """The releases whose random draws and kernels a seeded CPU run depends on (without a build tag such as `+cpu`)."""
+    return {"torch": torch.__version__.split("+")[0], "kornia": kornia.__version__}
+
+
 def test_a_seeded_short_run_gives_the_recorded_losses_and_results(tmp_path):
-    losses, results = run_recorded(tmp_path / "run", tmp_path / "record.txt")
-    if os.environ.get("UPDATE_GOLDEN"):
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps({"args": ARGS, "losses": losses, "eval_results": results}, indent=1) + "\n")
     golden = json.loads(GOLDEN.read_text())
     assert golden["args"] == ARGS
+    versions = installed_versions()
+    recorded = [recording for recording in golden["recordings"] if recording["versions"] == versions]
+    if not recorded and not os.environ.get("UPDATE_GOLDEN"):
+        pytest.skip(
+            f"no golden run recorded with {versions} (recorded: {[r['versions'] for r in golden['recordings']]}); a "
+            "seeded run draws other batches under other releases. See this file's docstring to add a recording."
+        )
+    losses, results = run_recorded(tmp_path / "run", tmp_path / "record.txt")
     assert len(losses) == 6 and all(len(terms) == 7 for terms in losses)
     # The seventh term, feature consistency, came after the recording and is off by default.
     assert all(terms[6] == 0 for terms in losses)
-    assert_same([terms[:6] for terms in losses], golden["losses"], "losses")
-    assert_same(results, golden["eval_results"])
+    losses = [terms[:6] for terms in losses]
+    if os.environ.get("UPDATE_GOLDEN"):
+        recording = {"versions": versions, "losses": losses, "eval_results": results}
+        golden["recordings"] = [r for r in golden["recordings"] if r["versions"] != versions] + [recording]
+        GOLDEN.write_text(json.dumps(golden, indent=1) + "\n")
+        recorded = [recording]
+    assert_same(losses, recorded[0]["losses"], "losses")
+    assert_same(results, recorded[0]["eval_results"])
