@@ -84,8 +84,9 @@ def evaluation_data_and_reference(
 
 def library_versions() -> dict[str, str]:
     """
-    The releases a seeded run's numbers depend on: torch's kernels and generator, kornia's augmentation draws (0.9.2
-    draws them in another order than 0.9.0), diffusers' schedulers and UNet blocks, accelerate's seeding.
+    The releases a seeded run's numbers depend on: torch's kernels and generator, kornia's augmentations (0.9.2
+    redefined RandAugment's shear, brightness and contrast as PIL's), diffusers' schedulers and UNet blocks,
+    accelerate's seeding.
     """
     return {
         "torch": torch.__version__,

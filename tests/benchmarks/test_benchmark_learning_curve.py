@@ -38,7 +38,7 @@ def test_a_short_run_gives_a_curve_per_method(tmp_path, digits_npz, load_benchma
         "--block_out_channels", "8", "16", "--classifier_hidden_dims", "16",
     ])  # fmt: skip
     record = json.loads(output.read_text())
-    # A seeded run is reproducible only with the same releases (kornia 0.9.2 draws augmentations unlike 0.9.0).
+    # A seeded run is reproducible only with the same releases (kornia 0.9.2 changed RandAugment's operations).
     assert record["versions"]["kornia"] == kornia.__version__ and record["versions"]["torch"] == torch.__version__
     curves = record["curves"]
     assert sorted(curves) == ["joint/30/seed0", "label_only/30/seed0"]

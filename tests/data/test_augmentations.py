@@ -1,4 +1,5 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
+import kornia
 import pytest
 import torch
 
@@ -7,6 +8,7 @@ from diffusers_joint.data import (
     JointAugmentation,
     classifier_augmentation,
     latent_augmentation,
+    strong_augmentation,
 )
 
 
@@ -88,3 +90,11 @@ def test_joint_augmentation_in_latent_space_augments_the_classifier_view_and_cut
     assert not torch.equal(out["classifier_pixel_values"], latents) and out["classifier_pixel_values"].abs().max() > 1
     strong = JointAugmentation(num_channels=1, fixmatch=True, latent_space=True)(latents)["strong_pixel_values"]
     assert strong.shape == latents.shape and (strong == 0).any() and not (latents == 0).any()  # cutout to 0
+
+
+@pytest.mark.parametrize("version, warned", [("0.7.3", True), ("0.9.0", True), ("0.9.2", False), ("0.10.0rc1", False)])
+def test_a_kornia_with_harsher_randaugment_is_warned_about(monkeypatch, caplog, version, warned):
+    monkeypatch.setattr(kornia, "__version__", version)
+    with caplog.at_level("WARNING"):
+        strong_augmentation(num_channels=1)
+    assert (f"kornia {version}'s RandAugment shears" in caplog.text) is warned

@@ -7,8 +7,9 @@ The reference, `golden/train_joint_tiny.json`, was recorded with the script befo
 6316ced); regenerate it only for an intended change of behaviour, and say so in the commit:
 `UPDATE_GOLDEN=1 pytest tests/examples/test_train_joint_golden.py`.
 
-A seeded run's random draws belong to torch and kornia as much as to this code: kornia 0.9.2 draws its augmentations'
-parameters in another order than 0.9.0, so the same code and seed give other batches. The file therefore keeps one
+What a seeded run computes depends on torch and kornia as much as on this code: kornia 0.9.2 redefined RandAugment's
+shear, brightness and contrast as PIL's (0.9.0 sheared by the magnitude times 180 degrees and shifted brightness
+additively), so FixMatch's strong views, and every loss after them, differ. The file therefore keeps one
 recording per (torch, kornia) release pair; the test compares against the recording of the installed pair and skips,
 naming both, when there is none. Add a recording for a new pair only with code that still matches an existing one
 (install that pair, run the test, then install the new pair and run it with `UPDATE_GOLDEN=1`).

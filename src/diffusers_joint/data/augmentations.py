@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import re
+
+import kornia
 import kornia.augmentation as K
 import torch
 import torch.nn as nn
@@ -40,6 +43,13 @@ GRAYSCALE_RANDAUGMENT_POLICY = [
 
 # FixMatch's cutout: the erased share of the image and the rectangle's aspect ratios.
 CUTOUT = dict(scale=(0.02, 0.25), ratio=(0.5, 2.0), p=1.0)
+
+# The first kornia whose RandAugment shears, brightens and contrasts as PIL (and so FixMatch) does.
+PIL_RANDAUGMENT_KORNIA = (0, 9, 2)
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
 
 
 def _strength_settings(strength: str) -> dict | None:
@@ -143,6 +153,9 @@ def strong_augmentation(
     FixMatch's strong view: [`classifier_augmentation`], then kornia's RandAugment (`num_ops` operations at
     `magnitude`, colour operations only for 3-channel images), then cutout (kornia's `RandomErasing`).
 
+    RandAugment's shear, brightness and contrast follow PIL's definitions, as in FixMatch, from kornia 0.9.2 on;
+    older kornia shears three times as far and shifts brightness additively, and a warning says so.
+
     Args:
         num_channels (`int`):
             Image channels; grayscale images use [`GRAYSCALE_RANDAUGMENT_POLICY`].
@@ -155,6 +168,12 @@ def strong_augmentation(
         magnitude (`int`, *optional*, defaults to 10):
             RandAugment magnitude, in (0, 30).
     """
+    if _release(kornia.__version__) < PIL_RANDAUGMENT_KORNIA:
+        logger.warning(
+            f"kornia {kornia.__version__}'s RandAugment shears by the magnitude times 180 degrees (up to 54, against "
+            "PIL's 17) and shifts brightness instead of scaling it, so FixMatch's strong views are harsher than the "
+            "method's. kornia >= 0.9.2 uses PIL's definitions; runs of one seed differ between the two."
+        )
     base = classifier_augmentation("light" if strength == "none" else strength, random_flip=random_flip)
     policy = None if num_channels == 3 else GRAYSCALE_RANDAUGMENT_POLICY
     rand_augment = RandAugment(n=num_ops, m=magnitude, policy=policy)
