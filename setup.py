@@ -33,6 +33,7 @@ setup(
         "kornia>=0.7",
         "scikit-learn>=1.3",
         "numpy",
+        "packaging",  # release comparisons (kornia's RandAugment semantics)
         "pillow",
         "tqdm",
     ],

@@ -95,7 +95,7 @@ def test_a_seeded_short_run_gives_the_recorded_losses_and_results(tmp_path):
     if not recorded and not os.environ.get("UPDATE_GOLDEN"):
         pytest.skip(
             f"no golden run recorded with {versions} (recorded: {[r['versions'] for r in golden['recordings']]}); a "
-            "seeded run draws other batches under other releases. See this file's docstring to add a recording."
+            "seeded run computes other losses under other releases. See this file's docstring to add a recording."
         )
     losses, results = run_recorded(tmp_path / "run", tmp_path / "record.txt")
     assert len(losses) == 6 and all(len(terms) == 7 for terms in losses)

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import re
-
 import kornia
 import kornia.augmentation as K
 import torch
 import torch.nn as nn
 from diffusers.utils import logging
 from kornia.augmentation.auto import RandAugment
+from packaging.version import Version
 
 logger = logging.get_logger(__name__)
 
@@ -45,11 +44,7 @@ GRAYSCALE_RANDAUGMENT_POLICY = [
 CUTOUT = dict(scale=(0.02, 0.25), ratio=(0.5, 2.0), p=1.0)
 
 # The first kornia whose RandAugment shears, brightens and contrasts as PIL (and so FixMatch) does.
-PIL_RANDAUGMENT_KORNIA = (0, 9, 2)
-
-
-def _release(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+PIL_RANDAUGMENT_KORNIA = Version("0.9.2")
 
 
 def _strength_settings(strength: str) -> dict | None:
@@ -168,7 +163,7 @@ def strong_augmentation(
         magnitude (`int`, *optional*, defaults to 10):
             RandAugment magnitude, in (0, 30).
     """
-    if _release(kornia.__version__) < PIL_RANDAUGMENT_KORNIA:
+    if Version(kornia.__version__) < PIL_RANDAUGMENT_KORNIA:
         logger.warning(
             f"kornia {kornia.__version__}'s RandAugment shears by the magnitude times 180 degrees (up to 54, against "
             "PIL's 17) and shifts brightness instead of scaling it, so FixMatch's strong views are harsher than the "
