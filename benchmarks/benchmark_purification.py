@@ -9,12 +9,12 @@ test split?
         --npz_path ../shared/data/pneumoniamnist/pneumoniamnist_balanced_28.npz --split validation \
         --strengths 0.025 0.05 0.1 0.2 --num_draws 4 --output purification.json
 
-Each image is noised to `strength` (of the 1000 training timesteps) and denoised by deterministic DDIM over
-`strength * --num_inference_steps` steps with guidance off: [`CounterfactualPipeline`] with `guidance_scale=0` and no
-mask, which is SDEdit. The classifier then reads the result at t = 0. Per model, strength and number of noise draws,
-three rows: `clean` (the model's ordinary `classify`), `purified` (the mean probabilities over the draws) and
-`ensemble` (the mean of the clean and purified probabilities, DDA's rule). A label-only network has no denoiser, so
-this only exists for joint models.
+Each image is noised to `strength` of the training timesteps (the DDIM grid's nearest step: timestep 45 of 1000 for
+0.05 with the default 200-step grid) and denoised by deterministic DDIM over `strength * --num_inference_steps` steps
+with guidance off: [`CounterfactualPipeline`] with `guidance_scale=0` and no mask, which is SDEdit. The classifier then
+reads the result at t = 0. Per model, strength and number of noise draws, three rows: `clean` (the model's ordinary
+`classify`), `purified` (the mean probabilities over the draws) and `ensemble` (the mean of the clean and purified
+probabilities, DDA's rule). A label-only network has no denoiser, so this only exists for joint models.
 
 `--split validation` scores the seeded 10 % hold-out of the training split that `train_joint.py --seed S` held out
 (so `--seeds` must give each model's training seed); `test` the test split, once, for the chosen setting.
