@@ -1,7 +1,7 @@
 import json
 
-import numpy as np
 import torch
+from sklearn.metrics import confusion_matrix
 
 from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
 from diffusers_joint.data.joint_dataset import holdout_split
@@ -29,9 +29,7 @@ def test_purification_rows_score_the_runs_hold_out(tmp_path, digits_npz, load_be
     pipe = benchmark_purification.load_pipeline(str(tmp_path / "model"), "ddim")
     holdout = holdout_split(load_joint_dataset(npz_path=digits_npz, seed=3).train, 0.1, 3)[1]
     images, labels = dataset_to_tensors(holdout, ImagePreprocessor(8, 1))
-    predicted = pipe.classify(images).labels.numpy()
-    expected = np.zeros((10, 10), dtype=int)
-    np.add.at(expected, (labels.numpy(), predicted), 1)
+    expected = confusion_matrix(labels.numpy(), pipe.classify(images).labels.numpy(), labels=range(10))
     assert expected.sum() == 80 and rows[0]["confusion_matrix"] == expected.tolist()
 
 
