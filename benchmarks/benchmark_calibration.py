@@ -33,7 +33,7 @@ import torch
 
 from benchmark_utils import VALIDATION_FRACTION, print_run_config
 from diffusers_joint import JointDiffusionPipeline
-from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
+from diffusers_joint.data import load_joint_dataset
 from diffusers_joint.data.joint_dataset import holdout_split
 from diffusers_joint.evaluation import dataset_to_tensors
 from diffusers_joint.training import calibrate_temperature, fit_temperature
@@ -73,7 +73,7 @@ def model_logits(model_path: str, seed: int, npz_path=None, csv_path=None) -> di
     """Raw logits of the model's validation hold-out, its extra pool images (`.npz` `val`) and its test split."""
     pipe = JointDiffusionPipeline.from_pretrained(model_path)  # a latent pipeline classifies its VAE's encodings
     pipe.unet.eval()
-    preprocessor = ImagePreprocessor(pipe.pixel_size, pipe.pixel_channels)
+    preprocessor = pipe.image_preprocessor
     dataset = load_joint_dataset(npz_path=npz_path, csv_path=csv_path, seed=seed)
     _, validation = holdout_split(dataset.train, VALIDATION_FRACTION, seed)  # what train_joint.py calibrated on
     splits = {"validation": validation, "test": dataset.eval}

@@ -95,8 +95,10 @@ def main(argv=None):
     data = None
     for name, path in models.items():
         pipe = load_pipeline(path, "ddpm")
+        if pipe.vae is not None:
+            raise ValueError(f"{path} is a latent pipeline: the probes read a pixel-space UNet's features of images.")
         if data is None:
-            data = probe_data(args, ImagePreprocessor(pipe.unet.config.sample_size, pipe.unet.config.in_channels))
+            data = probe_data(args, pipe.image_preprocessor)
             for budget in [b for b in data if b != "eval"]:
                 metrics = pixel_baseline(data[budget], data["eval"])
                 rows.append({"model": "pixels", "labels": budget, "timestep": None, "blocks": "pixels", **{

@@ -23,7 +23,7 @@ from diffusers import DDIMScheduler
 from sklearn.svm import SVC
 
 from diffusers_joint import CounterfactualPipeline, JointDiffusionPipeline
-from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
+from diffusers_joint.data import load_joint_dataset
 from diffusers_joint.evaluation import dataset_to_tensors
 from diffusers_joint.pipelines import DEFAULT_GUIDANCE_SCALES, GuidanceConfig
 
@@ -59,7 +59,7 @@ def main():
     unet = pipe.unet.eval()
     num_classes = unet.config.num_classes
     data = load_joint_dataset(dataset_name=args.dataset_name, npz_path=args.npz_path, csv_path=args.csv_path)
-    preprocessor = ImagePreprocessor(pipe.pixel_size, pipe.pixel_channels)  # a latent pipeline's decoded images
+    preprocessor = pipe.image_preprocessor  # a latent pipeline's decoded images, normalised as in training
     train_x, train_y = dataset_to_tensors(data.train, preprocessor)
     test_x, test_y = dataset_to_tensors(data.eval, preprocessor)
 

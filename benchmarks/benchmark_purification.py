@@ -107,9 +107,7 @@ def main(argv=None):
     for path, seed in zip(args.models, args.seeds):
         pipe = CounterfactualPipeline.from_joint_pipeline(load_pipeline(path, "ddim"))
         pipe.set_progress_bar_config(disable=True)
-        # the images the pipeline takes (a latent pipeline's decoded ones), normalised as the model was trained
-        preprocessor = ImagePreprocessor(pipe.pixel_size, pipe.pixel_channels, normalization=pipe.image_normalization)
-        images, labels = evaluation_split(args, seed, preprocessor)
+        images, labels = evaluation_split(args, seed, pipe.image_preprocessor)
         labels = labels.numpy()
         clean = pipe.classify(images).probs.float()
         rows.append({"model": path, "seed": seed, "variant": "clean", **scores(labels, clean)})

@@ -13,7 +13,7 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
 from diffusers_joint import JointDiffusionPipeline
-from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
+from diffusers_joint.data import load_joint_dataset
 from diffusers_joint.data.joint_dataset import holdout_split
 from diffusers_joint.evaluation import ReferenceClassifier, dataset_to_tensors, train_reference_classifier
 
@@ -62,7 +62,7 @@ def evaluation_data_and_reference(
     if split not in ("test", "validation"):
         raise ValueError(f"Expected split 'test' or 'validation', got {split!r}.")
     dataset = load_joint_dataset(npz_path=npz_path, csv_path=csv_path, seed=seed)
-    preprocessor = ImagePreprocessor(pipe.pixel_size, pipe.pixel_channels)
+    preprocessor = pipe.image_preprocessor
     test_images, test_labels = dataset_to_tensors(dataset.eval, preprocessor)
     train = dataset.train
     if split == "validation" and npz_path is not None:

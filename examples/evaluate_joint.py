@@ -30,7 +30,6 @@ from diffusers.utils import logging as diffusers_logging
 
 from diffusers_joint import GuidanceConfig, JointDiffusionPipeline
 from diffusers_joint.data import (
-    ImagePreprocessor,
     add_data_source_arguments,
     intensity_normalization_from_args,
     load_joint_dataset_from_args,
@@ -160,7 +159,7 @@ def main(args):
         raise ValueError("The data source has no evaluation split: evaluation needs held-out images.")
     if dataset.num_classes != unet.config.num_classes:
         raise ValueError(f"The model has {unet.config.num_classes} classes but the data has {dataset.num_classes}.")
-    preprocessor = ImagePreprocessor(pipe.pixel_size, pipe.pixel_channels, normalization=normalization)
+    preprocessor = pipe.image_preprocessor
     train_images, train_labels = dataset_to_tensors(dataset.train, preprocessor)
     eval_images, eval_labels = dataset_to_tensors(dataset.eval, preprocessor)
     problem_type = unet.config.problem_type

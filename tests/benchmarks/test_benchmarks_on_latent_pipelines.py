@@ -88,3 +88,30 @@ def test_calibration_logits_of_a_saved_pipeline(tmp_path, load_benchmark, latent
         torch.testing.assert_close(pipe.unet.probabilities(logits), pipe.classify(images).probs)
     else:  # the UNet's classifier on the preprocessed test images, as the benchmark computed it before
         assert torch.equal(logits, predict_logits(pipe.unet, images))
+
+
+def test_benchmarks_normalise_images_as_the_model_was_trained(tmp_path, load_benchmark):
+    pipe = JointDiffusionPipeline(
+        unet=tiny_joint_pipeline(NUM_CLASSES).unet, scheduler=DDPMScheduler(num_train_timesteps=20),
+        intensity_normalization="minmax",
+    )  # fmt: skip
+    pipe.save_pretrained(tmp_path / "pipe")
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, count in (("train", 60), ("val", 12), ("test", 12)):  # dim images: minmax and dtype / 255 differ
+        arrays[f"{split}_images"] = rng.integers(10, 90, (count, 8, 8), dtype=np.uint8)
+        arrays[f"{split}_labels"] = np.arange(count) % NUM_CLASSES
+    np.savez(tmp_path / "dim.npz", **arrays)
+    test_images = list(arrays["test_images"])
+    expected = pipe.classify(test_images).probs
+    unnormalised = JointDiffusionPipeline(unet=pipe.unet, scheduler=pipe.scheduler).classify(test_images).probs
+    assert (unnormalised - expected).abs().max() > 1e-3
+
+    logits, _ = load_benchmark("benchmark_calibration").model_logits(
+        str(tmp_path / "pipe"), seed=0, npz_path=str(tmp_path / "dim.npz")
+    )["test"]
+    torch.testing.assert_close(pipe.unet.probabilities(logits), expected)
+    images, _, _, _ = load_benchmark("benchmark_utils").evaluation_data_and_reference(
+        pipe, str(tmp_path / "dim.npz"), None, None, seed=0
+    )
+    torch.testing.assert_close(images, pipe.preprocess(test_images))

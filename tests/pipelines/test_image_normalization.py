@@ -76,3 +76,13 @@ def test_classify_reads_file_paths_and_names_a_bad_file(tmp_path):
 def test_an_invalid_saved_normalisation_is_refused():
     with pytest.raises(ValueError, match="needs a window LOW HIGH"):
         JointDiffusionPipeline(unet=make_unet(), scheduler=make_scheduler(), intensity_normalization="window")
+
+
+def test_the_image_preprocessor_turns_images_into_the_inputs_preprocess_gives():
+    pipe = _window_pipeline()
+    preprocessor = pipe.image_preprocessor
+    assert preprocessor.normalization == IntensityNormalization("window", (-1000, 400))
+    assert (preprocessor.resolution, preprocessor.num_channels) == (pipe.pixel_size, pipe.pixel_channels)
+    torch.testing.assert_close(preprocessor.batch(list(HU)), pipe.preprocess(list(HU)))
+    default = JointDiffusionPipeline(unet=pipe.unet, scheduler=pipe.scheduler).image_preprocessor
+    assert (default.normalization.mode, default.random_flip) == ("dtype", False)

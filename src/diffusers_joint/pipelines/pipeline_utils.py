@@ -364,6 +364,15 @@ class JointClassifierMixin:
         return self.config.get("pixel_channels") or self.vae.config.in_channels
 
     @property
+    def image_preprocessor(self) -> ImagePreprocessor:
+        """
+        The [`~data.transforms.ImagePreprocessor`] of the images the pipeline takes: `pixel_size`, `pixel_channels`
+        and the `image_normalization` the model was trained with. Use it to turn a dataset into inputs, e.g.
+        `dataset_to_tensors(dataset.eval, pipe.image_preprocessor)`, as [`preprocess`] does for a batch.
+        """
+        return ImagePreprocessor(self.pixel_size, self.pixel_channels, normalization=self.image_normalization)
+
+    @property
     def pixel_dtype(self) -> torch.dtype:
         """The dtype images are handled in: the VAE's (the UNet's without one)."""
         return self.unet.dtype if self.vae is None else self.vae.dtype
