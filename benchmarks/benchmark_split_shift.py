@@ -154,9 +154,9 @@ def summarize_shift(results: list[dict]) -> dict:
     """Mean and standard deviation over seeds of each `split_shift_auc` result's ROC AUC, and its mean per class."""
     aucs = [r["roc_auc"] for r in results]
     return {
-        "roc_auc": {"mean": float(np.mean(aucs)), "std": float(np.std(aucs, ddof=1)) if len(aucs) > 1 else 0.0},
+        "roc_auc": {"mean": float(np.mean(aucs)), "std": float(np.std(aucs, ddof=1))},
         "roc_auc_per_class": {
-            label: float(np.mean([r["per_class"][label] for r in results])) for label in results[0]["per_class"]
+            str(label): float(np.mean([r["per_class"][label] for r in results])) for label in results[0]["per_class"]
         },
     }
 
@@ -168,19 +168,15 @@ def main():
     entry = {"command": f"python benchmarks/benchmark_split_shift.py {' '.join(map(str, _flags(args)))}"}
     entry["per_seed"] = per_seed
     for key in ("validation_vs_test", "train_vs_validation"):
-        aucs = [r[key]["roc_auc"] for r in per_seed.values()]
-        entry[f"{key}_roc_auc"] = {"mean": float(np.mean(aucs)), "std": float(np.std(aucs, ddof=1))}
-        classes = per_seed[args.seeds[0]][key]["per_class"]
-        entry[f"{key}_roc_auc_per_class"] = {
-            str(label): float(np.mean([r[key]["per_class"][label] for r in per_seed.values()])) for label in classes
-        }
+        summary = summarize_shift([r[key] for r in per_seed.values()])
+        entry[f"{key}_roc_auc"], entry[f"{key}_roc_auc_per_class"] = summary["roc_auc"], summary["roc_auc_per_class"]
     if args.per_image_normalizations:
         entry["per_image_normalizations"] = {
-            name: {
-                key: summarize_shift([r["per_image_normalizations"][name][key] for r in per_seed.values()])
+            mode: {
+                key: summarize_shift([r["per_image_normalizations"][mode][key] for r in per_seed.values()])
                 for key in ("validation_vs_test", "train_vs_validation")
             }
-            for name in args.per_image_normalizations
+            for mode in args.per_image_normalizations
         }
     for split in ("validation", "test"):
         values = [r["pixel_logistic_regression"][f"{split}_balanced_accuracy"] for r in per_seed.values()]

@@ -27,14 +27,16 @@ def tiny_latent_pipeline() -> JointDiffusionPipeline:
     return pipe
 
 
-def save_npz(path, size: int) -> None:
-    """A tiny seeded three-class `.npz` of uint8 images at `size`, with train, val and test splits."""
+def save_npz(path, size: int, low: int = 0, high: int = 256) -> dict[str, np.ndarray]:
+    """A tiny seeded three-class `.npz` of uint8 images at `size` with values in [low, high), with train, val and test
+    splits; returns its arrays."""
     rng = np.random.default_rng(0)
     arrays = {}
     for split, count in (("train", 60), ("val", 12), ("test", 12)):
-        arrays[f"{split}_images"] = rng.integers(0, 256, (count, size, size), dtype=np.uint8)
+        arrays[f"{split}_images"] = rng.integers(low, high, (count, size, size), dtype=np.uint8)
         arrays[f"{split}_labels"] = np.arange(count) % NUM_CLASSES
     np.savez(path, **arrays)
+    return arrays
 
 
 def test_the_pixel_attack_edits_a_latent_pipelines_pixels_through_its_encoder(load_benchmark):
@@ -96,12 +98,7 @@ def test_benchmarks_normalise_images_as_the_model_was_trained(tmp_path, load_ben
         intensity_normalization="minmax",
     )  # fmt: skip
     pipe.save_pretrained(tmp_path / "pipe")
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split, count in (("train", 60), ("val", 12), ("test", 12)):  # dim images: minmax and dtype / 255 differ
-        arrays[f"{split}_images"] = rng.integers(10, 90, (count, 8, 8), dtype=np.uint8)
-        arrays[f"{split}_labels"] = np.arange(count) % NUM_CLASSES
-    np.savez(tmp_path / "dim.npz", **arrays)
+    arrays = save_npz(tmp_path / "dim.npz", size=8, low=10, high=90)  # dim images: minmax and dtype / 255 differ
     test_images = list(arrays["test_images"])
     expected = pipe.classify(test_images).probs
     unnormalised = JointDiffusionPipeline(unet=pipe.unet, scheduler=pipe.scheduler).classify(test_images).probs
