@@ -14,7 +14,8 @@ on the same labeled subset (`mask_labels` with that seed) and scored on the eval
 - `joint_fixmatch_da`: the same with FixMatch and its distribution alignment (`--fixmatch`, the script's default);
 - `label_only`: the same script, encoder and head with `--diffusion_loss_weight 0 --classifier_loss_weight 1`, i.e.
   the joint model's classifier trained on the labeled images alone, same steps, batch and schedule;
-- `sklearn`: logistic regression on the raw pixels of the labeled images (scikit-learn).
+- `sklearn`: logistic regression on the raw pixels of the labeled images (scikit-learn), read as `train_joint.py`
+  reads them: the flags after `--` (for example `--intensity_normalization` or `--eval_split`) reach it too.
 
 Each training run is a subprocess writing to `<runs_dir>/<method>-<budget>-seed<seed>/`; a run whose
 `eval_results.json` exists is not repeated, so the benchmark can be stopped and continued. The summary (mean and
@@ -28,6 +29,7 @@ a runs folder: commit the `summary.json` a run writes, and later runs extend it.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -38,9 +40,15 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from benchmark_utils import VALIDATION_FRACTION, library_versions, save_figure
-from diffusers_joint.data import ImagePreprocessor, is_labeled, load_joint_dataset, mask_labels
-from diffusers_joint.data.joint_dataset import holdout_split
+from benchmark_utils import library_versions, save_figure
+from diffusers_joint.data import (
+    ImagePreprocessor,
+    intensity_normalization_from_args,
+    is_labeled,
+    load_joint_dataset_from_args,
+    mask_labels_from_args,
+    split_validation_from_args,
+)
 from diffusers_joint.evaluation import compute_classification_metrics, dataset_to_tensors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +63,7 @@ METHOD_FLAGS = {
 REPORTED = ("roc_auc", "balanced_accuracy", "accuracy", "ece", "ece_uncalibrated")
 
 
-def parse_args():
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--npz_path", default=None)
     parser.add_argument("--csv_path", default=None)
@@ -82,7 +90,7 @@ def parse_args():
     parser.add_argument(
         "train_args", nargs=argparse.REMAINDER, help="After `--`: extra flags for every train_joint.py run."
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.train_args = [a for a in args.train_args if a != "--"]
     return args
 
@@ -124,13 +132,18 @@ def budget_flags(budget: str) -> list[str]:
     return [] if budget == "all" else ["--num_labeled", budget]
 
 
-def train_run(args, method: str, budget: str, seed: int, run_dir: Path) -> dict:
-    command = [
-        sys.executable, str(TRAIN_SCRIPT), *data_flags(args), *budget_flags(budget), *METHOD_FLAGS[method],
+def train_flags(args, method: str, budget: str, seed: int, run_dir: Path) -> list[str]:
+    """The `train_joint.py` flags of one run, the extra flags after `--` last."""
+    return [
+        *data_flags(args), *budget_flags(budget), *METHOD_FLAGS[method],
         "--seed", str(seed), "--max_train_steps", str(args.max_train_steps),
         "--train_batch_size", str(args.train_batch_size), "--validation_steps", "0", "--checkpointing_steps", "0",
         "--report_to", "none", "--overwrite_output_dir", "--output_dir", str(run_dir), *args.train_args,
     ]  # fmt: skip
+
+
+def train_run(args, method: str, budget: str, seed: int, run_dir: Path) -> dict:
+    command = [sys.executable, str(TRAIN_SCRIPT), *train_flags(args, method, budget, seed, run_dir)]
     print("+", " ".join(command), flush=True)
     start = time.perf_counter()
     with open(run_dir.with_suffix(".log"), "w") as log:
@@ -141,12 +154,26 @@ def train_run(args, method: str, budget: str, seed: int, run_dir: Path) -> dict:
     return results
 
 
+def train_joint_arguments(args, budget: str, seed: int) -> argparse.Namespace:
+    """What `train_joint.py` parses for the joint run of this budget and seed, extra flags included."""
+    spec = importlib.util.spec_from_file_location("train_joint", TRAIN_SCRIPT)
+    train_joint = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_joint)
+    return train_joint.parse_args(train_flags(args, "joint", budget, seed, Path(args.runs_dir) / "unused"))
+
+
 def sklearn_run(args, budget: str, seed: int) -> dict:
-    """Logistic regression on the pixels of exactly the labeled subset the other methods get."""
-    dataset = load_joint_dataset(npz_path=args.npz_path, csv_path=args.csv_path, seed=seed)
-    train, _ = holdout_split(dataset.train, VALIDATION_FRACTION, seed)  # what train_joint.py trains on
-    train = train if budget == "all" else mask_labels(train, num_labeled=int(budget), seed=seed)
-    preprocessor = ImagePreprocessor(dataset.image_size, dataset.num_channels)
+    """
+    Logistic regression on the pixels of exactly the labeled images the other methods train on, read as
+    `train_joint.py` reads them (its data flags after `--`, such as `--intensity_normalization` or `--eval_split`,
+    included) and scored on the same evaluation split.
+    """
+    train_args = train_joint_arguments(args, budget, seed)
+    dataset = load_joint_dataset_from_args(train_args)
+    train, _ = split_validation_from_args(train_args, dataset)
+    train = mask_labels_from_args(train, train_args)
+    normalization = intensity_normalization_from_args(train_args)
+    preprocessor = ImagePreprocessor(dataset.image_size, dataset.num_channels, normalization=normalization)
     keep = np.flatnonzero(is_labeled(train["label"]))
     images, labels = dataset_to_tensors(train.select(keep), preprocessor)
     test_images, test_labels = dataset_to_tensors(dataset.eval, preprocessor)
