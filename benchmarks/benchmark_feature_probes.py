@@ -13,9 +13,11 @@ regression is fitted on them:
 - `--num_labeled` labeled images: the same images `train_joint.py --num_labeled N --seed S` trained on (the seeded
   10 % validation hold-out removed first, then `mask_labels` with that seed);
 - `--all_labels`: also every labeled training image, the usual linear-probe protocol (feature quality alone).
-The probes and the model's own head (read at the same timestep) are scored on `--split`: `validation` (the `.npz`
-file's `val` split, else the seeded hold-out) while choosing settings, `test` once. Logistic regression on the raw
-pixels of the same labeled images is the floor. The rows are printed as a Markdown table and written to `--output`.
+A latent pipeline's UNet is probed on the VAE's latents of the images (`x_t` noises the latents, as in its
+training). The probes and the model's own head (read at the same timestep) are scored on `--split`: `validation` (the
+`.npz` file's `val` split, else the seeded hold-out) while choosing settings, `test` once. Logistic regression on the
+raw pixels of the same labeled images (those of the first model's size and normalisation) is the floor. The rows are
+printed as a Markdown table and written to `--output`.
 """
 
 import argparse
@@ -77,6 +79,15 @@ def probe_data(args, preprocessor: ImagePreprocessor) -> dict[str, tuple[torch.T
     return data
 
 
+@torch.no_grad()
+def unet_inputs(pipe, data: dict, batch_size: int = 256) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """What the UNet reads of each probe's images: the images, or a latent pipeline's latents of them."""
+    return {
+        key: (torch.cat([pipe.images_to_latents(chunk).float().cpu() for chunk in images.split(batch_size)]), labels)
+        for key, (images, labels) in data.items()
+    }
+
+
 def pixel_baseline(train: tuple[torch.Tensor, torch.Tensor], evaluation: tuple[torch.Tensor, torch.Tensor]) -> dict:
     """Logistic regression on raw pixels, as benchmark_semi_supervised.py's `sklearn` method."""
     model = LogisticRegression(max_iter=2000, C=1.0).fit(train[0].flatten(1).numpy(), train[1].numpy())
@@ -92,17 +103,15 @@ def main(argv=None):
     start = time.perf_counter()
     models = dict(spec.split("=", 1) for spec in args.models)
     rows = []
-    data = None
     for name, path in models.items():
         pipe = load_pipeline(path, "ddpm")
-        if pipe.vae is not None:
-            raise ValueError(f"{path} is a latent pipeline: the probes read a pixel-space UNet's features of images.")
-        if data is None:
-            data = probe_data(args, pipe.image_preprocessor)
+        data = probe_data(args, pipe.image_preprocessor)  # each model's own size and normalisation
+        if not rows:
             for budget in [b for b in data if b != "eval"]:
                 metrics = pixel_baseline(data[budget], data["eval"])
                 rows.append({"model": "pixels", "labels": budget, "timestep": None, "blocks": "pixels", **{
                     k: metrics[k] for k in ("balanced_accuracy", "roc_auc", "accuracy")}})  # fmt: skip
+        data = unet_inputs(pipe, data)
         for budget in [b for b in data if b != "eval"]:
             for noisy in (True, False) if args.clean_input else (True,):
                 timesteps = args.timesteps if noisy else [t for t in args.timesteps if t > 0]

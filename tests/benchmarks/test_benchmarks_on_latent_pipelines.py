@@ -4,6 +4,8 @@ The benchmarks take a latent pipeline's images in pixel space (its `pixel_size` 
 latent size), and compute what they computed before on a pixel pipeline.
 """
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,12 @@ from diffusers import DDPMScheduler
 
 from diffusers_joint import JointDiffusionPipeline
 from diffusers_joint.data import ImagePreprocessor, load_joint_dataset
-from diffusers_joint.evaluation import dataset_to_tensors, predict_logits, predict_probabilities
+from diffusers_joint.evaluation import (
+    compute_classification_metrics,
+    dataset_to_tensors,
+    predict_logits,
+    predict_probabilities,
+)
 from tiny_models import tiny_joint_pipeline, tiny_latent_unet, tiny_vae
 
 NUM_CLASSES = 3
@@ -112,3 +119,25 @@ def test_benchmarks_normalise_images_as_the_model_was_trained(tmp_path, load_ben
         pipe, str(tmp_path / "dim.npz"), None, None, seed=0
     )
     torch.testing.assert_close(images, pipe.preprocess(test_images))
+
+
+def test_feature_probes_read_a_latent_pipelines_unet_on_the_encoded_images(tmp_path, load_benchmark):
+    pipe = tiny_latent_pipeline()
+    pipe.save_pretrained(tmp_path / "latent")
+    tiny_joint_pipeline(NUM_CLASSES).save_pretrained(tmp_path / "pixel")  # 8 px: read at its own size, after it
+    arrays = save_npz(tmp_path / "tiny.npz", size=16)
+    output = tmp_path / "probes.json"
+    load_benchmark("benchmark_feature_probes").main([
+        "--models", f"latent={tmp_path / 'latent'}", f"pixel={tmp_path / 'pixel'}", "--npz_path",
+        str(tmp_path / "tiny.npz"), "--num_labeled", "12", "--timesteps", "0", "5", "--output", str(output),
+    ])  # fmt: skip
+    rows = json.loads(output.read_text())["rows"]
+    assert {(r["model"], r["timestep"]) for r in rows if r["blocks"] == "encoder"} == {
+        (model, t) for model in ("latent", "pixel") for t in (0, 5)
+    }
+    # at t = 0 the head row scores what the pipeline's classify() gives on the 16x16 val images, through the VAE
+    head = next(r for r in rows if r["model"] == "latent" and r["blocks"] == "head" and r["timestep"] == 0)
+    probs = pipe.classify(list(arrays["val_images"])).probs
+    metrics = compute_classification_metrics(arrays["val_labels"], probs.numpy())
+    assert head["roc_auc"] == pytest.approx(metrics["roc_auc"], abs=1e-6)
+    assert head["balanced_accuracy"] == pytest.approx(metrics["balanced_accuracy"], abs=1e-6)
