@@ -135,6 +135,7 @@ def main(args):
         seed=args.seed,
         num_workers=args.dataloader_num_workers,
     )
+    batches_per_epoch = len(train_dataloader)  # of every process: prepare shards the loader
     objective = AutoencoderObjective(vae, args.kl_weight, args.ssim_weight)
     optimizer = torch.optim.AdamW(objective.parameters(), lr=args.learning_rate, weight_decay=args.adam_weight_decay)
     lr_scheduler = create_lr_scheduler(
@@ -150,7 +151,7 @@ def main(args):
     step = resume_training_state(
         accelerator, accelerator.unwrap_model(objective), args.output_dir, args.resume_from_checkpoint
     )
-    schedule = training_schedule(accelerator, len(train_dataloader), args.max_train_steps, step)
+    schedule = training_schedule(accelerator, batches_per_epoch, args.max_train_steps, step)
 
     # ---------------------------------------------------------------- train
     latent_size = resolution // 2 ** (len(vae.config.block_out_channels) - 1)

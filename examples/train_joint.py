@@ -18,7 +18,6 @@ Modelled on diffusers' examples/unconditional_image_generation/train_uncondition
 import argparse
 import json
 import logging
-import math
 import os
 import sys
 from pathlib import Path
@@ -28,7 +27,6 @@ import torch
 from accelerate.logging import get_logger
 from accelerate.utils import set_seed
 from diffusers import DDPMScheduler
-from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 
 from diffusers_joint import JointDiffusionPipeline
@@ -78,6 +76,7 @@ from diffusers_joint.training import (
     create_ema_model,
     create_joint_unet_from_args,
     create_latent_joint_unet,
+    create_lr_scheduler,
     ema_weights,
     has_scaling_factor,
     joint_diffusion_loss,
@@ -89,9 +88,11 @@ from diffusers_joint.training import (
     register_alignment_checkpointing,
     register_vae_checkpointing,
     remove_incomplete_checkpoints,
+    resumable_epochs,
     resume_training_state,
     save_model_card,
     save_training_checkpoint,
+    training_schedule,
     training_settings_from_args,
 )
 
@@ -313,11 +314,9 @@ def main(args):
         args.seed,
         num_workers=args.dataloader_num_workers,
     )
-    sampler, batches_per_epoch = train_dataloader.batch_sampler, len(train_dataloader)
-    updates_per_epoch = math.ceil(batches_per_epoch / accelerator.num_processes / args.gradient_accumulation_steps)
+    sampler, batches_per_epoch = train_dataloader.batch_sampler, len(train_dataloader)  # of every process
     if args.max_train_steps is None:
-        args.max_train_steps = args.num_epochs * updates_per_epoch
-    num_epochs = math.ceil(args.max_train_steps / updates_per_epoch)
+        args.max_train_steps = args.num_epochs * training_schedule(accelerator, batches_per_epoch, 1).updates_per_epoch
     data_weights = sampler.data_weights() if args.diffusion_data_weighting else None
     if data_weights is not None:
         logger.info(f"Denoising weights: {data_weights[0]:.4g} per labeled image, {data_weights[1]:.4g} per other.")
@@ -330,11 +329,8 @@ def main(args):
         weight_decay=args.adam_weight_decay,
         eps=args.adam_epsilon,
     )
-    lr_scheduler = get_scheduler(
-        args.lr_scheduler,
-        optimizer=optimizer,
-        num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
-        num_training_steps=args.max_train_steps * accelerator.num_processes,
+    lr_scheduler = create_lr_scheduler(
+        accelerator, optimizer, args.lr_scheduler, args.lr_warmup_steps, args.max_train_steps
     )
     objective, optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
         objective, optimizer, train_dataloader, lr_scheduler
@@ -349,8 +345,7 @@ def main(args):
     global_step = resume_training_state(
         accelerator, accelerator.unwrap_model(objective), args.output_dir, args.resume_from_checkpoint
     )
-    first_epoch = global_step // updates_per_epoch
-    resume_batches = (global_step % updates_per_epoch) * args.gradient_accumulation_steps
+    schedule = training_schedule(accelerator, batches_per_epoch, args.max_train_steps, global_step)
     # (images, labels), read once: scored for --select_best_checkpoint and calibrated on at the end
     validation = dataset_to_tensors(validation_dataset, preprocessor) if validation_dataset is not None else None
     if latent is not None:  # both splits encoded once
@@ -363,23 +358,20 @@ def main(args):
 
     # ---------------------------------------------------------------- train
     logger.info(
-        f"Training {args.max_train_steps} steps ({num_epochs} epochs of {updates_per_epoch} updates), batch "
-        f"{args.train_batch_size} x {accelerator.num_processes} processes x {args.gradient_accumulation_steps} "
-        f"accumulation, resolution {resolution}, {sum(p.numel() for p in unet.parameters()) / 1e6:.2f}M parameters"
+        f"Training {args.max_train_steps} steps ({schedule.num_epochs} epochs of {schedule.updates_per_epoch} "
+        f"updates), batch {args.train_batch_size} x {accelerator.num_processes} processes x "
+        f"{args.gradient_accumulation_steps} accumulation, resolution {resolution}, "
+        f"{sum(p.numel() for p in unet.parameters()) / 1e6:.2f}M parameters"
     )
     progress_bar = tqdm(
         total=args.max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process, desc="Steps"
     )
     guard = NonFiniteLossGuard(args.on_nonfinite_loss, args.output_dir)
     micro_step = global_step * args.gradient_accumulation_steps
-    for epoch in range(first_epoch, num_epochs):
+    for _, loader in resumable_epochs(accelerator, train_dataloader, schedule):
         if global_step >= args.max_train_steps:
             break
-        sampler.set_epoch(epoch)
         objective.train()
-        loader = train_dataloader
-        if epoch == first_epoch and resume_batches:
-            loader = accelerator.skip_first_batches(train_dataloader, resume_batches)
         for batch in loader:
             torch.manual_seed(batch_seed(args.seed, micro_step, accelerator.process_index))
             micro_step += 1

@@ -7,6 +7,7 @@ outside by tests/examples/fault_injection.py.
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -144,6 +145,23 @@ def test_sigkill_at_any_moment_then_resume_gives_the_uninterrupted_weights(tmp_p
     final = "unet/diffusion_pytorch_model.safetensors"
     assert_same_weights({final: load_file(reference / final)}, {final: load_file(out / final)})
     assert not list(out.glob("*.tmp")) and not list(out.glob("*.old"))
+
+
+@pytest.mark.slow
+def test_a_run_resumed_in_a_later_epoch_gives_the_uninterrupted_weights(tmp_path):
+    """Epochs of 6 updates: the resumed process must draw epoch 1's batches at steps 7 and 8, not replay epoch 0's."""
+    steps = ["--max_train_steps", "8", "--checkpointing_steps", "1", "--checkpoints_total_limit", "10"]
+    short_epochs = ["--train_batch_size", "256", *steps]
+    reference = tmp_path / "reference"
+    result = run(["--output_dir", reference, *short_epochs])
+    assert "(2 epochs of 6 updates)" in result.stderr
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(reference / "checkpoint-2", resumed / "checkpoint-2")
+    run(["--output_dir", resumed, *short_epochs, "--resume_from_checkpoint", "latest"])
+    for step in (3, 6, 7, 8):
+        checkpoint = f"checkpoint-{step}"
+        assert_same_weights(load_weights(reference / checkpoint), load_weights(resumed / checkpoint))
 
 
 # ---------------------------------------------------------------- numerical faults

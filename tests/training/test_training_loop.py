@@ -25,6 +25,27 @@ def test_resumed_epochs_skip_the_batches_already_trained_on():
     assert resumed == [full[1][1:]]
 
 
+def test_a_resumed_process_draws_the_batches_of_the_uninterrupted_run_through_a_prepared_loader():
+    """Accelerate's loader restarts its epoch count in a new process; the resumed epochs must not replay epoch 0."""
+    accelerator = Accelerator(cpu=True)
+
+    def prepared_loader():  # a new process prepares a new loader
+        sampler = MixedBatchSampler([False] * 12, 4, seed=0)
+        return accelerator.prepare(torch.utils.data.DataLoader(range(12), batch_sampler=sampler))
+
+    def batches(global_step):
+        loader = prepared_loader()
+        schedule = training_schedule(accelerator, len(loader), 9, global_step=global_step)
+        return [
+            [b.tolist() for b in epoch_loader] for _, epoch_loader in resumable_epochs(accelerator, loader, schedule)
+        ]
+
+    full = batches(0)
+    assert len(full) == 3 and full[0] != full[1] != full[2]
+    assert batches(3) == full[1:]  # resumed at an epoch's start
+    assert batches(5) == [full[1][2:], full[2]]  # resumed within an epoch
+
+
 def test_apply_gradients_steps_clips_and_zeroes():
     accelerator = Accelerator(cpu=True)
     model = torch.nn.Linear(2, 1, bias=False)

@@ -25,7 +25,10 @@ class TrainingSchedule:
 def training_schedule(
     accelerator: Accelerator, batches_per_epoch: int, max_train_steps: int, global_step: int = 0
 ) -> TrainingSchedule:
-    """The [`TrainingSchedule`] of `max_train_steps` updates, `batches_per_epoch` batches, resumed at `global_step`."""
+    """
+    The [`TrainingSchedule`] of `max_train_steps` updates, resumed at `global_step`; `batches_per_epoch` counts the
+    batches of every process, the length of the loader before `accelerator.prepare` shards it.
+    """
     accumulation = accelerator.gradient_accumulation_steps
     updates_per_epoch = math.ceil(batches_per_epoch / accelerator.num_processes / accumulation)
     return TrainingSchedule(
@@ -41,14 +44,25 @@ def resumable_epochs(
 ) -> Iterator[tuple[int, torch.utils.data.DataLoader]]:
     """
     `(epoch, loader)` for every epoch from `schedule.first_epoch`: the batch sampler is set to the epoch (seeded
-    batches), and a resumed run's first epoch skips the batches already trained on.
+    batches, so a resumed run draws the batches the uninterrupted one drew), and a resumed run's first epoch skips the
+    batches already trained on. `dataloader` is the prepared loader or a plain one.
     """
     for epoch in range(schedule.first_epoch, schedule.num_epochs):
-        dataloader.batch_sampler.set_epoch(epoch)
+        set_epoch(dataloader, epoch)
         if epoch == schedule.first_epoch and schedule.resume_batches:
             yield epoch, accelerator.skip_first_batches(dataloader, schedule.resume_batches)
         else:
             yield epoch, dataloader
+
+
+def set_epoch(dataloader: torch.utils.data.DataLoader, epoch: int) -> None:
+    """Set the epoch of `dataloader`'s batch sampler, through Accelerate's loader when it is a prepared one."""
+    if hasattr(dataloader, "set_epoch"):
+        # Accelerate's loader sets its sampler to its own epoch count at every iteration, which restarts at 0 in a
+        # resumed process: a sampler set directly would be overwritten with the wrong epoch
+        dataloader.set_epoch(epoch)
+    sampler = dataloader.batch_sampler
+    getattr(sampler, "batch_sampler", sampler).set_epoch(epoch)  # the sampler inside a per-process shard too
 
 
 def create_lr_scheduler(
