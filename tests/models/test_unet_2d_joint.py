@@ -86,6 +86,16 @@ def test_classify_defaults_to_timestep_zero_and_depends_on_timestep():
         assert not torch.allclose(logits, model.classify(x, timestep=500))
 
 
+def test_a_fourier_time_embedding_is_refused_since_the_classifier_reads_timestep_zero():
+    # Gaussian Fourier projection embeds log(t): NaN logits at the classifier's timestep 0
+    with pytest.raises(ValueError, match="time_embedding_type"):
+        make_model(time_embedding_type="fourier")
+    torch.manual_seed(0)
+    plain = UNet2DModel(**{**UNET_KWARGS, "time_embedding_type": "fourier"})
+    with pytest.raises(ValueError, match="timestep 0"):
+        JointUNet2DModel.from_unet(plain, num_classes=3)
+
+
 def test_save_load_round_trip_is_exact(tmp_path):
     model = make_model()
     model.save_pretrained(tmp_path)

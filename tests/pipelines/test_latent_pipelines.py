@@ -201,6 +201,25 @@ def test_mismatched_vaes_are_refused_at_construction():
         )
 
 
+def test_a_unet_without_sample_size_is_named_in_the_error():
+    pixel = tiny_joint_pipeline(num_classes=3, scheduler=DDIMScheduler(num_train_timesteps=20), sample_size=None)
+    latent = JointDiffusionPipeline(
+        unet=tiny_latent_unet(3, sample_size=None),
+        scheduler=DDIMScheduler(num_train_timesteps=20, clip_sample=False),
+        vae=tiny_vae(1),
+    )
+    latent.set_progress_bar_config(disable=True)
+    calls = [
+        lambda: pixel(class_labels=[0], num_inference_steps=2),
+        lambda: latent.pixel_size,
+        lambda: latent.classify(pixel_images(1)),
+        lambda: latent(class_labels=[0], num_inference_steps=2),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"no `sample_size`.*unet\.config\.sample_size"):
+            call()
+
+
 def test_grayscale_images_with_a_three_channel_vae():
     pipe = latent_pipeline(channels=3, pixel_channels=1)
     assert (pipe.pixel_size, pipe.pixel_channels, pipe.vae.config.in_channels) == (16, 1, 3)

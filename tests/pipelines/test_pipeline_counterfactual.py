@@ -18,6 +18,7 @@ from diffusers_joint.pipelines import (
     GuidanceConfig,
     change_localization,
 )
+from tiny_models import tiny_joint_pipeline
 
 FIELDS = [
     "images",
@@ -111,6 +112,22 @@ def test_output_types(unet, images, output_type):
         assert output.flipped.dtype == torch.bool
     as_tuple = run(make_pipe(unet), images, "bird", output_type=output_type, return_dict=False)
     assert isinstance(as_tuple, tuple) and len(as_tuple) == len(FIELDS)
+
+
+@pytest.mark.parametrize("output_type", ["pil", "np"])
+def test_counterfactuals_of_a_bfloat16_model_come_out_as_pil_images_and_arrays(output_type):
+    # numpy has no bfloat16: the masks (in the model's dtype) must reach numpy as float32
+    joint = tiny_joint_pipeline(num_classes=3, scheduler=DDIMScheduler(num_train_timesteps=20))
+    pipe = CounterfactualPipeline.from_joint_pipeline(joint.to(dtype=torch.bfloat16))
+    pipe.set_progress_bar_config(disable=True)
+    images = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    output = run(pipe, images, 1, num_inference_steps=4, output_type=output_type)
+    assert isinstance(output.masks, np.ndarray) and output.masks.dtype == np.float32
+    assert output.masks.shape == (2, 1, 8, 8) and set(np.unique(output.masks)) <= {0.0, 1.0}
+    if output_type == "pil":
+        assert [image.mode for image in output.images] == ["L", "L"]
+    else:
+        assert output.images.dtype == np.float32 and output.images.shape == (2, 8, 8, 1)
 
 
 def test_default_guidance_is_x0_with_views_at_every_step(unet, images, monkeypatch):

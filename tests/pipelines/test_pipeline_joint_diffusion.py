@@ -24,6 +24,7 @@ from diffusers_joint.pipelines import (
     JointDiffusionPipelineOutput,
     default_guidance_method,
 )
+from tiny_models import tiny_joint_pipeline
 
 
 def make_pipe(unet, scheduler_cls=DDPMScheduler) -> JointDiffusionPipeline:
@@ -158,6 +159,18 @@ def test_classify_accepts_pil_numpy_and_tensors(unet):
     assert from_tensor.label_names == [unet.id2label[i] for i in from_tensor.labels.tolist()]
     chunked = pipe.classify(tensors, batch_size=2)
     assert torch.allclose(chunked.probs, from_tensor.probs, atol=1e-6)
+
+
+def test_a_list_of_tensors_in_minus_one_to_one_gives_the_inputs_of_the_stacked_batch():
+    pipe = tiny_joint_pipeline(num_classes=3)
+    images = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    # The second image has no negative value: in the list it is still read as [-1, 1], as in the batch.
+    images[1] = images[1].abs()
+    torch.testing.assert_close(pipe.preprocess(list(images)), pipe.preprocess(images), rtol=0, atol=0)
+    torch.testing.assert_close(pipe.preprocess(list(images)), images)
+    torch.testing.assert_close(pipe.classify(list(images)).probs, pipe.classify(images).probs)
+    # Tensors without negative values are in [0, 1], in a list as in a batch.
+    torch.testing.assert_close(pipe.preprocess(list(images[1:])), images[1:] * 2 - 1)
 
 
 def test_classify_rejects_tensor_with_wrong_channels(unet):

@@ -136,8 +136,9 @@ class ImagePreprocessor:
 
     def batch(self, images: ImageInput | Sequence[ImageInput]) -> torch.Tensor:
         """
-        Preprocess a batch: a list of images, or a 4-D array / tensor. A 4-D float tensor with values below 0 is taken
-        as already in [-1, 1] and is only resized.
+        Preprocess a batch: a list of images, or a 4-D array / tensor. Tensors are read together: when any of them (a
+        4-D tensor, or the tensors of a list) has values below 0, they are all taken as already in [-1, 1] and are
+        only resized, otherwise as [0, 1]; so a list of tensors gives the inputs of the batch it stacks into.
         """
         if torch.is_tensor(images) and images.ndim == 4:
             tensor = images.float()
@@ -150,7 +151,13 @@ class ImagePreprocessor:
             images = [images]
         if len(images) == 0:
             raise ValueError("Got an empty list of images.")
-        return torch.stack([self(img) for img in images])
+        # Per image, one image without negative values would be read as [0, 1] within a batch in [-1, 1].
+        signed = any(torch.is_tensor(img) and img.numel() > 0 and img.min() < 0 for img in images)
+        return torch.stack([self._signed(img) if signed and torch.is_tensor(img) else self(img) for img in images])
+
+    def _signed(self, image: torch.Tensor) -> torch.Tensor:
+        """A tensor already in [-1, 1], only resized (and given the output channels), as a 4-D batch in [-1, 1] is."""
+        return resize(image_to_tensor(image, self.num_channels), self.resolution)
 
 
 def tensor_to_pil(images: torch.Tensor) -> list[PIL.Image.Image]:

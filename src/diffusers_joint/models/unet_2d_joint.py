@@ -127,7 +127,9 @@ class JointUNet2DModel(UNet2DModel):
     example [`~diffusers.DDPMPipeline`]) runs on it. The classifier is reached through
     [`~JointUNet2DModel.classify`], which by default reads clean images at timestep 0.
 
-    Every argument of [`~diffusers.UNet2DModel`] is accepted, with the same meaning and default, plus:
+    Every argument of [`~diffusers.UNet2DModel`] is accepted, with the same meaning and default, except
+    `time_embedding_type="fourier"`, which raises a `ValueError`: the classifier reads clean images at timestep 0, and
+    a Gaussian Fourier embedding takes log(timestep). Plus:
 
     Args:
         num_classes (`int`, *optional*, defaults to 10):
@@ -222,6 +224,13 @@ class JointUNet2DModel(UNet2DModel):
     ):
         if not classifier_temperature > 0:
             raise ValueError(f"`classifier_temperature` must be > 0, got {classifier_temperature}.")
+        if time_embedding_type == "fourier":
+            # diffusers' GaussianFourierProjection embeds log(t): log 0 = -inf, so classify() would return NaN
+            raise ValueError(
+                "`time_embedding_type='fourier'` is not supported: the classifier reads clean images at timestep 0, "
+                "which a Fourier time embedding cannot embed (it takes log(timestep), and log 0 is -inf). Use "
+                "`time_embedding_type='positional'` (the default) or `'learned'`."
+            )
         if num_classes < 1:
             raise ValueError(f"`num_classes` must be a positive integer, got {num_classes}.")
         if problem_type not in PROBLEM_TYPES:

@@ -89,7 +89,8 @@ EXAMPLE_DOC_STRING = """
 class CounterfactualPipelineOutput(ImagePipelineOutput):
     """
     Output of [`CounterfactualPipeline`]. Array fields are `torch.Tensor` for `output_type="pt"` and `np.ndarray`
-    otherwise; `batch` is the number of input images and `K` the number of classes.
+    otherwise, float32 when floating whatever the model's dtype; `batch` is the number of input images and `K` the
+    number of classes.
 
     Args:
         images (`list[PIL.Image.Image]`, `np.ndarray` or `torch.Tensor`):
@@ -441,6 +442,8 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
 
         def convert(value: torch.Tensor) -> torch.Tensor | np.ndarray:
             value = value.detach().cpu()
+            if value.is_floating_point():
+                value = value.float()  # numpy has no bfloat16; masks come in the model's dtype
             return value if output_type == "pt" else value.numpy()
 
         return CounterfactualPipelineOutput(
@@ -488,8 +491,8 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
                 The image(s) to explain. PIL images and numpy arrays (`(H, W)`, `(H, W, C)` or `(B, H, W, C)`, `uint8`
                 or float in [0, 1]) are converted to `pixel_channels`; all inputs are resized to `pixel_size` (the
                 UNet's `sample_size` without a VAE) with the training preprocessing. Tensors (`(C, H, W)` or
-                `(B, C, H, W)`, in [-1, 1]; a 4-D tensor without negative values is read as [0, 1]) must have
-                `pixel_channels`. Latent pipelines take images too, never latents.
+                `(B, C, H, W)`, in [-1, 1]; a tensor, or a list of tensors, without any negative value is read as
+                [0, 1]) must have `pixel_channels`. Latent pipelines take images too, never latents.
             target_class (`int`, `str`, `list`, `torch.Tensor` or `np.ndarray`):
                 The class to move each image towards: an index or a name (see `unet.label2id`) for all images, or a
                 list with one per image. Multi-label models: a class, a list / set of classes (the target set), or

@@ -21,6 +21,7 @@ from .pipeline_utils import (
     check_output_type,
     postprocess_images,
     prepare_class_targets,
+    unet_sample_size,
 )
 
 logger = logging.get_logger(__name__)
@@ -227,7 +228,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
             batch_size = len(targets)
         self.check_inputs(batch_size, num_inference_steps, output_type)
 
-        sample_size = self.unet.config.sample_size
+        sample_size = unet_sample_size(self.unet)
         if isinstance(sample_size, int):
             image_shape = (batch_size, self.unet.config.in_channels, sample_size, sample_size)
         else:

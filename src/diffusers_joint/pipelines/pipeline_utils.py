@@ -146,6 +146,20 @@ def prepare_class_targets(
     return targets
 
 
+def unet_sample_size(unet: JointUNet2DModel) -> int | tuple[int, int]:
+    """The UNet's `sample_size` (the size of its inputs); a `ValueError` says what to do when its config has none."""
+    sample_size = unet.config.sample_size
+    if sample_size is None:
+        # UNet2DModel's default: the model runs at any size, but pipelines need one to draw and resize images
+        raise ValueError(
+            "The UNet's config has no `sample_size` (`unet.config.sample_size` is None), so the pipeline does not "
+            "know the size of the images (or latents) it takes and makes. Give the UNet its input size (the latents' "
+            "for a latent UNet): build it with `sample_size=<size>` or load it with "
+            "`JointUNet2DModel.from_pretrained(..., sample_size=<size>)`."
+        )
+    return sample_size
+
+
 def preprocess_images(
     unet: JointUNet2DModel,
     images: ImageInput,
@@ -162,19 +176,20 @@ def preprocess_images(
     numpy arrays (`(H, W)`, `(H, W, C)` or a batch `(B, H, W, C)`, any integer or float dtype) are mapped to [0, 1] by
     `normalization` (default: the dtype's range, as for pipelines saved without one), converted to the model's
     channels and resized to `unet.config.sample_size`. Tensors (`(C, H, W)` or `(B, C, H, W)`) are resized too but
-    must already have the model's channels; a 4-D tensor with negative values is read as [-1, 1], otherwise as [0, 1].
+    must already have the model's channels; they are read as [-1, 1] when any of them has negative values (a 4-D
+    tensor, or the tensors of a list, as one batch), otherwise as [0, 1]: a list of tensors gives the stacked batch's
+    inputs.
 
     `sample_size` and `in_channels` replace the UNet's: a latent pipeline's images have the VAE's resolution and
     channels (its `pixel_size` and `pixel_channels`), not the latents'.
 
     Raises:
         [`~data.image_reading.ImageReadError`]: a file that cannot be read or normalised (it names the file and why).
-        `ValueError`: other images that cannot be turned into model inputs.
+        `ValueError`: other images that cannot be turned into model inputs, or no `sample_size` given while the
+        UNet's config has none.
     """
     in_channels = in_channels or unet.config.in_channels
-    sample_size = sample_size or unet.config.sample_size
-    if sample_size is None:
-        raise ValueError("The UNet's config has no `sample_size`, so images cannot be resized to the model's input.")
+    sample_size = sample_size or unet_sample_size(unet)
     tensors = [images] if torch.is_tensor(images) else images if isinstance(images, (list, tuple)) else []
     for tensor in tensors:
         if torch.is_tensor(tensor):
@@ -347,9 +362,10 @@ class JointClassifierMixin:
     def pixel_size(self) -> int | tuple[int, int]:
         """
         The size of the images the pipeline takes and returns: the UNet's `sample_size`, times the VAE's
-        [`vae_scale_factor`] for a latent pipeline.
+        [`vae_scale_factor`] for a latent pipeline. A `ValueError` says what to do when the UNet's config has no
+        `sample_size`.
         """
-        sample_size = self.unet.config.sample_size
+        sample_size = unet_sample_size(self.unet)
         return sample_size if self.vae is None else latent_to_pixel_size(self.vae, sample_size)
 
     @property
@@ -436,7 +452,8 @@ class JointClassifierMixin:
                 File paths (PNG, TIFF, JPEG, `.npy`, `.npz`, DICOM), PIL images and numpy arrays get the pipeline's
                 `image_normalization` and are converted to `pixel_channels`; everything is resized to `pixel_size`
                 (the UNet's `sample_size` without a VAE) with the preprocessing used for training. Tensors are in
-                [-1, 1] (a 4-D tensor without negative values is read as [0, 1]) and must have `pixel_channels`.
+                [-1, 1] (a tensor, or a list of tensors, without any negative value is read as [0, 1]) and must have
+                `pixel_channels`.
             batch_size (`int`, *optional*, defaults to 64):
                 How many images go through the model at once.
 
