@@ -354,7 +354,10 @@ def main(args):
             evaluation = dataset_to_tensors(dataset.eval, preprocessor)
             latent.evaluation = latent.encode_split(evaluation, args.eval_batch_size)
     best_folder = Path(args.output_dir) / "best-checkpoint"
-    best = BestCheckpoint(best_folder, args.select_best_checkpoint) if args.select_best_checkpoint else None
+    best = None
+    if args.select_best_checkpoint:
+        resumed_step = global_step if args.resume_from_checkpoint else None
+        best = BestCheckpoint(best_folder, args.select_best_checkpoint, resumed_step)
 
     # ---------------------------------------------------------------- train
     logger.info(

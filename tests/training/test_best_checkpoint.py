@@ -26,8 +26,23 @@ def test_keeps_the_best_step_breaks_ties_by_nll_and_loads_its_exact_weights(tmp_
     for name, value in unets[3].state_dict().items():
         assert torch.equal(target.state_dict()[name], value), name
     # a resumed run reads the best back and keeps comparing against it
-    resumed = BestCheckpoint(tmp_path / "best")
+    resumed = BestCheckpoint(tmp_path / "best", resumed_step=450)
     assert resumed.best["step"] == 400 and not resumed.update(500, unets[0], scores(0.65, 0.1))
+
+
+def test_a_new_run_or_one_resumed_before_the_best_step_does_not_inherit_it(tmp_path):
+    """A best left by an earlier run in the folder must not be saved as this run's model."""
+    earlier = BestCheckpoint(tmp_path / "best")
+    assert earlier.update(300, tiny_joint_unet(seed=0), scores(0.95, 0.1))
+    resumed_earlier = BestCheckpoint(tmp_path / "best", resumed_step=200)  # step 300 is trained again
+    assert resumed_earlier.best is None and not (tmp_path / "best").exists()
+    assert BestCheckpoint(tmp_path / "best", resumed_step=200).update(300, tiny_joint_unet(seed=0), scores(0.9, 0.1))
+    new_run = BestCheckpoint(tmp_path / "best")
+    assert new_run.best is None and not (tmp_path / "best").exists()
+    assert new_run.update(4, tiny_joint_unet(seed=1), scores(0.50, 1.0))  # its own first step is its best
+    target = tiny_joint_unet(seed=9)
+    assert new_run.load_into(target) == 4
+    assert torch.equal(target.state_dict()["conv_in.weight"], tiny_joint_unet(seed=1).state_dict()["conv_in.weight"])
 
 
 def test_nll_metric_and_a_kill_between_the_two_renames(tmp_path):
@@ -36,7 +51,7 @@ def test_nll_metric_and_a_kill_between_the_two_renames(tmp_path):
     assert best.update(2, tiny_joint_unet(seed=1), scores(0.1, 0.4))  # only the NLL counts
     assert not best.update(3, tiny_joint_unet(seed=2), scores(1.0, 0.45))
     os.replace(tmp_path / "best", tmp_path / "best.old")  # killed after moving the old best aside
-    recovered = BestCheckpoint(tmp_path / "best", metric="nll")
+    recovered = BestCheckpoint(tmp_path / "best", metric="nll", resumed_step=3)
     assert recovered.best["step"] == 2 and not (tmp_path / "best.old").exists()
 
 

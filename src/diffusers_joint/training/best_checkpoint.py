@@ -31,9 +31,13 @@ class BestCheckpoint:
         metric (`str`, *optional*, defaults to `"balanced_accuracy"`):
             `"balanced_accuracy"` (higher is better, ties go to the lower negative log-likelihood) or `"nll"` (lower is
             better), both from the classifier's uncalibrated logits on the validation split.
+        resumed_step (`int`, *optional*):
+            The step a resumed run starts from: the best saved in `folder` is kept if it comes from that step or an
+            earlier one. `None` (a new run): a best left in `folder` by an earlier run is removed, with a warning, so
+            that it can neither beat this run's steps nor be saved as this run's model.
     """
 
-    def __init__(self, folder: str | os.PathLike, metric: str = "balanced_accuracy"):
+    def __init__(self, folder: str | os.PathLike, metric: str = "balanced_accuracy", resumed_step: int | None = None):
         if metric not in BEST_CHECKPOINT_METRICS:
             raise ValueError(f"Expected a best-checkpoint metric in {BEST_CHECKPOINT_METRICS}, got {metric!r}.")
         self.folder = Path(folder)
@@ -41,6 +45,12 @@ class BestCheckpoint:
         restore_replaced_directory(self.folder)  # killed between the two renames of `update`
         record = self.folder / "best.json"
         self.best: dict | None = json.loads(record.read_text()) if record.exists() else None
+        if self.best is not None and (resumed_step is None or self.best["step"] > resumed_step):
+            # another run's weights (or those of steps this resumed run trains again) are not this run's best
+            which = "an earlier run" if resumed_step is None else f"a step after the resumed step {resumed_step}"
+            logger.warning(f"Removing {self.folder}, the best checkpoint of {which} (step {self.best['step']}).")
+            shutil.rmtree(self.folder)
+            self.best = None
 
     def _score(self, metrics: dict) -> tuple[float, float]:
         nll = metrics["nll"] if math.isfinite(metrics["nll"]) else math.inf
