@@ -1,6 +1,7 @@
 import argparse
 
 import pytest
+import torch
 
 from diffusers_joint.data import load_digits_dataset
 from diffusers_joint.training import JointLossConfig, JointLossSetup, check_joint_loss_arguments
@@ -8,6 +9,7 @@ from diffusers_joint.training.arguments import (
     add_joint_loss_arguments,
     add_model_arguments,
     create_joint_unet_from_args,
+    joint_loss_from_args,
 )
 from diffusers_joint.training.pseudo_labels import PseudoLabelSettings
 
@@ -52,3 +54,16 @@ def test_classifier_feature_stages_flag_reaches_the_saved_config():
     assert unet.config.classifier_feature_stages == [-1]
     assert unet.classifier_stages == [2] and unet.feature_dim == 16
     assert create_joint_unet_from_args(digits, parser.parse_args(flags)).feature_dim == 8 + 16 + 16
+
+
+def test_a_class_without_a_label_is_named_before_training_when_fixmatch_aligns_distributions():
+    digits = load_digits_dataset()
+    args = loss_parser().parse_args([])  # FixMatch and its distribution alignment are on by default
+    few = torch.tensor([0, 1, 2, 3, 4])  # 5 labels for 10 classes
+    missing = r"Classes \['5', '6', '7', '8', '9'\] have no labeled training image"
+    with pytest.raises(ValueError, match=missing) as error:
+        joint_loss_from_args(args, digits, few, some_unlabeled=True)
+    assert "--no-fixmatch_distribution_alignment" in str(error.value)
+    args = loss_parser().parse_args(["--no-fixmatch_distribution_alignment"])
+    assert joint_loss_from_args(args, digits, few, some_unlabeled=True).alignment is None
+    assert joint_loss_from_args(loss_parser().parse_args([]), digits, torch.arange(10), True).alignment is not None

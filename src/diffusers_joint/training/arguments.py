@@ -181,6 +181,10 @@ def joint_loss_from_args(
     The loss of the flags of [`add_joint_loss_arguments`] for `dataset`, whose labeled training images have the
     labels `labeled_targets`: pseudo-labels settled where they apply ([`resolve_pseudo_label_settings`]), class
     weights (`--class_weighting`) and FixMatch's distribution alignment towards the labeled class frequencies.
+
+    Raises:
+        ValueError: distribution alignment is on (FixMatch's default) and a class has no labeled image; the message
+            names the classes and the flags that fix it.
     """
     pseudo_labels = resolve_pseudo_label_settings(
         args.fixmatch,
@@ -194,6 +198,15 @@ def joint_loss_from_args(
     alignment = None
     if pseudo_labels.distribution_alignment:
         label_counts = torch.bincount(labeled_targets, minlength=dataset.num_classes)
+        if (label_counts == 0).any():  # checked here, before any training time is spent
+            missing = [dataset.label_names[i] for i in torch.nonzero(label_counts == 0).flatten().tolist()]
+            raise ValueError(
+                f"Classes {missing} have no labeled training image ({int(label_counts.sum())} labels for "
+                f"{dataset.num_classes} classes), but FixMatch's distribution alignment (on by default) aligns the "
+                "pseudo-labels towards the labeled class frequencies and needs each class at least once. Give every "
+                "class a label (e.g. --labeled_per_class 1, or a larger --num_labeled), or pass "
+                "--no-fixmatch_distribution_alignment."
+            )
         alignment = DistributionAlignment(label_counts, momentum=args.fixmatch_alignment_momentum)
         logger.info(f"FixMatch distribution alignment towards the labeled class frequencies {label_counts.tolist()}.")
     class_weights = None
