@@ -1,11 +1,19 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
 import os
 
+import datasets
 import numpy as np
 import PIL.Image
 import pytest
 
-from diffusers_joint.data import MULTI_LABEL, SINGLE_LABEL, load_joint_dataset, load_npz_dataset
+from diffusers_joint.data import (
+    MULTI_LABEL,
+    SINGLE_LABEL,
+    BadImagesError,
+    is_labeled,
+    load_joint_dataset,
+    load_npz_dataset,
+)
 
 
 def write_npz(path: os.PathLike, **arrays: np.ndarray) -> str:
@@ -142,3 +150,47 @@ def test_images_of_the_wrong_layout_say_what_is_expected(tmp_path, digits):
         ValueError, match=r"\(N, H, W\) \(grayscale\) or \(N, H, W, 3\) \(colour\), got \(10, 8, 8, 2\)"
     ):
         load_npz_dataset(path)
+
+
+@pytest.mark.parametrize("source", ["npz", "dataset"])
+def test_multi_label_rows_with_an_unknown_finding_become_unlabeled(tmp_path, digits, caplog, source):
+    images, _ = digits
+    labels = np.random.default_rng(0).integers(0, 2, size=(40, 3))
+    labels[::4, 1] = -1  # CheXpert-style "uncertain": one finding unknown, the others known
+    labels[1] = -1  # an unlabeled image
+    if source == "npz":
+        arrays = dict(train_images=images[:30], train_labels=labels[:30], test_images=images[30:40])
+        path = write_npz(tmp_path / "partial.npz", **arrays, test_labels=labels[30:40])
+        kwargs = {"npz_path": path}
+    else:
+        split = datasets.Dataset.from_dict({"image": list(images[:40]), "label": labels.tolist()})
+        datasets.DatasetDict(train=split.select(range(30)), test=split.select(range(30, 40))).save_to_disk(
+            tmp_path / "d"
+        )
+        kwargs = {"dataset_name": str(tmp_path / "d")}
+    with caplog.at_level("WARNING"):
+        data = load_joint_dataset(**kwargs)
+    train, test = np.asarray(data.train["label"]), np.asarray(data.eval["label"])
+    # the rule of the classifier loss, which counts a row only when every finding is known
+    for split, expected in ((train, labels[:30]), (test, labels[30:40])):
+        known = (expected != -1).all(axis=1)
+        np.testing.assert_array_equal(split[known], expected[known])
+        assert (split[~known] == -1).all() and (is_labeled(split) == known).all()
+    assert "8 of 30 multi-label rows" in caplog.text and "2 of 10 multi-label rows" in caplog.text
+
+
+def test_npz_images_outside_the_normalisation_are_named_before_training(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, size=(40, 8, 8)).astype(np.float32)
+    images[17] *= 255  # one float image stored 0-255
+    labels = (np.arange(40) % 2)[:, None]
+    path = write_npz(tmp_path / "one_bad.npz", train_images=images[:30], train_labels=labels[:30],
+                     test_images=images[30:], test_labels=labels[30:])  # fmt: skip
+    with pytest.raises(BadImagesError, match=r"1 of 40 images") as caught:
+        load_joint_dataset(npz_path=path)
+    assert [where for where, _ in caught.value.bad] == [f"{path} train row 17"]
+    with caplog.at_level("WARNING"):
+        data = load_joint_dataset(npz_path=path, skip_bad_images=True)
+    assert len(data.train) == 29 and f"{path} train row 17" in caplog.text
+    kept = np.stack([np.asarray(image) for image in data.train["image"]])
+    np.testing.assert_array_equal(kept, np.delete(images[:30], 17, axis=0))

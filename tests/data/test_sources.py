@@ -4,7 +4,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from diffusers_joint.data import SINGLE_LABEL, load_joint_dataset
+from diffusers_joint.data import SINGLE_LABEL, BadImagesError, IntensityNormalization, load_joint_dataset
 from diffusers_joint.data.sources import _from_datasets
 
 
@@ -102,3 +102,40 @@ def test_empty_csv_file(tmp_path):
     path.write_text("")
     with pytest.raises(ValueError, match=r"at least 2 rows .* got a table of shape"):
         load_joint_dataset(csv_path=str(path))
+
+
+def _array_dataset(images: np.ndarray, labels: list, dtype: str) -> datasets.Dataset:
+    features = datasets.Features(
+        {"image": datasets.Array2D(images.shape[1:], dtype), "label": datasets.Value("int64")}
+    )
+    return datasets.Dataset.from_dict({"image": images, "label": labels}, features)
+
+
+def test_array_images_keep_their_full_range(tmp_path):
+    rng = np.random.default_rng(0)
+    ct = rng.integers(0, 4096, size=(6, 8, 8)).astype(np.uint16)  # 12-bit, as CT is stored
+    signed = rng.uniform(-1, 1, size=(6, 8, 8)).astype(np.float32)
+    labels = [0, 1, 0, 1, 0, 1]
+    for name, images, dtype in (("u16", ct, "uint16"), ("f32", signed, "float32")):
+        split = _array_dataset(images, labels, dtype)
+        datasets.DatasetDict(train=split.select(range(4)), test=split.select([4, 5])).save_to_disk(tmp_path / name)
+    data = load_joint_dataset(dataset_name=str(tmp_path / "u16"))
+    assert data.train[0]["image"].mode == "I;16"
+    np.testing.assert_array_equal(np.asarray(data.train[0]["image"]), ct[0])
+    # float images outside [0, 1] go through the intensity normalisation: refused by the default, kept by minmax
+    with pytest.raises(BadImagesError, match=r"train row 0: .*pixel values -0\.9.*outside the nominal range 0\.\.1"):
+        load_joint_dataset(dataset_name=str(tmp_path / "f32"))
+    data = load_joint_dataset(
+        dataset_name=str(tmp_path / "f32"), intensity_normalization=IntensityNormalization("minmax")
+    )
+    assert data.eval[1]["image"].mode == "F"
+    np.testing.assert_array_equal(np.asarray(data.eval[1]["image"]), signed[5])
+
+
+@pytest.mark.parametrize("dtype", ["int32", "float64"])
+def test_array_images_that_cannot_be_kept_are_refused_with_their_dtype_and_range(tmp_path, dtype):
+    images = np.random.default_rng(0).integers(-1024, 3072, size=(4, 8, 8, 3)).astype(dtype)
+    features = datasets.Features({"image": datasets.Array3D((8, 8, 3), dtype), "label": datasets.Value("int64")})
+    datasets.Dataset.from_dict({"image": images, "label": [0, 1, 0, 1]}, features).save_to_disk(tmp_path / "d")
+    with pytest.raises(ValueError, match=rf"{dtype}.*-10\d\d\.\.30\d\d"):
+        load_joint_dataset(dataset_name=str(tmp_path / "d"))

@@ -8,6 +8,7 @@ import argparse
 import datasets
 from diffusers.utils import logging
 
+from .image_check import BadImagesError
 from .intensity import IntensityNormalization
 from .joint_dataset import JointDataset, holdout_name, holdout_split
 from .label_masking import mask_labels
@@ -103,12 +104,31 @@ def split_validation_from_args(
     stratified hold-out of `args.validation_fraction` of the labeled training images ([`holdout_split`]).
 
     Raises:
-        ValueError: `args.select_best_checkpoint` is set and there is no validation split to score steps on.
+        ValueError: `args.select_best_checkpoint` is set and there is no validation split to score steps on; or
+            `args.validation_split` is a split the source does not have (CSV files and the embedded digits have only
+            their fixed test split), or is the evaluation split or the training split itself (the message names the
+            source and the splits).
     """
     if args.validation_split is not None:
-        source = load_joint_dataset_from_args(
-            argparse.Namespace(**{**vars(args), "eval_split": args.validation_split})
-        )
+        split = args.validation_split
+        about = f"--validation_split {split!r} of {dataset.source} (evaluation split: {dataset.eval_split_name})"
+        # evaluation images must never be used for validation, nor training images validate themselves
+        training = (getattr(args, "npz_split", None) or "train") if getattr(args, "npz_path", None) else "train"
+        if split in (getattr(args, "eval_split", None), training):
+            which = "training" if split == training else "evaluation"
+            raise ValueError(f"{about} is the {which} split itself: pick another split, or drop --validation_split.")
+        try:
+            source = load_joint_dataset_from_args(argparse.Namespace(**{**vars(args), "eval_split": split}))
+        except BadImagesError:
+            raise
+        except ValueError as error:
+            raise ValueError(f"Cannot read {about}: {error}") from error
+        if source.eval_split_name == dataset.eval_split_name:
+            raise ValueError(
+                f"{about} is the evaluation split itself, whose images must never be used for validation: pick "
+                "another split, pass another --eval_split, or drop --validation_split to hold out "
+                "--validation_fraction of the training images."
+            )
         return dataset.train, source.eval
     train, validation = holdout_split(dataset.train, args.validation_fraction, args.seed)
     if validation is not None:

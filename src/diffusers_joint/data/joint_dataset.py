@@ -105,6 +105,76 @@ def array_to_pil(image: np.ndarray) -> PIL.Image.Image:
     return PIL.Image.fromarray(np.ascontiguousarray(image))
 
 
+def full_range_dtype(
+    dtype: np.dtype, value_range: tuple[float, float] | None, grayscale: bool, where: str
+) -> np.dtype:
+    """
+    The dtype in which [`array_to_pil`] keeps images of `dtype` without losing a value: `uint8` as is, grayscale
+    `uint16` as is (PIL `I;16`), grayscale float as `float32` (PIL `F`, the precision the intensity normalisation
+    works in), booleans as `uint8` (0 / 255), and other integers holding 0-255 (8-bit images in a wide type) as
+    `uint8`.
+
+    Args:
+        dtype (`np.dtype`):
+            The images' dtype.
+        value_range (`tuple[float, float]`, *optional*):
+            The smallest and largest value of all the images stored alike (a whole split, so that each image gets the
+            same intensity normalisation); only needed for integers other than `uint8` / `uint16`.
+        grayscale (`bool`):
+            Whether the images have one channel.
+        where (`str`):
+            What the images are, for the error message.
+
+    Raises:
+        ValueError: the images cannot be kept (colour that is not 8-bit, integers outside 0-255 that are not
+            `uint16`, non-numeric dtypes); the message names `where`, the dtype and the value range.
+    """
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return dtype
+    if dtype == np.bool_:
+        return np.dtype(np.uint8)
+    values = f" with values {value_range[0]:g}..{value_range[1]:g}" if value_range is not None else ""
+    if dtype == np.uint16 or np.issubdtype(dtype, np.floating):
+        if not grayscale:
+            raise ValueError(
+                f"Expected {where} of dtype {dtype}{values} to be grayscale: colour images are read as 8-bit (uint8) "
+                "only. Save them as uint8, or one .npy file per image in an image folder."
+            )
+        return np.dtype(np.uint16) if dtype == np.uint16 else np.dtype(np.float32)
+    if np.issubdtype(dtype, np.integer) and value_range is not None and 0 <= value_range[0] <= value_range[1] <= 255:
+        return np.dtype(np.uint8)
+    raise ValueError(
+        f"Expected {where} to be uint8, uint16 or float (grayscale), got dtype {dtype}{values}. Convert them (e.g. CT "
+        "in Hounsfield units + 1024 as uint16), or save one .npy file per image in an image folder or manifest, "
+        "which keeps any dtype."
+    )
+
+
+def full_range_images(
+    images: np.ndarray, grayscale: bool, where: str, value_range: tuple[float, float] | None = None
+) -> np.ndarray:
+    """
+    `images` (one image or a stack) in the dtype of [`full_range_dtype`]: nothing is clipped or rescaled, so that the
+    intensity normalisation sees the stored values. `value_range` defaults to the images' own.
+
+    Raises:
+        ValueError: float pixels are NaN or infinite, or the images cannot be kept (see [`full_range_dtype`]); the
+            message names `where`.
+    """
+    if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
+        raise ValueError(
+            f"Expected finite pixel values in {where}, but {int((~np.isfinite(images)).sum())} are NaN or infinite. "
+            "Fix or drop those images first."
+        )
+    if value_range is None and np.issubdtype(images.dtype, np.number) and images.size:
+        value_range = (float(images.min()), float(images.max()))
+    target = full_range_dtype(images.dtype, value_range, grayscale, where)
+    if images.dtype == np.bool_:
+        return images.astype(np.uint8) * np.uint8(255)  # True is white, as an 8-bit mask
+    return images.astype(target, copy=False)
+
+
 def dataset_from_arrays(
     images: np.ndarray, labels: np.ndarray, label_names: list[str], problem_type: str
 ) -> datasets.Dataset:

@@ -32,6 +32,35 @@ def is_labeled(labels: Sequence | np.ndarray) -> np.ndarray:
     return ~(array == UNLABELED).all(axis=1)
 
 
+def unlabel_partial_rows(labels: np.ndarray, where: str) -> np.ndarray:
+    """
+    Turn multi-label rows with some findings unknown (-1, e.g. CheXpert's "uncertain") into unlabeled rows (all -1).
+
+    The classifier loss counts a multi-label row only when every finding is known, so a partly known row must be
+    unlabeled everywhere else too ([`is_labeled`], label budgets, evaluation). Logs a warning with how many rows of
+    `where` (a split, a file) were turned unlabeled.
+
+    Args:
+        labels (`np.ndarray`):
+            Multi-label rows `(N, L)` of 0, 1 and -1.
+        where (`str`):
+            What the rows are, for the log.
+
+    Returns:
+        `np.ndarray`: a copy of `labels` (`int64`) whose partly known rows are all -1.
+    """
+    labels = np.array(labels, dtype=np.int64)
+    unknown = labels == UNLABELED
+    partial = unknown.any(axis=1) & ~unknown.all(axis=1)
+    if partial.any():
+        labels[partial] = UNLABELED
+        logger.warning(
+            f"{int(partial.sum())} of {len(labels)} multi-label rows of {where} have some findings unknown (-1): they "
+            "are kept as unlabeled images, since the classifier loss only counts rows whose every finding is known."
+        )
+    return labels
+
+
 def select_labeled_indices(
     labels: Sequence | np.ndarray,
     num_labeled: int | None = None,

@@ -12,8 +12,10 @@ import os
 from collections.abc import Sequence
 
 import datasets
+import numpy as np
 
 from .joint_dataset import MULTI_LABEL, label_feature
+from .label_masking import unlabel_partial_rows
 
 FILE_COLUMNS = ("file_name", "image", "path", "filename")
 MISSING = ("", "nan", "none", "null", "na", "n/a")
@@ -138,7 +140,8 @@ def manifest_splits(
             How error messages name the table.
 
     Returns:
-        `tuple[list[str], list]`: the paths, and one label per row (`None` for unlabeled) or one row of 0/1/-1 per row.
+        `tuple[list[str], list]`: the paths, and one label per row (`None` for unlabeled) or one row of 0/1/-1 per row
+        (a row with any finding unknown is all -1, see [`~data.label_masking.unlabel_partial_rows`]).
     """
     if len(rows) == 0:
         raise ValueError(f"Expected at least one row in {where}, got none.")
@@ -165,9 +168,9 @@ def manifest_splits(
         if len(label_columns) == 1:
             labels.append(_single(row.get(label_columns[0])))
         else:
-            cells = [_binary(row.get(c), c, f"row {number} of {where}") for c in label_columns]
-            # The classifier loss counts a multi-label row only when every finding is known.
-            labels.append(cells if -1 not in cells else [-1] * len(cells))
+            labels.append([_binary(row.get(c), c, f"row {number} of {where}") for c in label_columns])
+    if len(label_columns) > 1:
+        labels = unlabel_partial_rows(np.asarray(labels), where).tolist()
     return paths, labels
 
 

@@ -8,47 +8,23 @@ import os
 import numpy as np
 from diffusers.utils import logging
 
+from .image_check import check_images
+from .intensity import IntensityNormalization
 from .joint_dataset import (
     MULTI_LABEL,
     SINGLE_LABEL,
     JointDataset,
     dataset_from_arrays,
+    full_range_images,
     holdout_name,
     holdout_split,
     image_info,
 )
+from .label_masking import unlabel_partial_rows
 
 logger = logging.get_logger(__name__)
 
 EVAL_SPLIT_CANDIDATES = ("test", "val", "validation")
-
-
-def _full_range_images(images: np.ndarray, split: str, path: str) -> np.ndarray:
-    """
-    Keep `uint16` and float grayscale images as they are (stored as 16-bit / float PIL images, nothing lost); other
-    integer arrays holding 0-255 are 8-bit images in a wide type. Anything else is refused rather than clipped.
-    """
-    if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
-        raise ValueError(
-            f"Expected finite pixel values in {split}_images of {path}, but {int((~np.isfinite(images)).sum())} "
-            "are NaN or infinite. Fix or drop those images first."
-        )
-    grayscale = images.ndim == 3 or images.shape[-1] == 1
-    if images.dtype == np.uint16 or np.issubdtype(images.dtype, np.floating):
-        if not grayscale:
-            raise ValueError(
-                f"Expected {split}_images of dtype {images.dtype} in {path} to be grayscale: colour images are read "
-                "as 8-bit (uint8) only. Save them as uint8, or one .npy file per image in an image folder."
-            )
-        return images.astype(np.float32) if images.dtype != np.uint16 else images
-    if np.issubdtype(images.dtype, np.integer) and images.min() >= 0 and images.max() <= 255:
-        return images.astype(np.uint8)
-    raise ValueError(
-        f"Expected {split}_images of {path} to be uint8, uint16 or float (grayscale), got dtype {images.dtype}"
-        + (f" with values {images.min()}..{images.max()}" if np.issubdtype(images.dtype, np.number) else "")
-        + ". Convert them (e.g. CT in Hounsfield units + 1024 as uint16), or save one .npy file per image in an "
-        "image folder or manifest, which keeps any dtype."
-    )
 
 
 def _split_arrays(archive: np.lib.npyio.NpzFile, split: str, path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -72,8 +48,8 @@ def _split_arrays(archive: np.lib.npyio.NpzFile, split: str, path: str) -> tuple
         raise ValueError(
             f"Expected {split}_images of shape (N, H, W) (grayscale) or (N, H, W, 3) (colour), got {images.shape}."
         )
-    if images.dtype != np.uint8:
-        images = _full_range_images(images, split, path)
+    if images.dtype != np.uint8:  # kept at full range, as image files are: see `full_range_dtype`
+        images = full_range_images(images, images.ndim == 3 or images.shape[-1] == 1, f"{split}_images of {path}")
     if labels.ndim == 1:
         labels = labels[:, None]
     if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
@@ -91,14 +67,18 @@ def load_npz_dataset(
     eval_holdout_fraction: float = 0.1,
     seed: int = 0,
     label_names: list[str] | None = None,
+    intensity_normalization: IntensityNormalization | None = None,
+    skip_bad_images: bool = False,
 ) -> JointDataset:
     """
     Load a MedMNIST-style `.npz` file.
 
     The file holds `<split>_images` of shape `(N, H, W)` (grayscale) or `(N, H, W, 3)` (colour), `uint8` (or, for
     grayscale, `uint16` or float, kept at full range: see [`~data.intensity.IntensityNormalization`]), and
-    `<split>_labels` of shape `(N, 1)` (single-label class indices) or `(N, L)` with `L > 1` (multi-label 0/1). It is
-    read with `allow_pickle=False`.
+    `<split>_labels` of shape `(N, 1)` (single-label class indices) or `(N, L)` with `L > 1` (multi-label 0/1; -1 for
+    an unknown finding, which makes the whole row unlabeled, see [`~data.label_masking.unlabel_partial_rows`]). It
+    is read with `allow_pickle=False`. Every image is normalised as training will before the data set is returned (see
+    [`~data.image_check.check_images`]).
 
     Args:
         npz_path (`str` or `os.PathLike`):
@@ -114,13 +94,28 @@ def load_npz_dataset(
             Seed of the hold-out split.
         label_names (`list[str]`, *optional*):
             Class names. Defaults to `"0"`, `"1"`, ... up to the largest label.
+        intensity_normalization ([`~data.intensity.IntensityNormalization`], *optional*):
+            The normalisation training will use, which every image is checked with. Defaults to the dtype's range.
+        skip_bad_images (`bool`, *optional*, defaults to `False`):
+            Drop the images that cannot be used (named in a warning) instead of raising.
 
     Returns:
         [`JointDataset`]
+
+    Raises:
+        ValueError: the file, a split or its labels are missing or malformed, or images are of a dtype / range that
+            cannot be kept without loss (the message names the file and the split).
+        BadImagesError: some images cannot be used with `intensity_normalization` (for example float images outside
+            [0, 1] with the default), listed as `<file> <split> row <i>` with the reason; not with `skip_bad_images`.
     """
     path = os.fspath(npz_path)
     if not os.path.isfile(path):
         raise ValueError(f"Expected an existing .npz file, got {path!r} which does not exist. Check `npz_path`.")
+    if eval_split is not None and eval_split == split:
+        raise ValueError(
+            f"Expected an evaluation split other than the training split {split!r} of {path}, got the same split: "
+            "evaluation images must never be trained on. Pick another `eval_split`."
+        )
     with np.load(path, allow_pickle=False) as archive:
         train_images, train_labels = _split_arrays(archive, split, path)
         if eval_split is None:
@@ -141,7 +136,13 @@ def load_npz_dataset(
     all_labels = train_labels if eval_arrays is None else np.concatenate([train_labels, eval_arrays[1]])
     if problem_type == MULTI_LABEL:
         if not np.isin(all_labels, (-1, 0, 1)).all():
-            raise ValueError(f"Expected multi-label rows of 0/1 (or rows of -1 for unlabeled) in {path}.")
+            raise ValueError(
+                f"Expected multi-label rows of 0/1 (-1 for an unknown finding or an unlabeled row) in {path}."
+            )
+        # what the classifier loss counts as labeled: rows whose every finding is known
+        train_labels = unlabel_partial_rows(train_labels, f"{split}_labels of {path}")
+        if eval_arrays is not None:
+            eval_arrays = (eval_arrays[0], unlabel_partial_rows(eval_arrays[1], f"{eval_split}_labels of {path}"))
         default_names = [str(i) for i in range(num_outputs)]
     else:
         if all_labels.min() < -1:
@@ -152,10 +153,13 @@ def load_npz_dataset(
     elif len(label_names) < len(default_names):
         raise ValueError(f"Expected at least {len(default_names)} label names, got {len(label_names)}: {label_names}.")
 
-    train = dataset_from_arrays(train_images, train_labels, label_names, problem_type)
+    splits = {f"{path} {split}": dataset_from_arrays(train_images, train_labels, label_names, problem_type)}
     if eval_arrays is not None:
-        eval_dataset = dataset_from_arrays(*eval_arrays, label_names, problem_type)
-    else:
+        splits[f"{path} {eval_split}"] = dataset_from_arrays(*eval_arrays, label_names, problem_type)
+    # before the hold-out, so that bad images are named by their row in the file (`<file> <split> row <i>`)
+    checked = list(check_images(splits, intensity_normalization, skip_bad_images).values())
+    train, eval_dataset = checked[0], (checked[1] if eval_arrays is not None else None)
+    if eval_arrays is None:
         train, eval_dataset = holdout_split(train, eval_holdout_fraction, seed)
     num_channels, image_size = image_info(train)
     logger.info(f"Loaded {path}: {len(train)} train ({split}) and {len(eval_dataset or [])} eval ({eval_split}).")

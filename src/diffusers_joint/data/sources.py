@@ -22,18 +22,22 @@ from .joint_dataset import (
     SINGLE_LABEL,
     JointDataset,
     array_to_pil,
+    full_range_dtype,
+    full_range_images,
     holdout_name,
     holdout_split,
     image_info,
     label_feature,
 )
-from .label_masking import replace_column
+from .label_masking import replace_column, unlabel_partial_rows
 from .manifest import manifest_splits, multi_label_dataset, raw_label_dataset, read_table, split_rows
 from .npz import load_npz_dataset
 
 logger = logging.get_logger(__name__)
 
 EVAL_SPLIT_CANDIDATES = ("test", "validation", "val", "valid")
+# The name of the one evaluation split of CSV files and of the embedded digits (a fixed stratified test split).
+FIXED_EVAL_SPLIT = "test"
 SAVED_DATASET_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")
 
 
@@ -82,28 +86,63 @@ def _select_columns(dataset: datasets.Dataset, image_column: str, label_column: 
     return dataset.rename_columns({"__joint_image__": "image", "__joint_label__": "label"})
 
 
-def _normalise_images(dataset: datasets.Dataset) -> datasets.Dataset:
+def _array_dtype(feature) -> np.dtype | None:
+    """The dtype of an array feature (`Array2D`, `Array3D`, nested `List` of `Value`), `None` for anything else."""
+    while not hasattr(feature, "dtype") and hasattr(feature, "feature"):
+        feature = feature.feature
+    try:
+        return np.dtype(getattr(feature, "dtype", None) or "")
+    except TypeError:
+        return None
+
+
+def _value_range(dataset: datasets.Dataset, dtype: np.dtype) -> tuple[float, float] | None:
+    """The smallest and largest pixel value of the `"image"` column, read in chunks."""
+    low, high = np.inf, -np.inf
+    for chunk in dataset.select_columns(["image"]).iter(batch_size=256):
+        for image in chunk["image"]:
+            array = np.asarray(image, dtype=dtype)
+            if array.size:
+                low, high = min(low, float(array.min())), max(high, float(array.max()))
+    return (low, high) if low <= high else None
+
+
+def _normalise_images(dataset: datasets.Dataset, where: str) -> datasets.Dataset:
+    """
+    The split with an `Image` column. Array images keep their values (see [`full_range_dtype`]): `uint16` as 16-bit,
+    float as float, so that the intensity normalisation sees what was stored.
+
+    Raises:
+        ValueError: array images that cannot be kept without loss (colour that is not 8-bit, integers outside 0-255
+            that are not `uint16`, NaN or infinite pixels); the message names `where` (and the row), the dtype and the
+            value range.
+    """
     feature = dataset.features["image"]
     if isinstance(feature, datasets.Image):
         return dataset if feature.decode else dataset.cast_column("image", datasets.Image())
     if isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string", "binary"):
         # File paths or encoded bytes.
         return dataset.cast_column("image", datasets.Image())
+    # Arrow stores the arrays' dtype, but rows come back as Python lists: read them in the feature's dtype.
+    dtype = _array_dtype(feature)
+    value_range = None
+    if dtype is not None and np.issubdtype(dtype, np.integer) and dtype not in (np.uint8, np.uint16):
+        # one decision for the whole split, so that every image gets the same intensity normalisation
+        value_range = _value_range(dataset, dtype)
+        full_range_dtype(dtype, value_range, True, f"the images of {where}")
 
-    def to_pil(batch):
+    def to_pil(batch, indices):
         images = []
-        for image in batch["image"]:
+        for index, image in zip(indices, batch["image"]):
             if not isinstance(image, PIL.Image.Image):
-                array = np.asarray(image)
-                if array.dtype != np.uint8:
-                    array = (array * 255).round() if array.size and array.max() <= 1.0 else array
-                    array = array.clip(0, 255).astype(np.uint8)
-                image = array_to_pil(array)
+                array = np.asarray(image, dtype=dtype)
+                grayscale = array.ndim == 2 or (array.ndim == 3 and array.shape[-1] == 1)
+                image = array_to_pil(full_range_images(array, grayscale, f"{where} row {index}", value_range))
             images.append(image)
         return {"image": images}
 
     features = datasets.Features({"image": datasets.Image(), "label": dataset.features["label"]})
-    return dataset.map(to_pil, batched=True, features=features, desc="Converting images to PIL")
+    return dataset.map(to_pil, batched=True, with_indices=True, features=features, desc="Converting images to PIL")
 
 
 def _replace_labels(dataset: datasets.Dataset, labels: list, feature) -> datasets.Dataset:
@@ -111,7 +150,7 @@ def _replace_labels(dataset: datasets.Dataset, labels: list, feature) -> dataset
 
 
 def _normalise_labels(
-    train: datasets.Dataset, eval_dataset: datasets.Dataset | None
+    train: datasets.Dataset, eval_dataset: datasets.Dataset | None, source: str = "the dataset"
 ) -> tuple[datasets.Dataset, datasets.Dataset | None, list[str], str]:
     feature = train.features["label"]
     splits = [train] if eval_dataset is None else [train, eval_dataset]
@@ -126,7 +165,11 @@ def _normalise_labels(
             raise ValueError("Expected multi-label rows of one fixed length L in every split, got ragged rows.")
         num_labels = lengths.pop()
         if not all(np.isin(r, (-1, 0, 1)).all() for r in rows):
-            raise ValueError("Expected multi-label rows of 0/1 values (or rows of -1 for unlabeled).")
+            raise ValueError(
+                f"Expected multi-label rows of 0/1 values (-1 for an unknown finding or an unlabeled row) in {source}."
+            )
+        # what the classifier loss counts as labeled: rows whose every finding is known
+        rows = [unlabel_partial_rows(r, f"the {name} split of {source}") for r, name in zip(rows, ("train", "eval"))]
         names = [str(i) for i in range(num_labels)]
         new_feature = label_feature(names, MULTI_LABEL)
         out = [_replace_labels(split, r.astype(np.int64).tolist(), new_feature) for split, r in zip(splits, rows)]
@@ -175,10 +218,10 @@ def _from_datasets(
     if eval_dataset is not None:
         _check_columns(eval_dataset, image_column, label_column, "evaluation")
         eval_dataset = _select_columns(eval_dataset, image_column, label_column)
-    train, eval_dataset, label_names, problem_type = _normalise_labels(train, eval_dataset)
-    train = _normalise_images(train)
+    train, eval_dataset, label_names, problem_type = _normalise_labels(train, eval_dataset, source)
+    train = _normalise_images(train, f"{source} train")
     if eval_dataset is not None:
-        eval_dataset = _normalise_images(eval_dataset)
+        eval_dataset = _normalise_images(eval_dataset, f"{source} {eval_name}")
     return _joint_dataset(
         train, eval_dataset, eval_name, label_names, problem_type, source, eval_holdout_fraction, seed
     )
@@ -238,6 +281,16 @@ def _from_image_files(
     )
 
 
+def _check_fixed_eval_split(eval_split: str | None, source: str) -> None:
+    """CSV files and the digits have one fixed evaluation split: refuse any other name rather than ignore it."""
+    if eval_split is not None and eval_split != FIXED_EVAL_SPLIT:
+        raise ValueError(
+            f"Got `eval_split={eval_split!r}`, but {source} has a training split and one fixed stratified evaluation "
+            f"split, {FIXED_EVAL_SPLIT!r}, and no other. Drop it (or pass {FIXED_EVAL_SPLIT!r}), or use a data source "
+            f"that has a {eval_split!r} split."
+        )
+
+
 def load_joint_dataset(
     dataset_name: str | None = None,
     dataset_config_name: str | None = None,
@@ -278,7 +331,8 @@ def load_joint_dataset(
         npz_split (`str`, *optional*, defaults to `"train"`):
             The training split of the `.npz` file.
         eval_split (`str`, *optional*):
-            Name of the evaluation split, to override the default choice (e.g. `"val"`).
+            Name of the evaluation split, to override the default choice (e.g. `"val"`). CSV files and the embedded
+            digits have one fixed split, `"test"`: any other name raises a `ValueError`.
         image_column (`str`, *optional*, defaults to `"image"`):
             The column holding the images (for `dataset_name`), or the file names (for `manifest` and metadata files,
             where `file_name`, `image`, `path` or `filename` is found by default).
@@ -286,7 +340,8 @@ def load_joint_dataset(
             The column holding the labels: a `ClassLabel`, plain ints or strings (remapped to `0..K-1` in sorted
             order, names are the original values), or lists of 0/1 (multi-label). For `manifest` and metadata files,
             several columns make a multi-label problem with one 0/1 column per finding (named after the columns).
-            Missing or empty label cells mean unlabeled.
+            Missing or empty label cells mean unlabeled; a multi-label row with any finding unknown (-1 or empty) is
+            unlabeled as a whole, as the classifier loss counts it (a warning gives how many rows).
         cache_dir (`str`, *optional*):
             Cache folder for `datasets.load_dataset`.
         eval_holdout_fraction (`float`, *optional*, defaults to 0.1):
@@ -302,7 +357,8 @@ def load_joint_dataset(
             `valid` or `eval_split`) gives the evaluation split; without it, a seeded hold-out of
             `eval_holdout_fraction`.
         intensity_normalization ([`IntensityNormalization`], *optional*):
-            The normalisation training will use; image files are checked with it. Defaults to the dtype's range.
+            The normalisation training will use; every image (files, `.npz` and dataset arrays) is checked with it.
+            Defaults to the dtype's range.
         skip_bad_images (`bool`, *optional*, defaults to `False`):
             Every image of the training and evaluation splits is read before the data set is returned; files that
             cannot be used raise a [`~data.image_check.BadImagesError`] listing them all (path and reason), or with
@@ -310,7 +366,14 @@ def load_joint_dataset(
 
     Returns:
         [`JointDataset`]: splits with columns `"image"` (PIL images, or file paths for `train_data_dir` and
-        `manifest`) and `"label"`.
+        `manifest`) and `"label"`. Array images of a dataset keep their values: `uint16` as 16-bit, float as float.
+
+    Raises:
+        ValueError: several sources, a split that the source does not have (`eval_split`), malformed labels, or array
+            images that cannot be kept without loss (colour that is not 8-bit, integers outside 0-255 that are not
+            `uint16`); the message names the source and what was expected.
+        BadImagesError: images that cannot be used with `intensity_normalization` (for example float images outside
+            [0, 1] with the default), each named by its path or `<split> row <i>`; not with `skip_bad_images`.
     """
     given = [
         name
@@ -351,13 +414,21 @@ def load_joint_dataset(
         return _from_image_files(
             *pairs, label_columns, source, eval_holdout_fraction, seed, intensity_normalization, skip_bad_images
         )
-    if npz_path is not None:  # arrays checked by their loader: nothing to decode from outside
+    if npz_path is not None:  # checked by its loader, before its hold-out: bad images are named by their row
         return load_npz_dataset(
-            npz_path, split=npz_split, eval_split=eval_split, eval_holdout_fraction=eval_holdout_fraction, seed=seed
+            npz_path,
+            split=npz_split,
+            eval_split=eval_split,
+            eval_holdout_fraction=eval_holdout_fraction,
+            seed=seed,
+            intensity_normalization=intensity_normalization,
+            skip_bad_images=skip_bad_images,
         )
     if csv_path is not None:
+        _check_fixed_eval_split(eval_split, os.path.basename(csv_path))
         return load_csv_dataset(csv_path)
     if dataset_name is None:
+        _check_fixed_eval_split(eval_split, "the embedded scikit-learn digits")
         logger.info("No data source given: using scikit-learn's embedded 8x8 digits.")
         return load_digits_dataset()
     if _is_saved_to_disk(dataset_name):
