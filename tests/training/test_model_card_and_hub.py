@@ -1,3 +1,4 @@
+import argparse
 import math
 import re
 
@@ -122,6 +123,30 @@ def test_push_uploads_without_checkpoints(monkeypatch, tmp_path):
     assert "checkpoint-*" in calls["upload"]["ignore_patterns"]
 
 
+def test_the_upload_and_the_command_to_retry_it_leave_out_the_same_files(monkeypatch, tmp_path):
+    """Checkpoints, the best step's spare weights and the logs (also of another --logging_dir) stay local."""
+    from fnmatch import fnmatch
+
+    for name in ("model_index.json", "checkpoint-2/model.safetensors", "best-checkpoint/best.json", "tb/run/events"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    calls = {}
+
+    def fail(**kw):
+        calls["patterns"] = kw["ignore_patterns"]
+        raise OSError("no network")
+
+    monkeypatch.setattr(hub_module, "create_repo", lambda repo_id, **kw: type("Url", (str,), {"repo_id": repo_id})())
+    monkeypatch.setattr(hub_module, "upload_folder", fail)
+    with pytest.raises(HubUploadError) as info:
+        push_output_to_hub(tmp_path, "user/joint", ignore_patterns=["tb/**"])
+    uploaded = [n for n in ("model_index.json", "checkpoint-2/model.safetensors", "best-checkpoint/best.json",
+                            "tb/run/events") if not any(fnmatch(n, p) for p in calls["patterns"])]  # fmt: skip
+    assert uploaded == ["model_index.json"]
+    command = re.search(r"`(huggingface-cli upload .*?)`", str(info.value)).group(1)
+    assert all(repr(pattern) in command for pattern in calls["patterns"])
+
+
 def test_push_offline_fails_clearly_without_leaking_the_token(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(HubUploadError) as info:
@@ -146,3 +171,15 @@ def test_model_card_states_the_intensity_normalisation_and_the_calibration():
     assert "**Calibration:** not calibrated (`classifier_temperature` 1.0)" in plain
     percentile = make_card(training_settings={"intensity_normalization": "percentile", "intensity_range": [1, 99]})
     assert "each image's percentiles 1 and 99, values beyond them clipped" in percentile.text
+
+
+def test_a_training_run_leaves_its_logging_folder_out_of_the_upload(monkeypatch, tmp_path):
+    captured = {}
+    monkeypatch.setattr(hub_module, "push_output_to_hub", lambda *a, **kw: captured.update(kw) or "url")
+    args = argparse.Namespace(
+        output_dir=str(tmp_path), logging_dir="tb", hub_token=None, hub_model_id="user/joint", hub_private_repo=False
+    )
+    hub_module.push_run_to_hub(None, args)
+    assert captured["ignore_patterns"] == ["tb/**"]
+    hub_module.push_run_to_hub(None, argparse.Namespace(**{**vars(args), "logging_dir": str(tmp_path.parent / "x")}))
+    assert captured["ignore_patterns"] == []  # logs outside the output folder are not in the upload anyway

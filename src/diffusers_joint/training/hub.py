@@ -12,8 +12,10 @@ from huggingface_hub import create_repo, upload_folder
 
 logger = logging.get_logger(__name__)
 
-# Checkpoints and logs are for resuming, not for users of the model.
-HUB_IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "logs/**", "*.tmp", "*.tmp/**"]
+# Checkpoints, the spare copy of the best step's weights and logs are for resuming, not for users of the model.
+HUB_IGNORE_PATTERNS = [
+    "checkpoint-*", "checkpoint-*/**", "best-checkpoint/**", "logs/**", "*.tmp", "*.tmp/**", "*.old", "*.old/**",
+]  # fmt: skip
 
 
 class HubUploadError(RuntimeError):
@@ -26,14 +28,17 @@ def push_output_to_hub(
     token: str | None = None,
     private: bool = False,
     commit_message: str = "Upload Joint Diffusion pipeline",
+    ignore_patterns: list[str] | None = None,
 ) -> str:
     """
-    Create (if needed) the model repository `repo_id` and upload `output_dir` without its checkpoints and logs.
+    Create (if needed) the model repository `repo_id` and upload `output_dir` without its checkpoints, the copy of the
+    best step's weights and the logs (`HUB_IGNORE_PATTERNS`, plus `ignore_patterns`, e.g. another logging folder).
 
     The token comes from `token`, else from `HF_TOKEN` / the cached login; it is never logged. Returns the URL of the
-    commit. Raises [`HubUploadError`] with the reason (offline mode, no network, missing permission, ...) and how to
-    upload later by hand.
+    commit. Raises [`HubUploadError`] with the reason (offline mode, no network, missing permission, ...) and the
+    `huggingface-cli upload` command that uploads the same files later by hand.
     """
+    patterns = [*HUB_IGNORE_PATTERNS, *(ignore_patterns or [])]
     try:
         repo_url = create_repo(repo_id, token=token, private=private, exist_ok=True, repo_type="model")
         commit = upload_folder(
@@ -41,7 +46,7 @@ def push_output_to_hub(
             folder_path=str(output_dir),
             token=token,
             commit_message=commit_message,
-            ignore_patterns=HUB_IGNORE_PATTERNS,
+            ignore_patterns=patterns,
         )
     except Exception as error:  # network, offline mode, auth: all end the same way for the user
         reason = f"{type(error).__name__}: {error}"
@@ -50,7 +55,8 @@ def push_output_to_hub(
         raise HubUploadError(
             f"Could not push {output_dir} to the Hub repository {repo_id!r} ({reason}). The trained pipeline and its "
             f"model card are saved locally in {output_dir}; upload them later with "
-            f"`huggingface-cli upload {repo_id} {output_dir} --exclude 'checkpoint-*'` once online and logged in."
+            f"`huggingface-cli upload {repo_id} {output_dir} --exclude {' '.join(repr(p) for p in patterns)}` once "
+            "online and logged in."
         ) from error
     logger.info(f"Pushed {output_dir} to {repo_url}")
     return str(getattr(commit, "commit_url", commit))
@@ -63,8 +69,12 @@ def push_run_to_hub(accelerator: Accelerator, args: argparse.Namespace, **upload
     (`SystemExit`), the trained output kept on disk.
     """
     token = args.hub_token or os.environ.get("HF_TOKEN")
+    logs = os.path.relpath(os.path.join(args.output_dir, args.logging_dir), args.output_dir)
+    extra = [f"{logs}/**"] if not logs.startswith("..") else []  # a --logging_dir inside the output folder
     try:
-        url = push_output_to_hub(args.output_dir, args.hub_model_id, token, private=args.hub_private_repo, **upload)
+        url = push_output_to_hub(
+            args.output_dir, args.hub_model_id, token, private=args.hub_private_repo, ignore_patterns=extra, **upload
+        )
     except HubUploadError as error:
         accelerator.end_training()
         raise SystemExit(f"error: {error}") from error
