@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 from diffusers_joint.evaluation import compute_classification_metrics, expected_calibration_error
 
@@ -111,3 +112,19 @@ def test_local_evaluate_metric_batches_and_matches_the_function(tmp_path):
     assert result["subset_accuracy"] == 1.0 and set(result["roc_auc_per_label"]) == {"a", "b"}
     with pytest.raises(ValueError, match="Unknown problem_type"):
         JointClassificationMetric("regression")
+
+
+def test_a_class_absent_from_the_evaluation_split_and_unnormalised_scores_are_handled():
+    """A 4-class model scored on a split of classes 0-2; scores rounded so rows no longer sum to 1."""
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    perfect = np.eye(4)[labels] * 0.97 + 0.01
+    result = compute_classification_metrics(labels, perfect)
+    assert result["macro_f1"] == 1.0 and result["balanced_accuracy"] == 1.0 and result["roc_auc"] == 1.0
+    rounded = np.array([[0.33, 0.33, 0.33], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7], [0.5, 0.3, 0.2], [0.33, 0.33, 0.33],
+                        [0.2, 0.2, 0.6]])  # fmt: skip
+    expected = np.mean([roc_auc_score(labels == c, rounded[:, c]) for c in range(3)])
+    assert compute_classification_metrics(labels, rounded)["roc_auc"] == pytest.approx(expected)
+    valid = rounded / rounded.sum(axis=1, keepdims=True)  # sklearn's multi-class AUC agrees on valid rows
+    assert compute_classification_metrics(labels, valid)["roc_auc"] == pytest.approx(
+        roc_auc_score(labels, valid, multi_class="ovr", average="macro")
+    )

@@ -17,7 +17,11 @@ def test_psnr_of_a_constant_error():
     errors = torch.tensor([0.1, 0.2])[:, None, None, None]
     expected = (20 * math.log10(2 / 0.1) + 20 * math.log10(2 / 0.2)) / 2
     assert psnr(images[:2] + errors, images[:2]) == pytest.approx(expected)
-    assert psnr(images, images) == math.inf
+    assert psnr(images, images) == pytest.approx(100.0)
+    # one exact image is capped, not infinite: the mean stays finite and above the others
+    assert psnr(images + errors[[0, 0, 0]] * torch.tensor([0, 1, 1])[:, None, None, None], images) == pytest.approx(
+        (100 + 2 * 20 * math.log10(2 / 0.1)) / 3
+    )
 
 
 def test_ssim_is_one_for_identical_images_and_drops_with_noise():

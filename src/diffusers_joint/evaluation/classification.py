@@ -26,10 +26,8 @@ def _roc_auc(labels: np.ndarray, probs: np.ndarray) -> float:
         return math.nan
     if probs.shape[1] == 2:
         return float(metrics.roc_auc_score(labels, probs[:, 1]))
-    if len(present) < probs.shape[1]:
-        # sklearn's multi-class AUC needs every class present: average the binary AUCs of those present
-        return float(np.mean([metrics.roc_auc_score(labels == c, probs[:, c]) for c in present]))
-    return float(metrics.roc_auc_score(labels, probs, multi_class="ovr", average="macro"))
+    # sklearn's "ovr" macro AUC, computed class by class: it would need every class present and rows summing to 1
+    return float(np.mean([metrics.roc_auc_score(labels == c, probs[:, c]) for c in present]))
 
 
 def compute_classification_metrics(
@@ -55,13 +53,13 @@ def compute_classification_metrics(
         `dict`: plain Python numbers and lists (JSON-serialisable). Metrics that are undefined for the given labels
         (e.g. AUC when only one class is present) are `NaN`.
 
-        Single-label: `accuracy`, `balanced_accuracy` (mean recall over the classes present), `macro_f1`, `roc_auc`
-        (one-vs-rest macro average), `ece` (top-label, 15 bins) and `confusion_matrix` (rows true, columns
-        predicted). Multi-label, with decisions at probability 0.5: `subset_accuracy` (every label right),
-        `hamming_accuracy` (share of right labels), `balanced_accuracy` (mean over labels of (sensitivity +
-        specificity) / 2), `macro_f1`, `roc_auc` (mean of the defined per-label AUCs), `roc_auc_per_label`, `ece`
-        (every (example, label) pair as a binary prediction) and `confusion_matrix` (one `[[TN, FP], [FN, TP]]` per
-        label).
+        Single-label: `accuracy`, `balanced_accuracy` (mean recall over the classes present), `macro_f1` (over the
+        classes in the labels or the predictions), `roc_auc` (one-vs-rest macro average over the classes present),
+        `ece` (top-label, 15 bins) and `confusion_matrix` (rows true, columns predicted). Multi-label, with
+        decisions at probability 0.5: `subset_accuracy` (every label right), `hamming_accuracy` (share of right
+        labels), `balanced_accuracy` (mean over labels of (sensitivity + specificity) / 2), `macro_f1`, `roc_auc`
+        (mean of the defined per-label AUCs), `roc_auc_per_label`, `ece` (every (example, label) pair as a binary
+        prediction) and `confusion_matrix` (one `[[TN, FP], [FN, TP]]` per label).
     """
     labels = labels.detach().cpu().numpy() if torch.is_tensor(labels) else np.asarray(labels)
     probs = probs.detach().float().cpu().numpy() if torch.is_tensor(probs) else np.asarray(probs, dtype=np.float64)
@@ -107,7 +105,8 @@ def compute_classification_metrics(
         "num_examples": int(len(labels)),
         "accuracy": float(metrics.accuracy_score(labels, preds)),
         "balanced_accuracy": float(_balanced_accuracy(labels, preds)),
-        "macro_f1": float(metrics.f1_score(labels, preds, labels=all_classes, average="macro", zero_division=0)),
+        # over the classes in the labels or the predictions: a class absent from both is no error of the classifier
+        "macro_f1": float(metrics.f1_score(labels, preds, average="macro", zero_division=0)),
         "roc_auc": _roc_auc(labels, probs),
         "ece": expected_calibration_error(labels, probs),
         "confusion_matrix": metrics.confusion_matrix(labels, preds, labels=all_classes).tolist(),

@@ -10,6 +10,8 @@ from diffusers import AutoencoderKL
 
 from ..training.autoencoder import check_image_pair, structural_similarity
 
+MAX_PSNR = 100.0  # dB: what an exactly reproduced image counts as (an error of 1e-10 of the squared range)
+
 
 def psnr(images: torch.Tensor, references: torch.Tensor, data_range: float = 2.0) -> float:
     """
@@ -22,11 +24,13 @@ def psnr(images: torch.Tensor, references: torch.Tensor, data_range: float = 2.0
             The span of the intensities: 2 for the models' [-1, 1] images, 1 for [0, 1], 255 for 8-bit.
 
     Returns:
-        `float`: the mean PSNR; `inf` when every image is reproduced exactly.
+        `float`: the mean PSNR. An image reproduced exactly counts as `MAX_PSNR` (100 dB) rather than `inf`, so that
+        one such image does not make the mean infinite.
     """
     check_image_pair(images, references)
     mse = (images.double() - references.double()).pow(2).flatten(1).mean(dim=1)
-    return float((10 * torch.log10(data_range**2 / mse)).mean())
+    floor = data_range**2 * 10 ** (-MAX_PSNR / 10)
+    return float((10 * torch.log10(data_range**2 / mse.clamp_min(floor))).mean())
 
 
 def ssim(
