@@ -34,6 +34,7 @@ from diffusers_joint.data import (
     intensity_normalization_from_args,
     load_joint_dataset_from_args,
     mixed_batch_dataloader,
+    random_horizontal_flip,
 )
 from diffusers_joint.evaluation import dataset_to_tensors, evaluate_autoencoder
 from diffusers_joint.training import (
@@ -55,6 +56,7 @@ from diffusers_joint.training import (
     create_lr_scheduler,
     latent_scaling_factor,
     push_run_to_hub,
+    remove_earlier_checkpoints,
     remove_incomplete_checkpoints,
     resumable_epochs,
     resume_training_state,
@@ -114,6 +116,8 @@ def main(args):
     check_output_dir(args.output_dir, args.overwrite_output_dir, resume=resume, model_file=MODEL_FILE)
     if accelerator.is_main_process:
         remove_incomplete_checkpoints(args.output_dir)
+        if not resume:  # a new run, with --overwrite_output_dir
+            remove_earlier_checkpoints(args.output_dir)
     accelerator.wait_for_everyone()
     set_seed(args.seed)
 
@@ -123,8 +127,8 @@ def main(args):
     # A 3-channel VAE on grayscale data gets the gray channel repeated (ImagePreprocessor), scored on all three.
     channels = vae.config.in_channels
     preprocessor = ImagePreprocessor(
-        resolution, channels, random_flip=args.random_flip, normalization=intensity_normalization_from_args(args)
-    )
+        resolution, channels, normalization=intensity_normalization_from_args(args)
+    )  # flips are drawn in the loop, after each step is seeded: a resumed run draws the same ones
     collator = JointCollator(preprocessor, dataset.problem_type, dataset.num_classes)
     everything = np.zeros(len(dataset.train), dtype=bool)  # labels play no part: plain shuffled batches
     train_dataloader = mixed_batch_dataloader(
@@ -161,15 +165,16 @@ def main(args):
         f"{sum(p.numel() for p in vae.parameters()) / 1e6:.2f}M parameters"
     )
     progress_bar = tqdm(total=args.max_train_steps, initial=step, disable=not accelerator.is_local_main_process)
-    guard = NonFiniteLossGuard(args.on_nonfinite_loss, args.output_dir)
+    guard = NonFiniteLossGuard(args.on_nonfinite_loss, args.output_dir, term_names=AUTOENCODER_LOSS_TERMS)
     micro_step = step * args.gradient_accumulation_steps
     for _, loader in resumable_epochs(accelerator, train_dataloader, schedule):
         objective.train()
         for batch in loader:
             torch.manual_seed(batch_seed(args.seed, micro_step, accelerator.process_index))  # flips, posterior samples
             micro_step += 1
+            pixel_values = random_horizontal_flip(batch["pixel_values"]) if args.random_flip else batch["pixel_values"]
             with accelerator.accumulate(objective):
-                loss, terms = objective(batch["pixel_values"])
+                loss, terms = objective(pixel_values)
                 gathered = accelerator.gather(torch.stack([terms[name] for name in AUTOENCODER_LOSS_TERMS])[None])
                 if guard.skip_step(step + 1, gathered):
                     optimizer.zero_grad()

@@ -87,6 +87,7 @@ from diffusers_joint.training import (
     push_run_to_hub,
     register_alignment_checkpointing,
     register_vae_checkpointing,
+    remove_earlier_checkpoints,
     remove_incomplete_checkpoints,
     resumable_epochs,
     resume_training_state,
@@ -230,6 +231,8 @@ def main(args):
     check_output_dir(args.output_dir, args.overwrite_output_dir, resume=args.resume_from_checkpoint is not None)
     if accelerator.is_main_process:
         remove_incomplete_checkpoints(args.output_dir)  # what a kill while writing a checkpoint left behind
+        if args.resume_from_checkpoint is None:  # a new run, with --overwrite_output_dir
+            remove_earlier_checkpoints(args.output_dir)
     accelerator.wait_for_everyone()
     set_seed(args.seed)
 

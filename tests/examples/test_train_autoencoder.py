@@ -40,7 +40,7 @@ def launch(*args, check=True):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "vae-digits"
-    launch("--output_dir", str(out), "--max_train_steps", "4", "--checkpointing_steps", "2")
+    launch("--output_dir", str(out), "--max_train_steps", "4", "--checkpointing_steps", "2", "--random_flip")
     return out
 
 
@@ -67,7 +67,7 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(trained,
     interrupted.mkdir()
     shutil.copytree(trained / "checkpoint-2", interrupted / "checkpoint-2")  # as if killed after step 2
     result = launch("--output_dir", str(interrupted), "--max_train_steps", "4", "--checkpointing_steps", "2",
-                    "--resume_from_checkpoint", "latest")  # fmt: skip
+                    "--random_flip", "--resume_from_checkpoint", "latest")  # fmt: skip
     assert "Resuming from" in result.stderr
     expected, resumed = (
         load_file(trained / "checkpoint-4" / "model.safetensors"),

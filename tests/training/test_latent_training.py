@@ -3,6 +3,7 @@
 import argparse
 import json
 
+import datasets
 import pytest
 import torch
 from accelerate import Accelerator
@@ -173,3 +174,16 @@ def test_cached_latents_are_exactly_the_encoded_preprocessed_images_with_their_l
     rows = torch.stack([row["latents"] for row in cached])
     assert rows.shape == (20, 2, 4, 4) and rows.dtype == torch.float32
     torch.testing.assert_close(rows, expected, rtol=0, atol=1e-6)
+
+
+def test_a_vae_rescaled_for_another_run_does_not_reuse_the_cached_latents(tmp_path):
+    """Same weights, another scaling factor (computed per run when the VAE records none): the cache is on disk."""
+    vae = load_frozen_vae(save_tiny_vae(tmp_path / "vae"), 1)
+    load_joint_dataset(seed=0).train.select(range(12)).save_to_disk(tmp_path / "train")
+    train = datasets.load_from_disk(tmp_path / "train")  # disk-backed: map() writes and finds its cache files
+    preprocessor = ImagePreprocessor(16, 1)
+    first = cache_latents(train, preprocessor, vae, weights_fingerprint(vae), batch_size=8)
+    first = torch.stack([row["latents"] for row in first])
+    vae.register_to_config(scaling_factor=vae.config.scaling_factor * 2)
+    rescaled = cache_latents(train, preprocessor, vae, weights_fingerprint(vae), batch_size=8)
+    torch.testing.assert_close(torch.stack([row["latents"] for row in rescaled]), 2 * first, rtol=0, atol=1e-5)

@@ -1,6 +1,7 @@
 import pytest
 import torch
 from diffusers import DDPMScheduler
+from diffusers.training_utils import compute_snr
 from sklearn.datasets import load_digits
 
 from diffusers_joint import JointUNet2DModel
@@ -297,6 +298,17 @@ def test_min_snr_weighting_down_weights_nearly_clean_timesteps():
     torch.testing.assert_close(out.loss_diffusion, (error * min_snr_weights(SCHEDULER, timesteps, 5.0)).mean())
     with pytest.raises(ValueError, match="snr_gamma must be > 0"):
         min_snr_weights(SCHEDULER, t, snr_gamma=0)
+
+
+def test_min_snr_weights_of_each_prediction_type_are_min_snr_gamma_on_the_x0_error():
+    """Min-SNR-gamma weights the x0 error by min(SNR, gamma) whatever the network predicts (Hang et al., 2023)."""
+    t = torch.tensor([0, 5, 50, 99])
+    snr = compute_snr(SCHEDULER, t)
+    target = snr.clamp(max=5.0)
+    for prediction_type, x0_error_per_unit in (("epsilon", 1 / snr), ("v_prediction", 1 / (snr + 1)), ("sample", 1)):
+        scheduler = DDPMScheduler(num_train_timesteps=100, prediction_type=prediction_type)
+        # the prediction's error is x0_error_per_unit times the x0 error: the weight undoes it
+        torch.testing.assert_close(min_snr_weights(scheduler, t, 5.0), target * x0_error_per_unit)
 
 
 def test_diffusion_weights_weight_each_image_of_the_denoising_term():

@@ -28,11 +28,19 @@ def test_skip_skips_until_too_many_in_a_row(tmp_path, caplog):
     assert guard.skip_step(1, NAN) and guard.skip_step(2, NAN)
     assert "Skipping the step" in caplog.text and "No checkpoint had been written yet." in caplog.text
     assert guard.skip_step(3, FINITE) is False  # a good step resets the count
-    assert guard.skip_step(4, NAN) and guard.skip_step(5, NAN)
-    with pytest.raises(FloatingPointError, match="3 steps in a row had a non-finite loss"):
-        guard.skip_step(6, NAN)
+    assert guard.skip_step(4, NAN) and guard.skip_step(5, NAN) and guard.skip_step(6, NAN)  # at most 3 in a row
+    with pytest.raises(FloatingPointError, match="4 steps in a row had a non-finite loss"):
+        guard.skip_step(7, NAN)
     per_process = torch.cat([FINITE, NAN])
     with pytest.raises(FloatingPointError, match="process 0: loss=1.*; process 1: loss=nan"):
         NonFiniteLossGuard("stop", tmp_path).skip_step(1, per_process)
     with pytest.raises(ValueError, match="policy must be one of"):
         NonFiniteLossGuard("ignore", tmp_path)
+
+
+def test_the_autoencoders_terms_are_named_as_its_own(tmp_path):
+    from diffusers_joint.training.autoencoder import AUTOENCODER_LOSS_TERMS
+
+    guard = NonFiniteLossGuard("stop", tmp_path, term_names=AUTOENCODER_LOSS_TERMS)
+    with pytest.raises(FloatingPointError, match=r"step 7 \(loss=nan, loss_l1=0.5, loss_kl=inf, loss_ssim=0\)"):
+        guard.skip_step(7, torch.tensor([[math.nan, 0.5, math.inf, 0.0]]))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from diffusers_joint.training import check_output_dir
+from diffusers_joint.training import check_output_dir, remove_earlier_checkpoints
 from diffusers_joint.training import output_dir as output_dir_module
 
 
@@ -48,3 +48,16 @@ def test_another_model_file_marks_a_trained_model(tmp_path):
     ):
         check_output_dir(tmp_path, model_file="diffusion_pytorch_model.safetensors")
     check_output_dir(tmp_path, resume=True, model_file="diffusion_pytorch_model.safetensors")
+
+
+def test_checkpoints_of_an_earlier_run_are_resumed_or_removed_never_mixed_with_a_new_run(tmp_path):
+    for name in ("checkpoint-2", "checkpoint-4", "logs"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "checkpoint-4" / "model.safetensors").write_bytes(b"x")
+    with pytest.raises(FileExistsError, match=r"checkpoints of an earlier run \(checkpoint-2, checkpoint-4\)"):
+        check_output_dir(tmp_path)
+    check_output_dir(tmp_path, resume=True)
+    check_output_dir(tmp_path, overwrite=True)
+    assert [p.name for p in remove_earlier_checkpoints(tmp_path)] == ["checkpoint-2", "checkpoint-4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs"]  # only the checkpoints go
+    check_output_dir(tmp_path)  # a new run may now start there

@@ -15,6 +15,7 @@ from .augmentations import (
     JointAugmentation,
     classifier_augmentation,
     latent_augmentation,
+    random_horizontal_flip,
     strong_augmentation,
     strong_latent_augmentation,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "is_labeled",
     "JointAugmentation",
     "latent_augmentation",
+    "random_horizontal_flip",
     "JointCollator",
     "LatentCollator",
     "JointDataset",

@@ -176,6 +176,12 @@ def strong_augmentation(
     return nn.Sequential(base, _UnitRange(rand_augment, cutout))
 
 
+def random_horizontal_flip(pixel_values: torch.Tensor) -> torch.Tensor:
+    """Each image of a `(B, C, H, W)` batch flipped horizontally with probability 0.5 (torch's global generator)."""
+    flip = torch.rand(len(pixel_values), device=pixel_values.device) < 0.5
+    return torch.where(flip[:, None, None, None], pixel_values.flip(-1), pixel_values)
+
+
 class JointAugmentation(nn.Module):
     """
     The random part of a training batch, drawn after collation: optional horizontal flips of every image (the diffusion
@@ -224,8 +230,7 @@ class JointAugmentation(nn.Module):
         if pixel_values.ndim != 4:
             raise ValueError(f"Expected a batch of shape (B, C, H, W), got shape {tuple(pixel_values.shape)}.")
         if self.random_flip:
-            flip = torch.rand(len(pixel_values), device=pixel_values.device) < 0.5
-            pixel_values = torch.where(flip[:, None, None, None], pixel_values.flip(-1), pixel_values)
+            pixel_values = random_horizontal_flip(pixel_values)
         out = {"pixel_values": pixel_values, "classifier_pixel_values": self.classifier_view(pixel_values)}
         if self.strong_view is not None:
             out["weak_pixel_values"] = out["classifier_pixel_values"]

@@ -105,6 +105,19 @@ def finalize_checkpoint(tmp_dir: str | os.PathLike, total_limit: int | None = No
     return final
 
 
+def remove_earlier_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """
+    Remove the checkpoints an earlier run left in `output_dir`, for a new run started there with
+    `--overwrite_output_dir`: its checkpoints must not be pruned in their place, nor resumed as `latest`. Returns the
+    removed folders.
+    """
+    removed = list_checkpoints(output_dir)
+    for path in removed:
+        logger.warning(f"Removing {path}, a checkpoint of an earlier run in the output folder of this new run.")
+        shutil.rmtree(path)
+    return removed
+
+
 def remove_incomplete_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
     """
     Clean up what a run killed while writing a checkpoint left in `output_dir`; call it before resuming.

@@ -202,7 +202,9 @@ def cache_latents(
         images = torch.stack([preprocessor(image) for image in batch["image"]])
         return {latent_column: encode_tensors(vae, images, batch_size).numpy()}
 
-    config = f"{preprocessor.resolution}-{preprocessor.num_channels}-{preprocessor.normalization}"
+    # the scale (computed per run when the VAE records none) and dtype change the latents as much as the weights do
+    scale = f"{vae.config.scaling_factor}-{vae.config.get('shift_factor')}-{vae.dtype}"
+    config = f"{preprocessor.resolution}-{preprocessor.num_channels}-{preprocessor.normalization}-{scale}"
     name = hashlib.sha256(f"{dataset._fingerprint}-{fingerprint}-{config}".encode()).hexdigest()[:16]
     cached = dataset.map(
         encode,

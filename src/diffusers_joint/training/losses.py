@@ -210,8 +210,11 @@ def min_snr_weights(noise_scheduler: SchedulerMixin, timesteps: torch.Tensor, sn
         raise ValueError(f"snr_gamma must be > 0, got {snr_gamma}.")
     snr = compute_snr(noise_scheduler, timesteps)
     clipped = snr.clamp(max=snr_gamma)
-    if noise_scheduler.config.get("prediction_type", "epsilon") == "v_prediction":
+    prediction_type = noise_scheduler.config.get("prediction_type", "epsilon")
+    if prediction_type == "v_prediction":
         return clipped / (snr + 1)
+    if prediction_type == "sample":  # the x0 error is the epsilon error divided by SNR: min(SNR, gamma) as it is
+        return clipped
     return clipped / snr.clamp_min(1e-8)
 
 

@@ -8,6 +8,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .checkpointing import list_checkpoints
+
 MIN_FREE_BYTES = 100 * 2**20
 
 
@@ -16,13 +18,14 @@ def check_output_dir(
 ) -> None:
     """
     Create `output_dir` and raise when it cannot be written, has less than [`MIN_FREE_BYTES`] free, or already holds
-    a trained model (its `model_file`: a pipeline's `model_index.json` by default) that neither `overwrite` nor
-    `resume` allows to replace.
+    a trained model (its `model_file`: a pipeline's `model_index.json` by default) or the checkpoints of an earlier
+    run that neither `overwrite` nor `resume` allows to replace. A new run with `overwrite` then removes those
+    checkpoints ([`~training.checkpointing.remove_earlier_checkpoints`]).
 
     Raises:
         PermissionError: the folder cannot be created or written.
         OSError: too little free space.
-        FileExistsError: a trained pipeline (or `model_file`) is there already.
+        FileExistsError: a trained pipeline (or `model_file`), or checkpoints of an earlier run, are there already.
     """
     out = Path(output_dir)
     try:
@@ -47,4 +50,12 @@ def check_output_dir(
         raise FileExistsError(
             f"{out} already holds a trained {kind}. Pass --overwrite_output_dir to replace it, "
             "--resume_from_checkpoint latest to continue, or another --output_dir."
+        )
+    checkpoints = list_checkpoints(out)
+    if checkpoints and not overwrite and not resume:
+        # a new run would prune them by step number and `latest` would resume them: neither is this run
+        raise FileExistsError(
+            f"{out} holds checkpoints of an earlier run ({', '.join(p.name for p in checkpoints)}). Pass "
+            "--resume_from_checkpoint latest to continue it, --overwrite_output_dir to start a new run (they are then "
+            "removed), or another --output_dir."
         )
