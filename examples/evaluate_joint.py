@@ -25,7 +25,7 @@ import sys
 import time
 
 import torch
-from diffusers import DDIMScheduler
+from diffusers import DDIMScheduler, DDPMScheduler
 from diffusers.utils import logging as diffusers_logging
 
 from diffusers_joint import GuidanceConfig, JointDiffusionPipeline
@@ -142,8 +142,8 @@ def main(args):
     timings = {}
 
     pipe = JointDiffusionPipeline.from_pretrained(args.pipeline)
-    if args.scheduler == "ddim":
-        pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    scheduler_class = DDIMScheduler if args.scheduler == "ddim" else DDPMScheduler  # whatever the pipeline saved
+    pipe.scheduler = scheduler_class.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     unet = pipe.unet.eval()
     normalization = pipe.image_normalization  # the model's own, saved with it

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from diffusers import DDPMScheduler
+from diffusers import DDIMScheduler, DDPMScheduler
 
 from diffusers_joint import JointDiffusionPipeline
 from diffusers_joint.data.digits import load_digits_dataset
@@ -191,3 +191,14 @@ def test_a_latent_pipeline_is_evaluated_on_images_at_the_vaes_size(tmp_path):
     predicted = pipe.classify(list(dataset.eval["image"])).labels.numpy()
     accuracy = float((predicted == np.asarray(dataset.eval["label"])).mean())
     assert results["classification"]["accuracy"] == pytest.approx(accuracy)
+
+
+def test_the_scheduler_flag_is_used_whatever_the_pipeline_saved(cli_run, tmp_path):
+    script = load_script()
+    unet = tiny_joint_unet(label_names=[str(i) for i in range(10)])
+    JointDiffusionPipeline(unet=unet, scheduler=DDIMScheduler(num_train_timesteps=20)).save_pretrained(tmp_path / "p")
+    args = script.parse_args(
+        ["--pipeline", str(tmp_path / "p"), "--output_dir", str(tmp_path / "out"), "--scheduler", "ddpm",
+         "--reference_model", str(cli_run / "reference_classifier"), "--skip_counterfactuals", *FAST]
+    )  # fmt: skip
+    assert script.main(args)["generation"]["scheduler"] == "DDPMScheduler"

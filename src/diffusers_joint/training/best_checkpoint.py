@@ -49,7 +49,7 @@ class BestCheckpoint:
             # another run's weights (or those of steps this resumed run trains again) are not this run's best
             which = "an earlier run" if resumed_step is None else f"a step after the resumed step {resumed_step}"
             logger.warning(f"Removing {self.folder}, the best checkpoint of {which} (step {self.best['step']}).")
-            shutil.rmtree(self.folder)
+            shutil.rmtree(self.folder, ignore_errors=True)  # every process of a multi-process run builds one
             self.best = None
 
     def _score(self, metrics: dict) -> tuple[float, float]:
