@@ -35,3 +35,17 @@ def test_pseudo_labels_that_cannot_apply_are_refused():
         resolved(noisy=1.0, multi_label=True)
     with pytest.raises(ValueError, match="aligns FixMatch pseudo-labels, which are off here"):
         resolved(fixmatch=False, alignment=True)
+
+
+def test_pseudo_labels_asked_for_with_nothing_to_pseudo_label_are_kept_with_a_warning(caplog):
+    with caplog.at_level("WARNING"):
+        assert resolved(fixmatch=True, some_unlabeled=False).fixmatch
+    assert "but every training image is labeled: they change nothing" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        resolved(fixmatch=False, noisy=1.0, diffusion=False)
+    assert "but there is no denoising pass: they change nothing" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        resolved(some_unlabeled=False)  # nothing asked for: nothing to warn about
+    assert caplog.text == ""

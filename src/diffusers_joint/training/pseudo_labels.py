@@ -36,8 +36,9 @@ def resolve_pseudo_label_settings(
     """
     Settle the pseudo-label choices (`None`: not chosen). They default to [`PSEUDO_LABEL_DEFAULTS`] where they apply
     (single-label data with unlabeled images and a denoising pass, `diffusion`) and to off elsewhere; distribution
-    alignment follows FixMatch. An explicit choice that cannot apply raises a `ValueError` before any training time
-    is spent.
+    alignment follows FixMatch. An explicit choice that cannot apply to the data (pseudo-labels of multi-label data,
+    alignment without FixMatch) raises a `ValueError` before any training time is spent; one that finds nothing to
+    pseudo-label (every image labeled, or no denoising pass) is kept, with a warning that it changes nothing.
     """
     for flag, value in (("--fixmatch", fixmatch), ("--noisy_pseudo_label_weight", noisy_pseudo_label_weight)):
         if multi_label and value:
@@ -46,6 +47,12 @@ def resolve_pseudo_label_settings(
                 f"independent 0/1 labels per image): train without {flag}."
             )
     applies = not multi_label and some_unlabeled and diffusion
+    if not applies and (fixmatch or noisy_pseudo_label_weight):
+        why = "every training image is labeled" if not some_unlabeled else "there is no denoising pass"
+        logger.warning(
+            f"Pseudo-labels were asked for (--fixmatch / --noisy_pseudo_label_weight), but {why}: they change "
+            "nothing in this run."
+        )
     if fixmatch is None:
         fixmatch = applies and PSEUDO_LABEL_DEFAULTS["fixmatch"]
     if noisy_pseudo_label_weight is None:
