@@ -136,16 +136,11 @@ class ImagePreprocessor:
 
     def batch(self, images: ImageInput | Sequence[ImageInput]) -> torch.Tensor:
         """
-        Preprocess a batch: a list of images, or a 4-D array / tensor. Tensors are read together: when any of them (a
-        4-D tensor, or the tensors of a list) has values below 0, they are all taken as already in [-1, 1] and are
-        only resized, otherwise as [0, 1]; so a list of tensors gives the inputs of the batch it stacks into.
+        Preprocess a batch: a list of images, or a 4-D array / tensor (one image per row). Tensors are read together:
+        when any of them has values below 0, they are all taken as already in [-1, 1] and are only resized and given
+        the output channels, otherwise as [0, 1]; so a list of tensors gives the inputs of the batch it stacks into.
         """
-        if torch.is_tensor(images) and images.ndim == 4:
-            tensor = images.float()
-            if tensor.min() < 0:
-                return resize(tensor, self.resolution)
-            return torch.stack([self(img) for img in tensor])
-        if isinstance(images, np.ndarray) and images.ndim == 4:
+        if (torch.is_tensor(images) or isinstance(images, np.ndarray)) and images.ndim == 4:
             images = list(images)
         elif not isinstance(images, (list, tuple)):
             images = [images]
