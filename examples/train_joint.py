@@ -95,6 +95,7 @@ from diffusers_joint.training import (
     save_training_checkpoint,
     training_schedule,
     training_settings_from_args,
+    updates_per_epoch,
 )
 
 logger = get_logger(__name__, log_level="INFO")
@@ -319,7 +320,7 @@ def main(args):
     )
     sampler, batches_per_epoch = train_dataloader.batch_sampler, len(train_dataloader)  # of every process
     if args.max_train_steps is None:
-        args.max_train_steps = args.num_epochs * training_schedule(accelerator, batches_per_epoch, 1).updates_per_epoch
+        args.max_train_steps = args.num_epochs * updates_per_epoch(accelerator, batches_per_epoch)
     data_weights = sampler.data_weights() if args.diffusion_data_weighting else None
     if data_weights is not None:
         logger.info(f"Denoising weights: {data_weights[0]:.4g} per labeled image, {data_weights[1]:.4g} per other.")

@@ -1,6 +1,7 @@
 """End-to-end runs of examples/train_joint.py through `accelerate launch` (tiny model, a few steps)."""
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -208,4 +209,15 @@ def test_classifier_weight_warm_up_and_feature_consistency_train_and_are_recorde
            "--classifier_weight_warmup_steps", "2", "--feature_consistency_weight", "1")  # fmt: skip
     card = (out / "README.md").read_text()
     assert "| classifier_weight_warmup_steps | `2` |" in card and "| feature_consistency_weight | `1.0` |" in card
+    assert json.loads((out / "eval_results.json").read_text())["step"] == 3
+
+
+def test_num_epochs_trains_whole_epochs_of_accumulated_updates(tmp_path):
+    out = tmp_path / "one-epoch"
+    result = launch("--output_dir", str(out), "--num_epochs", "1", "--train_batch_size", "256",
+                    "--gradient_accumulation_steps", "2", "--num_labeled", "30")  # fmt: skip
+    match = re.search(r"Training (\d+) steps \((\d+) epochs of (\d+) updates\)", result.stderr)
+    steps, epochs, per_epoch = map(int, match.groups())
+    # 1,293 training digits in batches of 256 are 6 batches, so 3 updates of 2 accumulated batches
+    assert (steps, epochs, per_epoch) == (3, 1, 3)
     assert json.loads((out / "eval_results.json").read_text())["step"] == 3

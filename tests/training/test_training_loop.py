@@ -4,7 +4,13 @@ import torch
 from accelerate import Accelerator
 
 from diffusers_joint.data import MixedBatchSampler
-from diffusers_joint.training import apply_gradients, create_lr_scheduler, resumable_epochs, training_schedule
+from diffusers_joint.training import (
+    apply_gradients,
+    create_lr_scheduler,
+    resumable_epochs,
+    training_schedule,
+    updates_per_epoch,
+)
 
 
 def test_schedule_counts_updates_and_where_a_resumed_run_starts():
@@ -12,6 +18,8 @@ def test_schedule_counts_updates_and_where_a_resumed_run_starts():
     schedule = training_schedule(accelerator, batches_per_epoch=10, max_train_steps=12, global_step=7)
     assert (schedule.updates_per_epoch, schedule.num_epochs) == (5, 3)
     assert (schedule.first_epoch, schedule.resume_batches) == (1, 4)  # 2 updates of epoch 1 done, 2 batches each
+    # an epoch's last, partial accumulation still updates: 11 batches are 6 updates, as the loop steps them
+    assert updates_per_epoch(accelerator, batches_per_epoch=11) == 6
 
 
 def test_resumed_epochs_skip_the_batches_already_trained_on():

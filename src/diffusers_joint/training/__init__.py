@@ -91,6 +91,7 @@ from .training_loop import (
     create_lr_scheduler,
     resumable_epochs,
     training_schedule,
+    updates_per_epoch,
 )
 from .training_state import (
     ALIGNMENT_FILE,
@@ -137,6 +138,7 @@ __all__ = [
     "create_lr_scheduler",
     "resumable_epochs",
     "training_schedule",
+    "updates_per_epoch",
     "TrainingSchedule",
     "add_autoencoder_arguments",
     "check_autoencoder_arguments",

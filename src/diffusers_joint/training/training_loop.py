@@ -22,6 +22,14 @@ class TrainingSchedule:
     resume_batches: int
 
 
+def updates_per_epoch(accelerator: Accelerator, batches_per_epoch: int) -> int:
+    """
+    Optimiser updates in one epoch of `batches_per_epoch` batches, counted over every process (the length of the
+    loader before `accelerator.prepare` shards it), with the accelerator's gradient accumulation.
+    """
+    return math.ceil(batches_per_epoch / accelerator.num_processes / accelerator.gradient_accumulation_steps)
+
+
 def training_schedule(
     accelerator: Accelerator, batches_per_epoch: int, max_train_steps: int, global_step: int = 0
 ) -> TrainingSchedule:
@@ -29,13 +37,12 @@ def training_schedule(
     The [`TrainingSchedule`] of `max_train_steps` updates, resumed at `global_step`; `batches_per_epoch` counts the
     batches of every process, the length of the loader before `accelerator.prepare` shards it.
     """
-    accumulation = accelerator.gradient_accumulation_steps
-    updates_per_epoch = math.ceil(batches_per_epoch / accelerator.num_processes / accumulation)
+    per_epoch = updates_per_epoch(accelerator, batches_per_epoch)
     return TrainingSchedule(
-        updates_per_epoch=updates_per_epoch,
-        num_epochs=math.ceil(max_train_steps / updates_per_epoch),
-        first_epoch=global_step // updates_per_epoch,
-        resume_batches=(global_step % updates_per_epoch) * accumulation,
+        updates_per_epoch=per_epoch,
+        num_epochs=math.ceil(max_train_steps / per_epoch),
+        first_epoch=global_step // per_epoch,
+        resume_batches=(global_step % per_epoch) * accelerator.gradient_accumulation_steps,
     )
 
 
