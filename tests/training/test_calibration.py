@@ -3,10 +3,13 @@ import pytest
 import torch
 
 from diffusers_joint import JointDiffusionPipeline
+from diffusers_joint.evaluation import compute_classification_metrics
+from diffusers_joint.models.unet_2d_joint import MULTI_LABEL
 from diffusers_joint.training import (
     TemperatureCalibration,
     build_model_card,
     calibrate_temperature,
+    calibration_error,
     fit_temperature,
     negative_log_likelihood,
 )
@@ -190,3 +193,13 @@ def test_a_record_saved_before_the_bound_existed_still_loads():
     record = calibrate_temperature(logits, labels).to_dict()
     del record["min_temperature"]
     assert TemperatureCalibration.from_dict(record).min_temperature == 0.05
+
+
+def test_multi_label_calibration_error_decides_as_the_multi_label_metrics_do():
+    # Two present labels at p = 0.5 and 0.52 share a confidence bin. Both are decided positive (p >= 0.5), so both are
+    # right and the bin's error is 1 - 0.51; reading p = 0.5 as negative would make it |0.5 - 0.51|.
+    labels = torch.tensor([[1, 1]])
+    logits = torch.logit(torch.tensor([[0.5, 0.52]], dtype=torch.float64))
+    assert calibration_error(logits, labels, multi_label=True) == pytest.approx(0.49)
+    metrics = compute_classification_metrics(labels.numpy(), logits.sigmoid().numpy(), MULTI_LABEL)
+    assert metrics["hamming_accuracy"] == 1.0 and metrics["ece"] == pytest.approx(0.49)

@@ -10,13 +10,7 @@ import torch
 from sklearn import metrics
 
 from ..models.unet_2d_joint import MULTI_LABEL, SINGLE_LABEL
-from ..training.calibration import expected_calibration_error
-
-
-def _binary_calibration_error(labels: np.ndarray, probs: np.ndarray, num_bins: int = 15) -> float:
-    """ECE of multi-label decisions: every (example, label) pair is a binary prediction with probabilities (1-p, p)."""
-    p = probs.reshape(-1)
-    return expected_calibration_error(labels.reshape(-1).astype(int), np.stack([1 - p, p], axis=1), num_bins)
+from ..training.calibration import binary_calibration_error, expected_calibration_error
 
 
 def _roc_auc(labels: np.ndarray, probs: np.ndarray) -> float:
@@ -93,7 +87,7 @@ def compute_classification_metrics(
             "macro_f1": float(metrics.f1_score(labels, preds, average="macro", zero_division=0)),
             "roc_auc": float(np.mean(finite)) if finite else math.nan,
             "roc_auc_per_label": per_label_auc,
-            "ece": _binary_calibration_error(labels, probs),
+            "ece": binary_calibration_error(labels, probs),
             "confusion_matrix": metrics.multilabel_confusion_matrix(labels, preds).tolist(),
         }
     if problem_type != SINGLE_LABEL:

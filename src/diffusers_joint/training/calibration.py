@@ -103,8 +103,20 @@ def negative_log_likelihood(logits: torch.Tensor, labels: torch.Tensor, multi_la
 
 def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, num_bins: int = 15) -> float:
     """Top-label expected calibration error with `num_bins` equal-width confidence bins (Guo et al., 2017)."""
-    confidence = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
+    return _binned_calibration_error(probs.max(axis=1), probs.argmax(axis=1) == labels, num_bins)
+
+
+def binary_calibration_error(labels: np.ndarray, probs: np.ndarray, num_bins: int = 15) -> float:
+    """
+    Expected calibration error of multi-label predictions: every (example, label) pair is a binary prediction, decided
+    positive at probability >= 0.5 as the multi-label metrics decide it, with confidence max(p, 1 - p).
+    """
+    labels, probs = np.asarray(labels).reshape(-1), np.asarray(probs, dtype=np.float64).reshape(-1)
+    return _binned_calibration_error(np.maximum(probs, 1 - probs), (probs >= 0.5) == (labels == 1), num_bins)
+
+
+def _binned_calibration_error(confidence: np.ndarray, correct: np.ndarray, num_bins: int) -> float:
+    correct = correct.astype(np.float64)
     edges = np.linspace(0.0, 1.0, num_bins + 1)
     bins = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, num_bins - 1)
     error = 0.0
@@ -122,8 +134,7 @@ def calibration_error(logits: torch.Tensor, labels: torch.Tensor, multi_label: b
     (image, label) pair as a binary prediction for multi-label ones.
     """
     if multi_label:
-        p = logits.float().sigmoid().reshape(-1).numpy()
-        return expected_calibration_error(labels.reshape(-1).long().numpy(), np.stack([1 - p, p], axis=1))
+        return binary_calibration_error(labels.long().numpy(), logits.float().sigmoid().numpy())
     return expected_calibration_error(labels.long().numpy(), logits.float().softmax(1).numpy())
 
 
