@@ -54,14 +54,16 @@ from diffusers_joint.training import (
     create_accelerator,
     create_autoencoder_from_args,
     create_lr_scheduler,
-    latent_scaling_factor,
+    has_scaling_factor,
     push_run_to_hub,
+    record_scaling_factor,
     remove_earlier_checkpoints,
     remove_incomplete_checkpoints,
     resumable_epochs,
     resume_training_state,
     save_model_card,
     save_training_checkpoint,
+    scaling_subset,
     training_schedule,
 )
 
@@ -204,10 +206,11 @@ def main(args):
 def finish(accelerator, vae, dataset, preprocessor, step, args):
     """Record the scaling factor, score the evaluation split, save the autoencoder, its card and results; push."""
     vae.eval()
-    if not args.pretrained_vae_model_name_or_path:  # a pretrained VAE keeps the factor its latents were scaled by
-        subset = dataset.train.select(range(min(args.scaling_images, len(dataset.train))))
+    # a pretrained VAE keeps the factor its latents were scaled by, if it records one (else diffusers' default, SD's)
+    if not args.pretrained_vae_model_name_or_path or not has_scaling_factor(vae):
+        subset = scaling_subset(dataset.train, args.scaling_images, args.seed)
         images, _ = dataset_to_tensors(subset, preprocessor, labeled_only=False)
-        vae.register_to_config(scaling_factor=latent_scaling_factor(vae, images, args.eval_batch_size, args.seed))
+        record_scaling_factor(vae, images, args.eval_batch_size)
     results = {}
     if dataset.eval is not None:
         subset = dataset.eval.select(range(min(args.max_eval_images, len(dataset.eval))))

@@ -93,6 +93,7 @@ from diffusers_joint.training import (
     resume_training_state,
     save_model_card,
     save_training_checkpoint,
+    scaling_subset,
     training_schedule,
     training_settings_from_args,
     updates_per_epoch,
@@ -293,7 +294,7 @@ def main(args):
     if vae is not None:  # frozen, on the device in the weight dtype, never prepared or optimised
         scaling_images = None
         if not has_scaling_factor(vae):
-            subset = train_dataset.select(range(min(args.vae_scaling_images, len(train_dataset))))
+            subset = scaling_subset(train_dataset, args.vae_scaling_images, args.seed)
             scaling_images = dataset_to_tensors(subset, preprocessor, labeled_only=False)[0]
         latent = prepare_latent_space(
             accelerator,
@@ -303,7 +304,6 @@ def main(args):
             dataset.num_channels,
             scaling_images,
             batch_size=args.eval_batch_size,
-            seed=args.seed,
         )
     register_vae_checkpointing(accelerator, latent.record if latent else None)  # a resume needs the same VAE
     if args.cache_latents:  # encoded once; the loop's views are then drawn in latent space

@@ -14,7 +14,7 @@ from diffusers import AutoencoderKL
 from safetensors.torch import load_file
 
 from diffusers_joint.data import load_joint_dataset, load_lesion_masks, write_lesion_dataset
-from diffusers_joint.training import create_autoencoder
+from diffusers_joint.training import create_autoencoder, has_scaling_factor
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
@@ -98,6 +98,22 @@ def test_fine_tunes_a_pretrained_rgb_vae_on_grayscale_images_and_keeps_its_scali
     assert vae.config.scaling_factor == 0.5 and vae.config.in_channels == 3  # gray repeated to 3 channels
     results = json.loads((out / "eval_results.json").read_text())
     assert results["scaling_factor"] == 0.5 and results["psnr"] > 0
+
+
+def test_a_pretrained_vae_without_a_scaling_factor_gets_one_computed_and_recorded(tmp_path):
+    torch.manual_seed(0)
+    rgb = create_autoencoder(3, 4, latent_channels=2, block_out_channels=(8, 16, 16), resolution=16)
+    rgb.save_pretrained(tmp_path / "rgb-vae")
+    config = json.loads((tmp_path / "rgb-vae" / "config.json").read_text())
+    del config["scaling_factor"]  # as a VAE written without one
+    (tmp_path / "rgb-vae" / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "fine-tuned"
+    launch("--output_dir", str(out), "--max_train_steps", "1", "--checkpointing_steps", "0",
+           "--pretrained_vae_model_name_or_path", str(tmp_path / "rgb-vae"))  # fmt: skip
+    vae = AutoencoderKL.from_pretrained(out)
+    # computed on the (gray, repeated) training images, not diffusers' 0.18215 filled in for the missing key
+    assert has_scaling_factor(vae) and vae.config.scaling_factor != 0.18215
+    assert json.loads((out / "eval_results.json").read_text())["scaling_factor"] == vae.config.scaling_factor
 
 
 def test_bad_flags_are_refused_before_anything_runs(tmp_path):

@@ -26,6 +26,7 @@ from diffusers_joint.training import (
     latent_scaling_factor,
     load_frozen_vae,
     prepare_latent_space,
+    scaling_subset,
     weights_fingerprint,
 )
 
@@ -58,8 +59,8 @@ def test_the_vae_is_loaded_frozen_and_a_missing_scaling_factor_is_computed_and_r
     assert not vae.training and not any(p.requires_grad for p in vae.parameters())
     assert not has_scaling_factor(vae)  # diffusers' 0.18215 filled in for the missing key is not taken
     images = torch.rand(32, 1, 16, 16) * 2 - 1
-    expected = latent_scaling_factor(vae, images, batch_size=8, seed=0)
-    assert ensure_scaling_factor(vae, images, batch_size=8, seed=0)
+    expected = latent_scaling_factor(vae, images, batch_size=8)
+    assert ensure_scaling_factor(vae, images, batch_size=8)
     assert vae.config.scaling_factor == expected != 0.18215
     assert has_scaling_factor(vae)  # recorded: not computed twice
     assert not ensure_scaling_factor(vae, images)
@@ -187,3 +188,11 @@ def test_a_vae_rescaled_for_another_run_does_not_reuse_the_cached_latents(tmp_pa
     vae.register_to_config(scaling_factor=vae.config.scaling_factor * 2)
     rescaled = cache_latents(train, preprocessor, vae, weights_fingerprint(vae), batch_size=8)
     torch.testing.assert_close(torch.stack([row["latents"] for row in rescaled]), 2 * first, rtol=0, atol=1e-5)
+
+
+def test_scaling_images_are_a_seeded_sample_of_every_class():
+    sorted_by_class = datasets.Dataset.from_dict({"label": [0] * 50 + [1] * 50})
+    subset = scaling_subset(sorted_by_class, 20, seed=0)
+    assert len(subset) == 20 and set(subset["label"]) == {0, 1}  # the first 20 rows would all be class 0
+    assert subset["label"] == scaling_subset(sorted_by_class, 20, seed=0)["label"]
+    assert len(scaling_subset(sorted_by_class, 500, seed=0)) == 100

@@ -15,6 +15,7 @@ import torch
 from diffusers import AutoencoderKL
 from diffusers.utils import logging
 
+from ..pipelines.latent_codec import encode_images
 from .unet_config import default_norm_num_groups
 
 logger = logging.get_logger(__name__)
@@ -216,23 +217,26 @@ class AutoencoderObjective(torch.nn.Module):
 
 
 @torch.no_grad()
-def latent_scaling_factor(vae: AutoencoderKL, images: torch.Tensor, batch_size: int = 64, seed: int = 0) -> float:
+def latent_scaling_factor(vae: AutoencoderKL, images: torch.Tensor, batch_size: int = 64) -> float:
     """
-    `1 / std` of the latents of `images` (posterior samples, seeded), the factor latent diffusion multiplies them by
-    so that they have about unit variance (Rombach et al., 2022). Record it with
+    `1 / std` of the latents of `images`, the factor latent diffusion multiplies them by so that they have about unit
+    variance (Rombach et al., 2022). The latents are the posterior's mode, minus the VAE's `shift_factor`: what
+    [`encode_images`] gives the UNet in training and in the pipelines (samples would add the
+    posterior's own variance, which is large early in an autoencoder's training, and under-scale them). Record it with
     `vae.register_to_config(scaling_factor=...)`.
     """
     if images.ndim != 4 or len(images) == 0:
         raise ValueError(f"Expected a non-empty batch of images (N, C, H, W), got shape {tuple(images.shape)}.")
     was_training = vae.training
     vae.eval()
-    generator = torch.Generator(vae.device).manual_seed(seed)
-    latents = []
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size].to(vae.device, vae.dtype)
-        latents.append(vae.encode(batch).latent_dist.sample(generator=generator).float().cpu())
+    # encode_images scales by the current factor (diffusers' default when none is recorded): divided out below
+    current = vae.config.scaling_factor
+    latents = [
+        encode_images(vae, images[start : start + batch_size]).float().cpu()
+        for start in range(0, len(images), batch_size)
+    ]
     vae.train(was_training)
-    std = torch.cat(latents).std().item()
+    std = torch.cat(latents).std().item() / current
     if not math.isfinite(std) or std == 0:
         raise ValueError(f"The latents' standard deviation is {std}: the autoencoder cannot be scaled.")
     return 1.0 / std

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
+import numpy as np
 import torch
 from accelerate import Accelerator
 from diffusers import AutoencoderKL
@@ -139,18 +140,37 @@ def has_scaling_factor(vae: AutoencoderKL) -> bool:
     return recorded and isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 0
 
 
-def ensure_scaling_factor(vae: AutoencoderKL, images: torch.Tensor, batch_size: int = 64, seed: int = 0) -> bool:
+def scaling_subset(dataset: datasets.Dataset, num_images: int, seed: int) -> datasets.Dataset:
     """
-    Keep `vae`'s recorded `scaling_factor`, or compute one on `images` ([`latent_scaling_factor`]) and record it in
-    the VAE's config (saved with the pipeline) when it has none. Returns whether it was computed.
+    A seeded random sample of up to `num_images` rows of `dataset` (labeled or not), in their order, to compute a
+    scaling factor on ([`ensure_scaling_factor`]): drawn from every class, where the first rows of a class-sorted
+    folder would all be one.
+    """
+    rows = np.random.default_rng(seed).permutation(len(dataset))[:num_images]
+    return dataset.select(np.sort(rows))
+
+
+def ensure_scaling_factor(vae: AutoencoderKL, images: torch.Tensor, batch_size: int = 64) -> bool:
+    """
+    Keep `vae`'s recorded `scaling_factor`, or compute one on `images` and record it when it has none
+    ([`record_scaling_factor`]). Returns whether it was computed.
     """
     if has_scaling_factor(vae):
         return False
-    factor = latent_scaling_factor(vae, images, batch_size=batch_size, seed=seed)
+    factor = record_scaling_factor(vae, images, batch_size)
     logger.info(f"The VAE records no scaling_factor: {factor:.6g} (1 / std of the latents of {len(images)} images).")
-    defaults = [key for key in vae.config.get("_use_default_values", []) if key != "scaling_factor"]
-    vae.register_to_config(scaling_factor=factor, _use_default_values=defaults)  # recorded now, not a default
     return True
+
+
+def record_scaling_factor(vae: AutoencoderKL, images: torch.Tensor, batch_size: int = 64) -> float:
+    """
+    Compute the latents' scaling factor on `images` ([`latent_scaling_factor`]) and record it in `vae`'s config (saved
+    with it), as recorded rather than diffusers' default. Returns the factor.
+    """
+    factor = latent_scaling_factor(vae, images, batch_size=batch_size)
+    defaults = [key for key in vae.config.get("_use_default_values", []) if key != "scaling_factor"]
+    vae.register_to_config(scaling_factor=factor, _use_default_values=defaults)
+    return factor
 
 
 @torch.no_grad()
@@ -362,7 +382,6 @@ def prepare_latent_space(
     pixel_channels: int,
     scaling_images: torch.Tensor | None = None,
     batch_size: int = 64,
-    seed: int = 0,
 ) -> LatentSpace:
     """
     Fingerprint the frozen `vae`'s weights, move it to the run's device in the mixed precision's weight dtype
@@ -380,6 +399,6 @@ def prepare_latent_space(
     if not has_scaling_factor(vae):
         if scaling_images is None:
             raise ValueError(f"The VAE of {source} records no scaling_factor: pass images to compute one on.")
-        computed = ensure_scaling_factor(vae, scaling_images, batch_size=batch_size, seed=seed)
+        computed = ensure_scaling_factor(vae, scaling_images, batch_size=batch_size)
     record = vae_record(vae, source, fingerprint)
     return LatentSpace(vae, str(source), pixel_channels, computed, record)
