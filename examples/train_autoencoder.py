@@ -178,10 +178,10 @@ def main(args):
             with accelerator.accumulate(objective):
                 loss, terms = objective(pixel_values)
                 gathered = accelerator.gather(torch.stack([terms[name] for name in AUTOENCODER_LOSS_TERMS])[None])
-                if guard.skip_step(step + 1, gathered):
+                if guard.skip_step(step + 1, gathered):  # counted without an update, as in train_joint.py
                     optimizer.zero_grad()
-                    continue
-                apply_gradients(accelerator, objective, optimizer, lr_scheduler, loss, args.max_grad_norm)
+                else:
+                    apply_gradients(accelerator, objective, optimizer, lr_scheduler, loss, args.max_grad_norm)
             if not accelerator.sync_gradients:
                 continue
             step += 1

@@ -162,7 +162,8 @@ def parse_args(argv=None):
         "--on_nonfinite_loss",
         choices=["stop", "skip"],
         default="stop",
-        help="On a NaN / inf loss: stop (the last good checkpoint is kept) or skip the step (at most 10 in a row).",
+        help="On a NaN / inf loss: stop (the last good checkpoint is kept) or skip the update (at most 10 in a row; "
+        "the step still counts).",
     )
 
     ckpt = parser.add_argument_group("checkpoints, validation, logging, Hub")
@@ -401,19 +402,21 @@ def main(args):
                         None if data_weights is None else torch.where(labeled_mask(batch["labels"]), *data_weights)
                     ),
                 )
-                # (processes, terms): every process takes the same path
-                if guard.skip_step(global_step + 1, accelerator.gather(out.terms()[None])):
+                # (processes, terms): every process takes the same path. A skipped step still counts, without an
+                # update (as a mixed-precision overflow does), so steps and batches stay aligned for a resume
+                skipped = guard.skip_step(global_step + 1, accelerator.gather(out.terms()[None]))
+                if skipped:
                     optimizer.zero_grad()
-                    continue
-                accelerator.backward(out.loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(objective.parameters(), args.max_grad_norm)
-                optimizer.step()
-                lr_scheduler.step()
-                optimizer.zero_grad()
+                else:
+                    accelerator.backward(out.loss)
+                    if accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(objective.parameters(), args.max_grad_norm)
+                    optimizer.step()
+                    lr_scheduler.step()
+                    optimizer.zero_grad()
             if not accelerator.sync_gradients:
                 continue
-            if ema_model is not None:
+            if ema_model is not None and not skipped:
                 ema_model.step(unet.parameters())
             global_step += 1
             progress_bar.update(1)

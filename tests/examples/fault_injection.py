@@ -1,7 +1,8 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
 """
-Run examples/train_joint.py with test-only fault injection and call recording, from the outside (no hook in the
-library or the script): `python fault_injection.py <script> <script args...>`, also under `accelerate launch`.
+Run examples/train_joint.py (or train_autoencoder.py) with test-only fault injection and call recording, from the
+outside (no hook in the library or the script): `python fault_injection.py <script> <script args...>`, also under
+`accelerate launch`.
 
 Environment variables (all optional):
 
@@ -9,7 +10,8 @@ Environment variables (all optional):
   string, write the file, create the file `FAULT_MARKER`, and sleep: the test then SIGKILLs the run while the
   checkpoint folder is half-written, at a moment it chose.
 - `FAULT_ENOSPC_IN`: `torch.save` into a path containing this string fails as on a full disk (ENOSPC).
-- `FAULT_NAN_AT`: comma-separated 1-based calls of `joint_diffusion_loss` whose loss terms are replaced by NaN.
+- `FAULT_NAN_AT`: comma-separated 1-based calls of `joint_diffusion_loss` (or of the autoencoder's objective) whose
+  loss terms are replaced by NaN.
 - `FAULT_RECORD`: a file to which every process appends one line per event: `<rank> loss <num_labeled> <terms...>`
   for every loss (the terms of `JointLossOutput`, full precision), `<rank> save_pretrained`,
   `<rank> save_model_card`, `<rank> create_repo <token_given>` and `<rank> upload_folder`.
@@ -80,6 +82,21 @@ def faulty_loss(*args, **kwargs):
 
 
 training.joint_diffusion_loss = faulty_loss
+
+real_autoencoder_forward = training.AutoencoderObjective.forward
+autoencoder_calls = 0
+
+
+def faulty_autoencoder_forward(self, images):
+    global autoencoder_calls
+    autoencoder_calls += 1
+    loss, terms = real_autoencoder_forward(self, images)
+    if autoencoder_calls in nan_at:
+        loss, terms = loss * float("nan"), {name: value * float("nan") for name, value in terms.items()}
+    return loss, terms
+
+
+training.AutoencoderObjective.forward = faulty_autoencoder_forward
 
 real_save_pretrained = JointDiffusionPipeline.save_pretrained
 real_save_model_card = training.save_model_card

@@ -81,6 +81,24 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(trained,
     )
 
 
+def test_a_run_with_a_skipped_step_resumes_to_the_uninterrupted_weights(tmp_path):
+    # The NaN of the 1st loss falls in step 1, before checkpoint-2: the step counts, so both runs align on batches.
+    inject = [sys.executable, str(ROOT / "tests" / "examples" / "fault_injection.py"), str(SCRIPT), *TINY]
+    args = ["--max_train_steps", "4", "--checkpointing_steps", "2", "--on_nonfinite_loss", "skip"]
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    env = {**ENV, "FAULT_NAN_AT": "1"}
+    result = subprocess.run([*inject, *args, "--output_dir", str(reference)], env=env, capture_output=True, text=True)
+    assert result.returncode == 0 and "Non-finite loss at step 1" in result.stderr, result.stderr[-3000:]
+    resumed.mkdir()
+    shutil.copytree(reference / "checkpoint-2", resumed / "checkpoint-2")
+    result = subprocess.run([*inject, *args, "--output_dir", str(resumed), "--resume_from_checkpoint", "latest"],
+                            env=ENV, capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = load_file(reference / "checkpoint-4" / "model.safetensors")
+    actual = load_file(resumed / "checkpoint-4" / "model.safetensors")
+    assert all(torch.equal(expected[name], actual[name]) for name in expected)
+
+
 def test_existing_autoencoder_is_not_overwritten_by_accident(trained):
     result = launch("--output_dir", str(trained), "--max_train_steps", "1", check=False)
     assert result.returncode != 0 and "already holds a trained model" in result.stderr

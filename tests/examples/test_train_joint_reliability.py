@@ -192,18 +192,29 @@ def test_nonfinite_loss_skip_mode_skips_the_step_and_finishes(tmp_path):
     warnings = [line for line in result.stderr.splitlines() if "Non-finite loss" in line]
     assert len(warnings) == 2, warnings
     assert (
-        "Non-finite loss at step 2 (loss=nan" in warnings[0] and "Non-finite loss at step 2 (loss=nan" in warnings[1]
+        "Non-finite loss at step 2 (loss=nan" in warnings[0] and "Non-finite loss at step 3 (loss=nan" in warnings[1]
     )
     assert "Skipping the step" in warnings[0] and "No checkpoint had been written yet." in warnings[0]
     pipe = JointDiffusionPipeline.from_pretrained(out)
     assert all(torch.isfinite(p).all() for p in pipe.unet.parameters())
-    assert '"step": 4' in (out / "eval_results.json").read_text()  # 4 good steps, the 2 bad ones not counted
+    assert '"step": 4' in (out / "eval_results.json").read_text()  # the 2 skipped steps count, without an update
 
     # A diverged run does not skip forever.
-    result = run(
-        [*args, "--output_dir", tmp_path / "diverged"], check=False, FAULT_NAN_AT=",".join(map(str, range(1, 40)))
-    )
+    diverged = [*args, "--output_dir", tmp_path / "diverged", "--max_train_steps", "20"]
+    result = run(diverged, check=False, FAULT_NAN_AT=",".join(map(str, range(1, 40))))
     assert result.returncode != 0 and "11 steps in a row had a non-finite loss" in result.stderr  # 10 skipped
+
+
+@pytest.mark.slow
+def test_a_run_with_a_skipped_step_resumes_to_the_uninterrupted_weights(tmp_path):
+    # The NaN of the 2nd loss falls in step 2: the resumed run starts after it, at the batches of step 3.
+    args = ["--max_train_steps", "4", "--on_nonfinite_loss", "skip", "--checkpointing_steps", "2"]
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    run(["--output_dir", reference, *args], FAULT_NAN_AT="2")
+    resumed.mkdir()
+    shutil.copytree(reference / "checkpoint-2", resumed / "checkpoint-2")
+    run(["--output_dir", resumed, *args, "--resume_from_checkpoint", "latest"])
+    assert_same_weights(load_weights(reference / "checkpoint-4"), load_weights(resumed / "checkpoint-4"))
 
 
 # ---------------------------------------------------------------- output folder

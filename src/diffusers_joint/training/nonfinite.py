@@ -35,8 +35,10 @@ class NonFiniteLossGuard:
     Checks the loss terms of every step (`(processes, terms)`, gathered, so every process takes the same path).
 
     With `policy="stop"` a non-finite term raises a `FloatingPointError` naming the step, the terms and the last
-    good checkpoint; with `"skip"` the step is skipped with a warning, and more than [`MAX_CONSECUTIVE_SKIPS`] in a
-    row raise. `term_names` name the columns of `terms` in the messages (the joint loss's by default).
+    good checkpoint; with `"skip"` the step's update is skipped with a warning, and more than
+    [`MAX_CONSECUTIVE_SKIPS`] in a row raise. The training scripts still count a skipped step, as Accelerate counts
+    one whose update a mixed-precision overflow skipped: steps and batches stay aligned, so a resume is exact.
+    `term_names` name the columns of `terms` in the messages (the joint loss's by default).
     """
 
     def __init__(
