@@ -6,7 +6,7 @@ import PIL.Image
 import pytest
 import torch
 
-from diffusers_joint.data import ImagePreprocessor, image_to_tensor
+from diffusers_joint.data import ImagePreprocessor, ImageReadError, image_to_tensor
 from diffusers_joint.data.intensity import IntensityNormalization
 
 
@@ -25,12 +25,34 @@ def test_16_bit_copies_of_8_bit_images_give_the_same_tensor(digits, tmp_path):
         torch.testing.assert_close(preprocessor(image), expected, atol=1e-6, rtol=0)
 
 
-def test_signed_and_float_dtypes_use_their_full_range():
-    ct = np.array([[-32768, 0], [32767, 100]], dtype=np.int16)
-    values = image_to_tensor(ct, 1)[0]
-    assert values[0, 0] == 0 and values[1, 0] == 1 and 0.5 < values[0, 1] < 0.5001
+def test_float_dtypes_use_their_full_range():
     floats = np.array([[0.0, 0.25], [0.5, 1.0]], dtype=np.float32)
     torch.testing.assert_close(image_to_tensor(floats, 1)[0], torch.from_numpy(floats))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint32", "uint64"])
+def test_wide_integer_images_of_0_255_are_read_as_8_bit(dtype, tmp_path):
+    # np.arange and np.array(list) give int64: their full range made a constant image
+    image8 = np.random.default_rng(0).integers(0, 128 if dtype == "int8" else 256, (8, 8)).astype(np.uint8)
+    np.save(tmp_path / "x.npy", image8.astype(dtype))
+    expected = image_to_tensor(image8, 1)
+    torch.testing.assert_close(image_to_tensor(image8.astype(dtype), 1), expected)
+    torch.testing.assert_close(image_to_tensor(tmp_path / "x.npy", 1), expected)
+
+
+@pytest.mark.parametrize("dtype", ["int16", "int32", "int64"])
+def test_wide_integer_images_beyond_0_255_raise_unless_another_normalisation_is_chosen(dtype, tmp_path):
+    hu = np.array([[-1000, -200], [40, 3000]], dtype=dtype)  # CT in Hounsfield units
+    np.save(tmp_path / "ct.npy", hu)
+    match = rf"dtype {dtype} with values -1000\.\.3000.*--intensity_normalization window"
+    with pytest.raises(ValueError, match=match):
+        image_to_tensor(hu, 1)
+    with pytest.raises(ImageReadError, match=rf"ct\.npy.*{match}"):
+        image_to_tensor(tmp_path / "ct.npy", 1)
+    window = IntensityNormalization("window", (-200, 200))
+    expected = torch.tensor([[[0.0, 0.0], [0.6, 1.0]]])
+    torch.testing.assert_close(image_to_tensor(hu, 1, window), expected)
+    torch.testing.assert_close(image_to_tensor(tmp_path / "ct.npy", 1, window), expected)
 
 
 def test_values_outside_the_dtype_range_raise_instead_of_being_clipped():

@@ -144,7 +144,8 @@ def read_image(
 
     Returns:
         `tuple[np.ndarray, tuple[float, float]]`: the pixels `(H, W, C)` with `C` 1 or 3, in their stored dtype (a
-        float array for rescaled DICOM), and their nominal range.
+        float array for rescaled DICOM), and their nominal range (for numpy files, the dtype's: see
+        [`~data.intensity.IntensityNormalization`] for integers other than `uint8` / `uint16`).
 
     Raises:
         ImageReadError: the file is missing, truncated, of an unknown format, or not one 2-D grayscale / RGB image

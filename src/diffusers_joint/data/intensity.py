@@ -7,10 +7,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .image_reading import ValueRange
+from .image_reading import ValueRange, dtype_range
+from .joint_dataset import full_range_dtype
 
 INTENSITY_MODES = ("dtype", "minmax", "percentile", "window")
 DEFAULT_PERCENTILES = (0.5, 99.5)
+_INTEGER_ADVICE = (
+    "Their dtype's full range would make a near-constant image: choose --intensity_normalization window LOW HIGH "
+    "(e.g. CT in Hounsfield units), minmax or percentile, or store them as uint8 / uint16"
+)
+
+
+def _is_other_integer(dtype: np.dtype) -> bool:
+    """An integer dtype other than `uint8` / `uint16`, whose full range is not an image's range."""
+    return np.issubdtype(dtype, np.integer) and dtype not in (np.uint8, np.uint16)
 
 
 class IntensityNormalization:
@@ -20,7 +30,10 @@ class IntensityNormalization:
     - `"dtype"` (default): the nominal range of the stored values, so 0-255 for 8-bit images, 0-65535 for 16-bit
       ones, [0, 1] for float images, the Bits Stored range (or VOI output range) for DICOM. A 16-bit copy of an 8-bit
       image (pixels x 257) gives the same result. Values outside the nominal range raise an error (nothing is clipped
-      silently): pick one of the other modes for such data.
+      silently): pick one of the other modes for such data. Numpy images (`.npy` / `.npz` files, arrays) of other
+      integer dtypes (`int64`, `int32`, `int16`...) are read as 8-bit when they hold only 0-255, as the MedMNIST
+      `.npz` loader reads them, and raise an error otherwise (their dtype's range would make them a near-constant
+      image).
     - `"minmax"`: each image's own minimum and maximum (a constant image maps to 0).
     - `"percentile"`: each image's `low` and `high` percentiles (default 0.5 and 99.5), values beyond them clipped.
     - `"window"`: a fixed window `[low, high]` in the stored units (for example Hounsfield units for CT), values
@@ -89,10 +102,16 @@ class IntensityNormalization:
 
     def __call__(self, array: np.ndarray, nominal_range: ValueRange) -> np.ndarray:
         """Map `array` (any shape) to `float32` values in [0, 1]; `nominal_range` is used by `"dtype"` only."""
+        dtype = np.asarray(array).dtype
         values = np.asarray(array, dtype=np.float64)
         if self.mode == "dtype":
             low, high = nominal_range
             found_low, found_high = float(values.min()), float(values.max())
+            if _is_other_integer(dtype) and tuple(nominal_range) == dtype_range(dtype):
+                # a numpy image of a wide or signed integer dtype (np.arange gives int64): its dtype's range would make
+                # it a near-constant image, so it is 8-bit if it holds 0-255, as in .npz files, else refused
+                full_range_dtype(dtype, (found_low, found_high), True, "the pixels", advice=_INTEGER_ADVICE)
+                low, high = 0.0, 255.0
             if found_low < low or found_high > high:
                 raise ValueError(
                     f"pixel values {found_low:g}..{found_high:g} are outside the nominal range {low:g}..{high:g} "

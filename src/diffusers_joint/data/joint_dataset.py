@@ -106,7 +106,11 @@ def array_to_pil(image: np.ndarray) -> PIL.Image.Image:
 
 
 def full_range_dtype(
-    dtype: np.dtype, value_range: tuple[float, float] | None, grayscale: bool, where: str
+    dtype: np.dtype,
+    value_range: tuple[float, float] | None,
+    grayscale: bool,
+    where: str,
+    advice: str | None = None,
 ) -> np.dtype:
     """
     The dtype in which [`array_to_pil`] keeps images of `dtype` without losing a value: `uint8` as is, grayscale
@@ -124,6 +128,9 @@ def full_range_dtype(
             Whether the images have one channel.
         where (`str`):
             What the images are, for the error message.
+        advice (`str`, *optional*):
+            What to do about integers that cannot be kept, for the error message. Defaults to converting them or
+            saving one `.npy` file per image.
 
     Raises:
         ValueError: the images cannot be kept (colour that is not 8-bit, integers outside 0-255 that are not
@@ -144,11 +151,12 @@ def full_range_dtype(
         return np.dtype(np.uint16) if dtype == np.uint16 else np.dtype(np.float32)
     if np.issubdtype(dtype, np.integer) and value_range is not None and 0 <= value_range[0] <= value_range[1] <= 255:
         return np.dtype(np.uint8)
-    raise ValueError(
-        f"Expected {where} to be uint8, uint16 or float (grayscale), got dtype {dtype}{values}. Convert them (e.g. CT "
-        "in Hounsfield units + 1024 as uint16), or save one .npy file per image in an image folder or manifest, "
-        "which keeps any dtype."
-    )
+    if advice is None:
+        advice = (
+            "Convert them (e.g. CT in Hounsfield units + 1024 as uint16), or save one .npy file per image in an image "
+            "folder or manifest, which keeps any dtype."
+        )
+    raise ValueError(f"Expected {where} to be uint8, uint16 or float (grayscale), got dtype {dtype}{values}. {advice}")
 
 
 def full_range_images(
