@@ -53,6 +53,12 @@ def add_data_source_arguments(group: argparse._ActionsContainer) -> None:
     )
     group.add_argument("--npz_path", type=str, default=None, help="A MedMNIST-style .npz file.")
     group.add_argument("--csv_path", type=str, default=None, help="Images as CSV rows (e.g. MNIST-5k .csv.gz).")
+    group.add_argument(
+        "--csv_label_position",
+        choices=("first", "last"),
+        default="last",
+        help="The column of --csv_path holding the label (first, as in Kaggle's mnist_train.csv, or last).",
+    )
     group.add_argument("--npz_split", type=str, default="train", help="Split of the .npz used for training.")
     group.add_argument("--eval_split", type=str, default=None, help="Evaluation split (default: test, else val).")
     group.add_argument("--image_column", type=str, default="image")
@@ -90,6 +96,7 @@ def load_joint_dataset_from_args(args: argparse.Namespace) -> JointDataset:
     """[`load_joint_dataset`] with the flags of [`add_data_source_arguments`] and `args.seed` (the hold-out split)."""
     return load_joint_dataset(
         **{key: getattr(args, key, None) for key in _SOURCE_KEYWORDS},
+        csv_label_position=getattr(args, "csv_label_position", "last"),
         label_column=args.label_column or ["label"],
         intensity_normalization=intensity_normalization_from_args(args),
         seed=args.seed,

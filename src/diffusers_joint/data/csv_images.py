@@ -33,7 +33,7 @@ def load_csv_dataset(
         image_shape (`tuple[int, int]`, *optional*):
             `(height, width)` of the images. Defaults to a square inferred from the number of pixel columns.
         label_position (`str`, *optional*, defaults to `"last"`):
-            Whether the label is the `"first"` or the `"last"` column.
+            Whether the label is the `"first"` (as in Kaggle's `mnist_train.csv`) or the `"last"` column.
         eval_fraction (`float`, *optional*, defaults to 0.2):
             Fraction of the rows used for evaluation, in (0, 1).
         split_seed (`int`, *optional*, defaults to 0):
@@ -41,6 +41,11 @@ def load_csv_dataset(
 
     Returns:
         [`JointDataset`]
+
+    Raises:
+        ValueError: the file is missing, cannot be read as integers (a header row, text cells), is not of that layout,
+            or its labels give fewer than 2 classes (the label read from the wrong column?); the message names the
+            file.
     """
     path = os.fspath(csv_path)
     if not os.path.isfile(path):
@@ -49,9 +54,16 @@ def load_csv_dataset(
         raise ValueError(f"Expected `label_position` to be 'first' or 'last', got {label_position!r}.")
     if not 0.0 < eval_fraction < 1.0:
         raise ValueError(f"Expected `eval_fraction` in (0, 1), got {eval_fraction!r}.")
+    layout = (
+        "one image per row, H * W comma-separated integer pixel values 0-255 and an integer class label in the "
+        f"{label_position} column, without a header row"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # numpy's "input contained no data": reported below
-        table = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+        try:
+            table = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+        except ValueError as error:  # a header row, text or float cells, rows of unequal lengths
+            raise ValueError(f"Cannot read {path} as images in CSV rows ({error}). Expected {layout}.") from error
     if table.shape[0] < 2 or table.shape[1] < 2:
         raise ValueError(
             f"Expected at least 2 rows of pixel values plus a label in {path}, got a table of shape {table.shape}. "
@@ -70,6 +82,14 @@ def load_csv_dataset(
         raise ValueError(f"Expected {image_shape[0] * image_shape[1]} pixel columns, got {pixels.shape[1]}.")
     if pixels.min() < 0 or pixels.max() > 255 or labels.min() < 0:
         raise ValueError(f"Expected pixel values in 0-255 and labels >= 0 in {path}.")
+    classes = np.unique(labels)
+    if len(classes) < 2:  # a label-first file read label-last takes a pixel column (often all 0) as the label
+        other = "first" if label_position == "last" else "last"
+        raise ValueError(
+            f"Expected labels of at least 2 classes in the {label_position} column of {path}, got only class "
+            f"{classes[0]} in its {len(labels)} rows. Is the label in the {other} column? Pass "
+            f"`label_position={other!r}` (--csv_label_position {other}). Expected {layout}."
+        )
     images = pixels.reshape(-1, *image_shape).astype(np.uint8)
     train_idx, eval_idx = train_test_split(
         np.arange(len(labels)), test_size=eval_fraction, random_state=split_seed, stratify=labels

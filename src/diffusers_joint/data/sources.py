@@ -304,6 +304,7 @@ def load_joint_dataset(
     eval_holdout_fraction: float = 0.1,
     seed: int = 0,
     csv_path: str | None = None,
+    csv_label_position: str = "last",
     manifest: str | None = None,
     intensity_normalization: IntensityNormalization | None = None,
     skip_bad_images: bool = False,
@@ -351,6 +352,8 @@ def load_joint_dataset(
             Seed of the hold-out split (not used by the embedded digits, whose split is fixed).
         csv_path (`str`, *optional*):
             A CSV / `.csv.gz` file with one image per row, label last (see [`load_csv_dataset`]).
+        csv_label_position (`str`, *optional*, defaults to `"last"`):
+            Whether the label of `csv_path` is its `"first"` or its `"last"` column.
         manifest (`str`, *optional*):
             A label manifest: a `.csv`, `.tsv` or `.jsonl` table of image file paths (relative to the table's folder,
             or absolute) and labels. An optional `split` column (`train`, and `test` / `validation` / `val` /
@@ -426,7 +429,7 @@ def load_joint_dataset(
         )
     if csv_path is not None:
         _check_fixed_eval_split(eval_split, os.path.basename(csv_path))
-        return load_csv_dataset(csv_path)
+        return load_csv_dataset(csv_path, label_position=csv_label_position)
     if dataset_name is None:
         _check_fixed_eval_split(eval_split, "the embedded scikit-learn digits")
         logger.info("No data source given: using scikit-learn's embedded 8x8 digits.")
