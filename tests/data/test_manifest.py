@@ -83,3 +83,26 @@ def test_a_split_column_gives_the_evaluation_split(image_paths):
     (root / "m.csv").write_text("\n".join(rows[:-1] + [rows[-1].replace(",test", ",val")]) + "\n")
     with pytest.raises(ValueError, match=r"one evaluation split, got also \['val'\]"):
         load_joint_dataset(manifest=str(root / "m.csv"))
+
+
+@pytest.mark.parametrize("unlabeled", ["-1", "-1.0"])
+def test_minus_one_next_to_class_names_means_unlabeled(image_paths, unlabeled):
+    root, _ = image_paths
+    labels = ["normal", "pneumonia", unlabeled, "", "normal"] * 4
+    rows = ["file_name,label"] + [f"images/{i}.png,{label}" for i, label in enumerate(labels)]
+    (root / "m.csv").write_text("\n".join(rows) + "\n")
+    data = load_joint_dataset(manifest=str(root / "m.csv"), eval_holdout_fraction=0.0)
+    assert data.label_names == ["normal", "pneumonia"]
+    assert data.train["label"] == [0, 1, -1, -1, 0] * 4
+
+
+def test_float_formatted_integer_labels_are_numbers(image_paths):
+    root, _ = image_paths
+    # what pandas writes for an integer column with missing values: 1.0, 10.0, and -1.0 for unlabeled
+    labels = [f"{i % 12}.0" if i % 5 else ("-1.0" if i % 2 else "") for i in range(20)]
+    rows = ["file_name,label"] + [f"images/{i}.png,{label}" for i, label in enumerate(labels)]
+    (root / "m.csv").write_text("\n".join(rows) + "\n")
+    data = load_joint_dataset(manifest=str(root / "m.csv"), eval_holdout_fraction=0.0)
+    classes = sorted({i % 12 for i in range(20) if i % 5})
+    assert data.label_names == [str(c) for c in classes]  # sorted as numbers: 9 before 10
+    assert data.train["label"] == [classes.index(i % 12) if i % 5 else -1 for i in range(20)]

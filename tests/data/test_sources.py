@@ -139,3 +139,14 @@ def test_array_images_that_cannot_be_kept_are_refused_with_their_dtype_and_range
     datasets.Dataset.from_dict({"image": images, "label": [0, 1, 0, 1]}, features).save_to_disk(tmp_path / "d")
     with pytest.raises(ValueError, match=rf"{dtype}.*-10\d\d\.\.30\d\d"):
         load_joint_dataset(dataset_name=str(tmp_path / "d"))
+
+
+def test_string_minus_one_labels_of_a_dataset_mean_unlabeled(digits):
+    images, _ = digits
+    labels = ["benign", "malignant", "-1", "benign"] * 5
+    features = datasets.Features({"picture": datasets.Image(), "digit": datasets.Value("string")})
+    split = datasets.Dataset.from_dict(
+        {"picture": [PIL.Image.fromarray(img) for img in images[:20]], "digit": labels}, features
+    )
+    data = _from_datasets(datasets.DatasetDict(train=split), "in-memory", None, "picture", "digit", 0.0, 0)
+    assert data.label_names == ["benign", "malignant"] and data.train["label"] == [0, 1, -1, 0] * 5

@@ -100,20 +100,30 @@ def _binary(value, column: str, where: str) -> int:
 
 
 def _single(value):
-    """One single-label cell: `None` when missing, an int when it reads as one (so classes sort as numbers)."""
+    """
+    One single-label cell: `None` when missing or -1 (unlabeled), an int when it reads as one (`1`, `"1"`, `1.0` or
+    `"1.0"`, as pandas writes an integer column with missing values), so that classes sort as numbers; else the text.
+    """
     if _is_missing(value):
         return None
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    text = str(value).strip()
-    try:
-        return int(text)
-    except ValueError:
-        return text
+        value = int(value)
+    if not isinstance(value, int):
+        text = str(value).strip()
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                return text
+            if not number.is_integer():
+                return text
+            value = int(number)
+    # before any conversion to strings: -1 among class names would otherwise become a class "-1"
+    return None if value == -1 else value
 
 
 def manifest_splits(

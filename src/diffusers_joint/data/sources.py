@@ -30,7 +30,7 @@ from .joint_dataset import (
     label_feature,
 )
 from .label_masking import replace_column, unlabel_partial_rows
-from .manifest import manifest_splits, multi_label_dataset, raw_label_dataset, read_table, split_rows
+from .manifest import UNLABELED, manifest_splits, multi_label_dataset, raw_label_dataset, read_table, split_rows
 from .npz import load_npz_dataset
 
 logger = logging.get_logger(__name__)
@@ -149,6 +149,13 @@ def _replace_labels(dataset: datasets.Dataset, labels: list, feature) -> dataset
     return replace_column(dataset, "label", labels, feature)
 
 
+def _is_unlabeled(value) -> bool:
+    """A single label meaning unlabeled: `None`, or -1 as a number or as the text `"-1"` / `"-1.0"`."""
+    if isinstance(value, str):
+        return value.strip() in UNLABELED
+    return value is None or value == -1
+
+
 def _normalise_labels(
     train: datasets.Dataset, eval_dataset: datasets.Dataset | None, source: str = "the dataset"
 ) -> tuple[datasets.Dataset, datasets.Dataset | None, list[str], str]:
@@ -180,9 +187,9 @@ def _normalise_labels(
             f"Expected the label column to hold class labels (ClassLabel, int or string) or multi-label lists, got "
             f"{feature}. Convert it first or pick another `label_column`."
         )
-    # Plain ints or strings: classes are the sorted unique values (ints -1 / None mean unlabeled).
+    # Plain ints or strings: classes are the sorted unique values (None and -1, as a number or "-1", mean unlabeled).
     columns = [list(split["label"]) for split in splits]
-    values = {v for column in columns for v in column if v is not None and not (isinstance(v, int) and v == -1)}
+    values = {v for column in columns for v in column if not _is_unlabeled(v)}
     try:
         classes = sorted(values)
     except TypeError as error:
@@ -191,7 +198,7 @@ def _normalise_labels(
     names = [str(v) for v in classes]
     new_feature = label_feature(names, SINGLE_LABEL)
     out = [
-        _replace_labels(split, [index.get(v, -1) if v is not None else -1 for v in column], new_feature)
+        _replace_labels(split, [-1 if _is_unlabeled(v) else index[v] for v in column], new_feature)
         for split, column in zip(splits, columns)
     ]
     return out[0], (out[1] if eval_dataset is not None else None), names, SINGLE_LABEL
