@@ -85,3 +85,35 @@ def test_folder_errors_say_what_is_expected(tmp_path, digits, setup, kwargs, mes
         (tmp_path / "metadata.csv").write_text("file_name,even\n0.png,1\n")
     with pytest.raises(ValueError, match=message):
         load_joint_dataset(train_data_dir=str(tmp_path), **kwargs)
+
+
+def test_hidden_files_and_macos_folders_are_skipped(tmp_path, digits):
+    images, _ = digits
+    apple_double = b"\x00\x05\x16\x07" + b"\x00" * 60  # what macOS writes beside each file on other file systems
+    for name in ("benign", "malignant"):
+        for i in range(3):
+            _write(tmp_path / name / f"{i}.png", images[i])
+            (tmp_path / name / f"._{i}.png").write_bytes(apple_double)
+            (tmp_path / "__MACOSX" / name).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "__MACOSX" / name / f"._{i}.png").write_bytes(apple_double)
+    data = load_joint_dataset(train_data_dir=str(tmp_path), eval_holdout_fraction=0.0)
+    assert data.label_names == ["benign", "malignant"] and len(data.train) == 6
+    assert not any("._" in path or "__MACOSX" in path for path in data.train["image"])
+
+
+def test_a_class_left_without_images_by_skip_bad_images_is_refused(tmp_path, digits):
+    images, _ = digits
+    for i in range(4):
+        _write(tmp_path / "benign" / f"{i}.png", images[i])
+        _write(tmp_path / "normal" / f"{i}.png", images[i])
+        (tmp_path / "malignant").mkdir(exist_ok=True)
+        (tmp_path / "malignant" / f"{i}.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=r"every training image of the class\(es\) \['malignant'\] was skipped"):
+        load_joint_dataset(train_data_dir=str(tmp_path), skip_bad_images=True, eval_holdout_fraction=0.0)
+    (tmp_path / "malignant" / "0.png").unlink()
+    _write(tmp_path / "malignant" / "0.png", images[0])  # one readable image: the class stays, ids unchanged
+    data = load_joint_dataset(train_data_dir=str(tmp_path), skip_bad_images=True, eval_holdout_fraction=0.0)
+    assert (
+        data.label_names == ["benign", "malignant", "normal"]
+        and sorted(data.train["label"]) == [0] * 4 + [1] + [2] * 4
+    )

@@ -19,10 +19,16 @@ EVAL_SPLITS = ("test", "validation", "val", "valid")
 
 
 def _image_files(folder: str) -> list[str]:
+    """The image files under `folder`, skipping hidden files and folders and `__` folders, as 🤗 `imagefolder` does."""
     found = []
     for parent, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [os.path.join(parent, f) for f in sorted(files) if f.lower().endswith(IMAGE_EXTENSIONS)]
+        # macOS copies carry "._x.png" AppleDouble files and a __MACOSX/ folder of them: not images
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
+        found += [
+            os.path.join(parent, f)
+            for f in sorted(files)
+            if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS)
+        ]
     return found
 
 
@@ -31,7 +37,7 @@ def _metadata_file(folder: str) -> str | None:
 
 
 def _split_folders(root: str, eval_split: str | None) -> tuple[str, str | None, str | None]:
-    subdirs = {d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))}
+    subdirs = {d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith((".", "__"))}
     if "train" not in subdirs:
         if eval_split is not None:
             raise ValueError(

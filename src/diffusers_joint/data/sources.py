@@ -283,9 +283,26 @@ def _from_image_files(
     checked = check_images(
         {"train": splits[0], "eval": splits[1] if evaluation else None}, normalization, skip_bad_images
     )
+    if problem_type == SINGLE_LABEL and len(checked["train"]) < len(splits[0]):
+        _check_no_class_emptied(splits[0], checked["train"], names, source)
     return _joint_dataset(
         checked["train"], checked["eval"], eval_name, names, problem_type, source, eval_holdout_fraction, seed
     )
+
+
+def _check_no_class_emptied(before: datasets.Dataset, after: datasets.Dataset, names: list[str], source: str) -> None:
+    """
+    Refuse a class whose every training image was skipped as bad: it would stay a class with no image to learn it
+    from. Dropping it instead would renumber the classes after it, so that the same folders gave other label ids.
+    """
+    had, has = set(before["label"]), set(after["label"])
+    emptied = [names[i] for i in sorted(had - has) if i >= 0]
+    if emptied:
+        raise ValueError(
+            f"Expected every class of {source} to keep training images, but every training image of the class(es) "
+            f"{emptied} was skipped as bad (--skip_bad_images, see the warning listing them). Fix those images, or "
+            "remove the class from the data."
+        )
 
 
 def _check_fixed_eval_split(eval_split: str | None, source: str) -> None:
