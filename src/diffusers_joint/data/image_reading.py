@@ -13,6 +13,7 @@ import zipfile
 
 import numpy as np
 import PIL.Image
+import PIL.ImageOps
 
 # Extensions read with PIL (lossless and common lossy formats), with numpy, and with pydicom.
 PIL_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
@@ -32,6 +33,7 @@ _REFUSED_MODES = {
 }
 
 ValueRange = tuple[float, float]
+_EXIF_ORIENTATION = 0x0112
 
 
 class ImageReadError(ValueError):
@@ -85,8 +87,11 @@ def pil_to_array(image: PIL.Image.Image, grayscale: bool = False) -> tuple[np.nd
     A PIL image as an `(H, W, C)` array with its real values and nominal range. 16-bit modes (`I;16`) give `uint16`
     (0-65535); mode `I` (32-bit integers, what some readers give for 16-bit files) is taken as 0-65535 too; mode `F`
     gives `float32` taken as [0, 1]. With `grayscale`, RGB images are converted with PIL's ITU-R 601-2 luma (as
-    PIL-based preprocessing always did for grayscale models).
+    PIL-based preprocessing always did for grayscale models). An EXIF Orientation tag (phone and camera JPEGs) is
+    applied, so the image is upright as viewers and 🤗 datasets show it.
     """
+    if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:  # stored sideways or mirrored, meant to be shown turned
+        image = PIL.ImageOps.exif_transpose(image)
     if grayscale and image.mode == "RGB":
         image = image.convert("L")
     mode = image.mode
