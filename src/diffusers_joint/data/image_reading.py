@@ -90,6 +90,7 @@ def pil_to_array(image: PIL.Image.Image, grayscale: bool = False) -> tuple[np.nd
     PIL-based preprocessing always did for grayscale models). An EXIF Orientation tag (phone and camera JPEGs) is
     applied, so the image is upright as viewers and 🤗 datasets show it.
     """
+    _check_not_16_bit_color(image)  # a PIL image opened but not loaded yet
     if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:  # stored sideways or mirrored, meant to be shown turned
         image = PIL.ImageOps.exif_transpose(image)
     if grayscale and image.mode == "RGB":
@@ -108,10 +109,29 @@ def pil_to_array(image: PIL.Image.Image, grayscale: bool = False) -> tuple[np.nd
     return check_image_array(array), value_range
 
 
+def _raw_modes(image: PIL.Image.Image) -> list[str]:
+    """How the file stores its pixels (`"RGB;16B"` for a 48-bit PNG), from PIL's tiles: known before `load()` only."""
+    modes = []
+    for tile in getattr(image, "tile", ()):  # images made in memory may have none
+        args = tile.args
+        modes.append(args if isinstance(args, str) else str(args[0]) if isinstance(args, tuple) and args else "")
+    return modes
+
+
+def _check_not_16_bit_color(image: PIL.Image.Image) -> None:
+    if image.mode == "RGB" and any(mode.startswith("RGB;16") for mode in _raw_modes(image)):
+        # PIL has no 16-bit colour mode: it would silently keep the top 8 bits of each channel
+        raise ValueError(
+            "it is a 16-bit-per-channel colour image, which is not supported (PIL reads only its top 8 bits): "
+            "convert it to 16-bit grayscale or to 8-bit RGB"
+        )
+
+
 def _read_pil(path: str, grayscale: bool) -> tuple[np.ndarray, ValueRange]:
     with PIL.Image.open(path) as image:
         if getattr(image, "n_frames", 1) > 1:
             raise ValueError(f"expected one image, got a file of {image.n_frames} frames (a multi-page file?)")
+        _check_not_16_bit_color(image)  # before `load()`, which forgets how the file stores its pixels
         image.load()  # decodes every byte now, so a truncated file fails here
         return pil_to_array(image, grayscale)
 
@@ -140,8 +160,9 @@ def read_image(
 
     Args:
         path (`str` or `os.PathLike`):
-            A PNG, TIFF, JPEG or BMP file (8 or 16 bits, or 32-bit float TIFF), a `.npy` file or an `.npz` holding one
-            array (any integer or float dtype, read without pickle), or a DICOM file (`.dcm`, needs pydicom).
+            A PNG, TIFF, JPEG or BMP file (8 or 16 bits, 8 bits only for colour, or 32-bit float TIFF), a `.npy`
+            file or an `.npz` holding one array (any integer or float dtype, read without pickle), or a DICOM file
+            (`.dcm`, needs pydicom).
         apply_voi (`bool`, *optional*, defaults to `True`):
             For DICOM, whether to apply the file's own VOI LUT or window (see [`~data.dicom.read_dicom`]).
         grayscale (`bool`, *optional*, defaults to `False`):
