@@ -1,6 +1,8 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
 """Label manifests: CSV / JSON Lines tables of image paths and labels."""
 
+import json
+
 import numpy as np
 import PIL.Image
 import pytest
@@ -106,3 +108,32 @@ def test_float_formatted_integer_labels_are_numbers(image_paths):
     classes = sorted({i % 12 for i in range(20) if i % 5})
     assert data.label_names == [str(c) for c in classes]  # sorted as numbers: 9 before 10
     assert data.train["label"] == [classes.index(i % 12) if i % 5 else -1 for i in range(20)]
+
+
+def test_a_json_array_of_rows_and_json_lines_in_a_json_file(image_paths):
+    root, targets = image_paths
+    rows = [{"file_name": f"images/{i}.png", "label": int(t % 2)} for i, t in enumerate(targets)]
+    (root / "array.json").write_text(json.dumps(rows, indent=1))  # json.dump(rows, f), pretty-printed
+    (root / "lines.json").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    for name in ("array.json", "lines.json"):
+        data = load_joint_dataset(manifest=str(root / name), eval_holdout_fraction=0.0)
+        assert data.label_names == ["0", "1"] and data.train["label"] == [int(t % 2) for t in targets]
+
+
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        (
+            "m.jsonl",
+            '[{"file_name": "images/0.png", "label": 0}]',
+            r"row 1 of .*m\.jsonl to be a JSON object.*got list",
+        ),
+        ("m.jsonl", '[\n{"file_name": "images/0.png", "label": 0}\n]', r"Line 1 of .*m\.jsonl is not valid JSON"),
+        ("m.json", '["images/0.png", "images/1.png"]', r"row 1 of .*m\.json to be a JSON object.*got str"),
+    ],
+)
+def test_json_manifests_of_another_layout_raise_naming_the_file_and_the_layout(image_paths, name, text, expected):
+    root, _ = image_paths
+    (root / name).write_text(text)
+    with pytest.raises(ValueError, match=expected + r".*Expected JSON Lines, one object per line"):
+        load_joint_dataset(manifest=str(root / name))

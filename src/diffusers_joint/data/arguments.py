@@ -49,7 +49,10 @@ def add_data_source_arguments(group: argparse._ActionsContainer) -> None:
         "metadata.csv / metadata.jsonl (file_name + label columns).",
     )
     group.add_argument(
-        "--manifest", type=str, default=None, help="A .csv / .tsv / .jsonl of image paths (file_name) and labels."
+        "--manifest",
+        type=str,
+        default=None,
+        help="A .csv / .tsv / .jsonl / .json of image paths (file_name) and labels.",
     )
     group.add_argument("--npz_path", type=str, default=None, help="A MedMNIST-style .npz file.")
     group.add_argument("--csv_path", type=str, default=None, help="Images as CSV rows (e.g. MNIST-5k .csv.gz).")

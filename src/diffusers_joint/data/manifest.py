@@ -1,6 +1,6 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
 """
-Label manifests: a CSV or JSON Lines table with one image file per row and its labels, the layout of 🤗 datasets'
+Label manifests: a CSV, JSON Lines or JSON table with one image file per row and its labels, the layout of 🤗 datasets'
 `metadata.csv` / `metadata.jsonl` (a `file_name` column) and of CheXpert-, ISIC- and NIH-style label files.
 """
 
@@ -24,23 +24,57 @@ NEGATIVE = ("0", "0.0", "false", "no")
 UNLABELED = ("-1", "-1.0")
 
 
+def _json_rows(path: str) -> list:
+    """A `.json` manifest: a JSON array of row objects, else JSON Lines (what `.json` files were read as first)."""
+    with open(path, encoding="utf-8-sig") as f:
+        text = f.read()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return _json_lines_rows(path)  # several lines of objects ("Extra data"), or invalid: reported line by line
+    return data if isinstance(data, list) else [data]  # one object: a one-row JSON Lines file
+
+
+def _json_lines_rows(path: str) -> list:
+    rows = []
+    with open(path, encoding="utf-8-sig") as f:
+        for number, line in enumerate(f, start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise ValueError(
+                        f"Line {number} of {path} is not valid JSON: {error}. Expected {_JSON_LAYOUT}."
+                    ) from error
+    return rows
+
+
+_JSON_LAYOUT = (
+    'JSON Lines, one object per line such as {"file_name": "a.png", "label": 1} (or, for a .json file, a JSON array '
+    "of such objects)"
+)
+
+
 def read_table(path: str | os.PathLike) -> list[dict]:
-    """The rows of a `.csv` (or `.tsv`) or `.jsonl` file as dicts; empty CSV cells are `""`."""
+    """
+    The rows of a `.csv` (or `.tsv`), `.jsonl` (JSON Lines) or `.json` file (a JSON array of objects, or JSON Lines)
+    as dicts; empty CSV cells are `""`.
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"Expected an existing label manifest, got {path!r} which does not exist.")
-    if path.lower().endswith((".jsonl", ".json")):
-        rows = []
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as error:
-                        raise ValueError(f"Line {number} of {path} is not valid JSON: {error}.") from error
+    lower = path.lower()
+    if lower.endswith((".jsonl", ".json")):
+        rows = _json_rows(path) if lower.endswith(".json") else _json_lines_rows(path)
+        for number, row in enumerate(rows, start=1):
+            if not isinstance(row, dict):
+                raise ValueError(
+                    f"Expected row {number} of {path} to be a JSON object of columns, got {type(row).__name__} "
+                    f"{str(row)[:80]}. Expected {_JSON_LAYOUT}."
+                )
         return rows
     with open(path, newline="", encoding="utf-8-sig") as f:
-        return list(csv.DictReader(f, delimiter="\t" if path.lower().endswith(".tsv") else ","))
+        return list(csv.DictReader(f, delimiter="\t" if lower.endswith(".tsv") else ","))
 
 
 SPLIT_COLUMN = "split"
@@ -170,7 +204,7 @@ def manifest_splits(
             "once per label column."
         )
     paths, labels = [], []
-    for number, row in enumerate(rows, start=2 if not where.endswith(".jsonl") else 1):
+    for number, row in enumerate(rows, start=1 if where.lower().endswith((".jsonl", ".json")) else 2):
         name = row.get(file_column)
         if _is_missing(name):
             raise ValueError(f"Row {number} of {where} has no file name in column {file_column!r}.")

@@ -379,10 +379,10 @@ def load_joint_dataset(
         csv_label_position (`str`, *optional*, defaults to `"last"`):
             Whether the label of `csv_path` is its `"first"` or its `"last"` column.
         manifest (`str`, *optional*):
-            A label manifest: a `.csv`, `.tsv` or `.jsonl` table of image file paths (relative to the table's folder,
-            or absolute) and labels. An optional `split` column (`train`, and `test` / `validation` / `val` /
-            `valid` or `eval_split`) gives the evaluation split; without it, a seeded hold-out of
-            `eval_holdout_fraction`.
+            A label manifest: a `.csv`, `.tsv`, `.jsonl` or `.json` (an array of row objects) table of image file
+            paths (relative to the table's folder, or absolute) and labels. An optional `split` column (`train`, and
+            `test` / `validation` / `val` / `valid` or `eval_split`) gives the evaluation split; without it, a seeded
+            hold-out of `eval_holdout_fraction`.
         intensity_normalization ([`IntensityNormalization`], *optional*):
             The normalisation training will use; every image (files, `.npz` and dataset arrays) is checked with it.
             Defaults to the dtype's range.
