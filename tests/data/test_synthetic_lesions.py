@@ -1,5 +1,8 @@
 """The generated lesion set: reproducible by seed, balanced, masks where the lesions are; every loader reads it."""
 
+import inspect
+import re
+
 import numpy as np
 import pytest
 
@@ -96,3 +99,11 @@ def test_written_set_is_read_back_by_every_loader_with_its_labels_and_masks(tmp_
             np.testing.assert_array_equal(load_lesion_masks(source, split), arrays[f"{split}_masks"])
     with pytest.raises(ValueError, match="metadata of split 'val'"):
         load_lesion_masks(tmp_path / "lesions", "val")
+
+
+def test_the_documented_defaults_are_the_defaults():
+    signature = inspect.signature(make_lesion_images)
+    doc = inspect.getdoc(make_lesion_images)
+    for name in ("contrast_range", "lesion_sigma_range", "mask_threshold"):
+        documented = re.search(rf"{name} \(.*?defaults to `?(.+?)`?\):", doc).group(1)
+        assert documented == str(signature.parameters[name].default), name

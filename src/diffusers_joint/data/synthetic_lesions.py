@@ -121,10 +121,10 @@ def make_lesion_images(
             Height and width in pixels (at least 16).
         seed (`int` or `Sequence[int]`, *optional*, defaults to 0):
             Seed of `numpy.random.SeedSequence`; a sequence such as `(seed, split_index)` gives independent splits.
-        contrast_range (`Sequence[float]`, *optional*, defaults to `(0.07, 0.16)`):
+        contrast_range (`Sequence[float]`, *optional*, defaults to `(0.2, 0.4)`):
             The lesion's peak contrast is drawn uniformly from this range, in units of the [0, 1] intensity range
             (negative values make darker lesions).
-        lesion_sigma_range (`Sequence[float]`, *optional*, defaults to `(0.02, 0.05)`):
+        lesion_sigma_range (`Sequence[float]`, *optional*, defaults to `(0.025, 0.06)`):
             The blob's standard deviation along its long axis, in units of the image side (the short axis is 0.6-1
             times it).
         mask_threshold (`float`, *optional*, defaults to 0.5):
