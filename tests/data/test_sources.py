@@ -37,6 +37,18 @@ def test_save_to_disk_with_custom_columns(tmp_path, digits):
     np.testing.assert_array_equal(np.asarray(data.train[4]["image"]), images[4])
 
 
+def test_local_dataset_folder_is_named_by_its_base_name(tmp_path, digits):
+    # `source` goes into model cards: the folder's name only, never the local path leading to it
+    images, targets = digits
+    folder = tmp_path / "private" / "hospital_export"
+    _digit_dataset(images[:20], targets[:20], names=list("0123456789")).save_to_disk(folder)
+    data = load_joint_dataset(
+        dataset_name=str(folder) + "/", image_column="picture", label_column="digit", eval_holdout_fraction=0.25
+    )
+    assert data.source == "hospital_export"
+    assert str(tmp_path) not in data.source
+
+
 def test_plain_int_labels_are_remapped_and_held_out(tmp_path, digits):
     images, targets = digits
     keep = np.isin(targets, [3, 7])

@@ -343,7 +343,8 @@ def load_joint_dataset(
     Args:
         dataset_name (`str`, *optional*):
             A Hugging Face Hub data set name, or a local folder (one written by `save_to_disk` is read with
-            `datasets.load_from_disk`; any other with `datasets.load_dataset`).
+            `datasets.load_from_disk`; any other with `datasets.load_dataset`). A local folder is named by its base
+            name only in `JointDataset.source`, which model cards publish.
         dataset_config_name (`str`, *optional*):
             The configuration of `dataset_name`.
         train_data_dir (`str`, *optional*):
@@ -468,7 +469,11 @@ def load_joint_dataset(
             ) from error
     else:
         loaded = datasets.load_dataset(dataset_name, dataset_config_name, cache_dir=cache_dir)
-    source = dataset_name if dataset_config_name is None else f"{dataset_name} ({dataset_config_name})"
+    # a local folder by its name only, as for image folders: the source goes into model cards, which must not
+    # publish local paths; a Hub dataset id is kept as it is
+    source = os.path.basename(os.path.normpath(dataset_name)) if os.path.isdir(dataset_name) else dataset_name
+    if dataset_config_name is not None:
+        source = f"{source} ({dataset_config_name})"
     joint = _from_datasets(loaded, source, eval_split, image_column, label_columns[0], eval_holdout_fraction, seed)
     checked = check_images({"train": joint.train, "eval": joint.eval}, intensity_normalization, skip_bad_images)
     return dataclasses.replace(joint, train=checked["train"], eval=checked["eval"])
