@@ -39,6 +39,33 @@ def test_space_card_requirements_and_vendored_package(tmp_path):
         write_space(tmp_path / "bad", "just-a-name")
 
 
+def test_package_spec_removes_an_earlier_vendored_copy(tmp_path):
+    # `app.py` imports from its folder first: a stale copy would shadow the package installed from `package_spec`
+    space = write_space(tmp_path / "space", "user/m")
+    assert (space / "diffusers_joint" / "__init__.py").is_file()
+    write_space(space, "user/m", package_spec="diffusers-joint @ git+https://example.org/dj")
+    assert not (space / "diffusers_joint").exists()
+    assert (space / "requirements.txt").read_text().splitlines()[0] == "diffusers-joint @ git+https://example.org/dj"
+
+
+@pytest.mark.parametrize("where", ["parent", "same", "inside"])
+@pytest.mark.parametrize("package_spec", [None, "diffusers-joint"])
+def test_output_dir_overlapping_the_package_is_refused(tmp_path, monkeypatch, where, package_spec):
+    # on a copy of the package, as an editable install's `src/diffusers_joint`
+    import diffusers_joint.app.space as space_module
+
+    package = tmp_path / "src" / "diffusers_joint"
+    (package / "app").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "app" / "space.py").write_text("")
+    monkeypatch.setattr(space_module, "PACKAGE_DIR", package)
+    output_dir = {"parent": package.parent, "same": package, "inside": package / "app"}[where]
+    with pytest.raises(ValueError, match="outside the diffusers_joint package directory") as error:
+        write_space(output_dir, "user/m", package_spec=package_spec)
+    assert str(package) in str(error.value) and str(output_dir) in str(error.value)
+    assert sorted(p.name for p in package.rglob("*")) == ["__init__.py", "app", "space.py"]  # nothing written
+
+
 def test_space_app_builds_the_demo_from_its_own_copy_of_the_package(tmp_path):
     model = tmp_path / "model"
     unet = tiny_joint_unet(num_classes=2, label_names=["normal", "pneumonia"])

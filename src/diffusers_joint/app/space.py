@@ -55,6 +55,16 @@ def _requirements(package_spec: str | None) -> list[str]:
     return runtime + dicom + [f"gradio=={gradio.__version__}"]
 
 
+def _check_outside_package(output_dir: Path) -> None:
+    """Refuse a Space folder overlapping the package: writing it would replace (or copy into) the package itself."""
+    folder, package = output_dir.resolve(), PACKAGE_DIR.resolve()
+    if folder == package or package in folder.parents or folder in package.parents:
+        raise ValueError(
+            f"Expected an `output_dir` outside the diffusers_joint package directory {package} (neither it, inside it "
+            f"nor holding it), got {output_dir} ({folder}). Write the Space to another folder."
+        )
+
+
 def write_space(
     output_dir: str | Path,
     model_id: str,
@@ -70,7 +80,9 @@ def write_space(
 
     Args:
         output_dir (`str` or `Path`):
-            The folder to write (created; existing files of the same names are replaced).
+            The folder to write (created; existing files of the same names are replaced, and a `diffusers_joint/`
+            copy from an earlier run is removed when `package_spec` is given). It must not be, hold or be inside the
+            installed package's directory.
         model_id (`str`):
             The Hub id of the trained pipeline, e.g. `"user/joint-pneumonia-50"`.
         title (`str`, *optional*):
@@ -85,20 +97,28 @@ def write_space(
 
     Returns:
         `Path`: `output_dir`.
+
+    Raises:
+        ValueError: `model_id` is not a Hub model id, or `output_dir` overlaps the package's directory.
     """
     if not isinstance(model_id, str) or model_id.count("/") != 1 or any(not part for part in model_id.split("/")):
         raise ValueError(f"`model_id` must be a Hub model id 'owner/name', got {model_id!r}.")
     output_dir = Path(output_dir)
+    _check_outside_package(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     title = title or model_id.split("/")[1]
     (output_dir / "app.py").write_text(
         APP_TEMPLATE.format(model_id=model_id, title=title, num_inference_steps=int(num_inference_steps))
     )
     (output_dir / "requirements.txt").write_text("\n".join(_requirements(package_spec)) + "\n")
+    # `app.py` imports `diffusers_joint` from its own folder first: a copy vendored by an earlier run is replaced,
+    # and removed when the package comes from `package_spec`, where it would shadow the pip-installed one
+    target = output_dir / "diffusers_joint"
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.exists():
+        shutil.rmtree(target)
     if package_spec is None:
-        target = output_dir / "diffusers_joint"
-        if target.exists():
-            shutil.rmtree(target)
         shutil.copytree(PACKAGE_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     gradio = import_gradio()
     card_data = SpaceCardData(
