@@ -2,6 +2,7 @@
 """The Space folder: a valid Space card, requirements, and an app.py that builds the app from the vendored package."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -37,6 +38,14 @@ def test_space_card_requirements_and_vendored_package(tmp_path):
     assert not (spec / "diffusers_joint").exists()
     with pytest.raises(ValueError, match="Hub model id 'owner/name'"):
         write_space(tmp_path / "bad", "just-a-name")
+
+
+@pytest.mark.parametrize("model_id", ["user/my model", "./my-model", "user/model?", 'user/x"""', "user/a--b", "a/b/c"])
+def test_invalid_model_id_is_refused(tmp_path, model_id):
+    # it is written into app.py and the card: anything the Hub would refuse is refused here, before writing
+    with pytest.raises(ValueError, match=r"Hub model id 'owner/name'.*got " + re.escape(repr(model_id))):
+        write_space(tmp_path / "space", model_id)
+    assert not (tmp_path / "space").exists()
 
 
 def test_package_spec_removes_an_earlier_vendored_copy(tmp_path):

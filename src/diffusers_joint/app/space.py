@@ -8,6 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 from huggingface_hub import SpaceCard, SpaceCardData
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from .gradio_demo import import_gradio
 
@@ -55,6 +56,18 @@ def _requirements(package_spec: str | None) -> list[str]:
     return runtime + dicom + [f"gradio=={gradio.__version__}"]
 
 
+def _check_model_id(model_id: str) -> None:
+    """A Hub model id 'owner/name' as the Hub accepts it: it goes into `app.py`, the card's `models` and its link."""
+    try:
+        if not isinstance(model_id, str) or model_id.count("/") != 1:
+            raise HFValidationError("expected exactly one '/' between the owner and the name.")
+        validate_repo_id(model_id)
+    except HFValidationError as error:
+        raise ValueError(
+            f"`model_id` must be a Hub model id 'owner/name' that the Hub accepts, got {model_id!r}: {error}"
+        ) from error
+
+
 def _check_outside_package(output_dir: Path) -> None:
     """Refuse a Space folder overlapping the package: writing it would replace (or copy into) the package itself."""
     folder, package = output_dir.resolve(), PACKAGE_DIR.resolve()
@@ -84,7 +97,8 @@ def write_space(
             copy from an earlier run is removed when `package_spec` is given). It must not be, hold or be inside the
             installed package's directory.
         model_id (`str`):
-            The Hub id of the trained pipeline, e.g. `"user/joint-pneumonia-50"`.
+            The Hub id of the trained pipeline, e.g. `"user/joint-pneumonia-50"`: `owner/name`, checked with
+            `huggingface_hub.utils.validate_repo_id` (a local model is served by setting `MODEL_ID` instead).
         title (`str`, *optional*):
             The Space's title; defaults to the model's name.
         num_inference_steps (`int`, *optional*, defaults to 250):
@@ -101,8 +115,7 @@ def write_space(
     Raises:
         ValueError: `model_id` is not a Hub model id, or `output_dir` overlaps the package's directory.
     """
-    if not isinstance(model_id, str) or model_id.count("/") != 1 or any(not part for part in model_id.split("/")):
-        raise ValueError(f"`model_id` must be a Hub model id 'owner/name', got {model_id!r}.")
+    _check_model_id(model_id)
     output_dir = Path(output_dir)
     _check_outside_package(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
