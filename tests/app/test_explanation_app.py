@@ -62,6 +62,21 @@ def test_counterfactual_is_reproducible_and_seed_dependent(app, image):
     assert list(first.probs_before) == NAMES and sum(first.probs_after.values()) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("problem_type", ["single_label_classification", "multi_label_classification"])
+def test_counterfactual_says_whether_the_input_is_already_the_target(image, problem_type):
+    pipe = tiny_joint_pipeline(num_classes=3, label_names=NAMES, problem_type=problem_type)
+    app = ExplanationApp(pipe, num_inference_steps=4)
+    probs, _ = app.classify(image)
+    if problem_type == "single_label_classification":
+        decided = {max(probs, key=probs.get)}
+    else:
+        decided = {name for name, p in probs.items() if p >= 0.5}
+    for target in NAMES:
+        out = app.counterfactual(image, target, strength=0.5, seed=0)
+        assert out.already_target == (decided == {target})  # a multi-label target is the set of that class only
+        assert not (out.already_target and out.flipped)
+
+
 def test_generate_gives_a_captioned_gallery_and_a_labelled_grid(app):
     gallery, grid = app.generate(["pneumonia", "normal"], samples_per_class=3, seed=0)
     assert [caption for _, caption in gallery] == ["pneumonia"] * 3 + ["normal"] * 3

@@ -3,12 +3,16 @@
 
 import sys
 
+import numpy as np
+import PIL.Image
 import pytest
 
 from diffusers_joint.app import ExplanationApp, build_demo
 from diffusers_joint.app.gradio_demo import upload_error_message
 from diffusers_joint.data import ImageReadError
 from tiny_models import tiny_joint_pipeline
+
+NAMES = ["normal", "pneumonia", "effusion"]
 
 
 def test_without_gradio_the_error_names_the_install_command(monkeypatch):
@@ -38,6 +42,19 @@ def test_the_classify_tab_says_whether_its_probabilities_are_calibrated():
     note = "Probabilities are calibrated by temperature scaling with the model's classifier temperature 1.7."
     assert note in calibrated
     assert "Confidence: probability of the decision (not calibrated)" in texts(1.0)
+
+
+def test_explain_summary_says_when_the_input_is_already_the_target():
+    pytest.importorskip("gradio", reason='the app needs Gradio: pip install -e ".[app]"')
+    image = PIL.Image.fromarray(np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8), mode="L")
+    app = ExplanationApp(tiny_joint_pipeline(num_classes=3, label_names=NAMES), num_inference_steps=4)
+    counterfactual = next(fn.fn for fn in build_demo(app).fns.values() if fn.api_name == "counterfactual")
+    probs, _ = app.classify(image)
+    predicted = max(probs, key=probs.get)
+    summary = counterfactual(image, predicted, 0.5, 0, 4)[-1]
+    assert summary.startswith(f"The input is already classified as **{predicted}**")
+    other = next(name for name in NAMES if name != predicted)
+    assert counterfactual(image, other, 0.5, 0, 4)[-1].startswith("The model's decision ")
 
 
 def test_a_bad_upload_is_named_by_its_file_name_not_the_servers_cache_path():

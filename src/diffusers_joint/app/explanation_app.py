@@ -52,9 +52,13 @@ class Explanation:
         probs_after (`dict[str, float]`):
             The classifier's probabilities of the counterfactual, by class name.
         flipped (`bool`):
-            Whether the decision moved to the target class (see [`CounterfactualPipelineOutput`]).
+            Whether the decision moved to the target class (see [`CounterfactualPipelineOutput`]); never for an input
+            already classified as the target (see `already_target`).
         l1 (`float`):
             Mean absolute change per pixel, in [-1, 1] pixel units.
+        already_target (`bool`, *optional*, defaults to `False`):
+            Whether the input itself is already classified as the target class (multi-label: its decisions are the
+            target set), so that there was no decision to move.
     """
 
     input_image: PIL.Image.Image
@@ -64,6 +68,15 @@ class Explanation:
     probs_after: dict[str, float]
     flipped: bool
     l1: float
+    already_target: bool = False
+
+
+def _is_target(labels, target) -> bool:
+    """Whether predicted labels are the target, as the counterfactual pipeline decides (multi-label: -1 is either)."""
+    labels, target = torch.as_tensor(labels), torch.as_tensor(target)
+    if target.ndim == 0:
+        return bool(labels == target)
+    return bool(((labels == target) | (target < 0)).all())
 
 
 def load_joint_pipeline(
@@ -241,6 +254,7 @@ class ExplanationApp:
             probs_after=probabilities_by_name(unet, out.counterfactual_probs)[0],
             flipped=bool(out.flipped[0]),
             l1=float(out.l1[0]),
+            already_target=_is_target(out.original_labels[0], out.target_classes[0]),
         )
 
     def generate(

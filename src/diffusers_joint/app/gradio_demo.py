@@ -100,10 +100,11 @@ def build_demo(app: ExplanationApp, title: str | None = None) -> Any:
 
     def counterfactual(image, target_class, strength, seed, num_inference_steps, file=None, progress=tracked):
         out = run(app.counterfactual, chosen(image, file), target_class, strength, seed, num_inference_steps)
-        summary = (
-            f"The model's decision {'moved to' if out.flipped else 'did not move to'} **{target_class}** "
-            f"(mean absolute change {out.l1:.3f} in [-1, 1] pixel units)."
-        )
+        if out.already_target:  # nothing to move: "did not move to" would read as a failure
+            decision = f"The input is already classified as **{target_class}**"
+        else:
+            decision = f"The model's decision {'moved to' if out.flipped else 'did not move to'} **{target_class}**"
+        summary = f"{decision} (mean absolute change {out.l1:.3f} in [-1, 1] pixel units)."
         return out.input_image, out.counterfactual, out.overlay, out.probs_before, out.probs_after, summary
 
     def generate(class_names, samples_per_class, seed, num_inference_steps, progress=tracked):
