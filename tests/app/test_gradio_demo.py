@@ -1,6 +1,8 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
 """The Gradio interface: its API names and the error when Gradio is missing (served in tests/examples/test_app.py)."""
 
+import base64
+import io
 import sys
 
 import numpy as np
@@ -55,6 +57,23 @@ def test_explain_summary_says_when_the_input_is_already_the_target():
     assert summary.startswith(f"The input is already classified as **{predicted}**")
     other = next(name for name in NAMES if name != predicted)
     assert counterfactual(image, other, 0.5, 0, 4)[-1].startswith("The model's decision ")
+
+
+def test_an_input_image_sent_as_a_data_url_reaches_the_model_unchanged():
+    gr = pytest.importorskip("gradio", reason='the app needs Gradio: pip install -e ".[app]"')
+    from gradio.data_classes import ImageData
+
+    demo = build_demo(ExplanationApp(tiny_joint_pipeline(num_classes=2)))
+    inputs = [
+        b for b in demo.blocks.values() if isinstance(b, gr.Image) and b.elem_id in ("classify-image", "explain-image")
+    ]
+    assert len(inputs) == 2 and all(b.format == "png" for b in inputs)
+    pixels = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(pixels).save(buffer, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    path = inputs[0].preprocess(ImageData(url=url))  # as a pasted image or a gradio_client call sends it
+    np.testing.assert_array_equal(np.asarray(PIL.Image.open(path)), pixels)  # lossless: no webp re-encoding
 
 
 def test_a_bad_upload_is_named_by_its_file_name_not_the_servers_cache_path():

@@ -118,12 +118,14 @@ def build_demo(app: ExplanationApp, title: str | None = None) -> Any:
 
     def image_inputs(elem_id):
         # A browser image, passed on as its file (image_mode=None: no conversion, so 16-bit PNGs keep their values),
-        # or any file the package reads; an upload to one clears the other.
+        # or any file the package reads; an upload to one clears the other. format="png": an image sent as a data URL
+        # (pasted, or by gradio_client) is saved losslessly, not re-encoded as Gradio's default lossy webp.
         with gr.Column():
             image = gr.Image(
                 label="Image (PNG, JPEG; 8 or 16 bits)",
                 type="filepath",
                 image_mode=None,
+                format="png",
                 sources=["upload", "clipboard"],
                 height=300,
                 elem_id=elem_id,
