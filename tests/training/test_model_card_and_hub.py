@@ -1,6 +1,7 @@
 import argparse
 import math
 import re
+import shlex
 
 import pytest
 import yaml
@@ -143,8 +144,33 @@ def test_the_upload_and_the_command_to_retry_it_leave_out_the_same_files(monkeyp
     uploaded = [n for n in ("model_index.json", "checkpoint-2/model.safetensors", "best-checkpoint/best.json",
                             "tb/run/events") if not any(fnmatch(n, p) for p in calls["patterns"])]  # fmt: skip
     assert uploaded == ["model_index.json"]
-    command = re.search(r"`(huggingface-cli upload .*?)`", str(info.value)).group(1)
-    assert all(repr(pattern) in command for pattern in calls["patterns"])
+    command = re.search(r"`(hf upload .*?)`", str(info.value)).group(1)
+    assert parse_hf_upload(command)["exclude"] == tuple(calls["patterns"])
+
+
+def parse_hf_upload(command):
+    """The parameters `hf upload` reads from `command`, parsed offline by huggingface_hub's own CLI."""
+    from huggingface_hub.cli.hf import app
+
+    args = shlex.split(command)
+    assert args[:2] == ["hf", "upload"]
+    context = app.make_context("hf", args[1:])
+    name, upload, rest = app.resolve_command(context, args[1:])
+    return upload.make_context(name, rest, parent=context).params
+
+
+@pytest.mark.parametrize("private", [False, True])
+def test_the_retry_command_parses_with_the_installed_hf_cli(monkeypatch, tmp_path, private):
+    # one pattern per --exclude: `--exclude 'a' 'b'` read 'b' as the path in the repository
+    monkeypatch.setattr(hub_module, "create_repo", lambda repo_id, **kw: (_ for _ in ()).throw(OSError("offline")))
+    output_dir = tmp_path / "joint run"  # a space, quoted for the shell
+    with pytest.raises(HubUploadError) as info:
+        push_output_to_hub(output_dir, "user/joint", private=private, ignore_patterns=["tb/**"])
+    command = re.search(r"`(hf upload .*?)`", str(info.value)).group(1)
+    params = parse_hf_upload(command)
+    assert (params["repo_id"], params["local_path"], params["path_in_repo"]) == ("user/joint", str(output_dir), ".")
+    assert params["exclude"] == (*hub_module.HUB_IGNORE_PATTERNS, "tb/**")
+    assert bool(params["private"]) is private
 
 
 def test_push_offline_fails_clearly_without_leaking_the_token(monkeypatch, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 
 from accelerate import Accelerator
 from diffusers.utils import logging
@@ -16,6 +17,20 @@ logger = logging.get_logger(__name__)
 HUB_IGNORE_PATTERNS = [
     "checkpoint-*", "checkpoint-*/**", "best-checkpoint/**", "logs/**", "*.tmp", "*.tmp/**", "*.old", "*.old/**",
 ]  # fmt: skip
+
+
+def upload_command(repo_id: str, output_dir: str | os.PathLike, exclude: list[str], private: bool = False) -> str:
+    """
+    The `hf upload` command (huggingface_hub's CLI) that uploads `output_dir` to the model repository `repo_id`
+    without the files matching `exclude`, quoted for a POSIX shell. `--exclude` is repeated per pattern: the CLI
+    takes one pattern per flag.
+    """
+    words = ["hf", "upload", repo_id, os.fspath(output_dir), "."]
+    for pattern in exclude:
+        words += ["--exclude", pattern]
+    if private:  # as the failed push would have created it
+        words.append("--private")
+    return shlex.join(words)
 
 
 class HubUploadError(RuntimeError):
@@ -36,7 +51,7 @@ def push_output_to_hub(
 
     The token comes from `token`, else from `HF_TOKEN` / the cached login; it is never logged. Returns the URL of the
     commit. Raises [`HubUploadError`] with the reason (offline mode, no network, missing permission, ...) and the
-    `huggingface-cli upload` command that uploads the same files later by hand.
+    `hf upload` command that uploads the same files later by hand.
     """
     patterns = [*HUB_IGNORE_PATTERNS, *(ignore_patterns or [])]
     try:
@@ -55,8 +70,7 @@ def push_output_to_hub(
         raise HubUploadError(
             f"Could not push {output_dir} to the Hub repository {repo_id!r} ({reason}). The trained pipeline and its "
             f"model card are saved locally in {output_dir}; upload them later with "
-            f"`huggingface-cli upload {repo_id} {output_dir} --exclude {' '.join(repr(p) for p in patterns)}` once "
-            "online and logged in."
+            f"`{upload_command(repo_id, output_dir, patterns, private)}` once online and logged in (`hf auth login`)."
         ) from error
     logger.info(f"Pushed {output_dir} to {repo_url}")
     return str(getattr(commit, "commit_url", commit))
