@@ -182,6 +182,17 @@ def test_push_offline_fails_clearly_without_leaking_the_token(monkeypatch, tmp_p
     assert "hf_supersecrettoken" not in message
 
 
+@pytest.mark.parametrize(
+    "settings, weights",
+    [({"use_ema": True}, "), with the EMA weights:"), ({"use_ema": False}, "), with the trained weights (no EMA):"),
+     ({}, "):")],
+)  # fmt: skip
+def test_model_card_says_which_weights_were_evaluated(settings, weights):
+    text = make_card(training_settings={"steps": 100, **settings}, metrics={"accuracy": 0.9, "num_examples": 50}).text
+    assert f"On the test split (50 images{weights}" in text
+    assert ("EMA weights" in text) == bool(settings.get("use_ema"))
+
+
 def test_model_card_states_the_intensity_normalisation_and_the_calibration():
     settings = {"steps": 100, "intensity_normalization": "window", "intensity_range": [-1000.0, 400.0]}
     metrics = {"accuracy": 0.9, "ece": 0.021, "ece_uncalibrated": 0.087, "classifier_temperature": 1.8342}

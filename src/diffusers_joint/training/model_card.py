@@ -236,7 +236,8 @@ def build_model_card(
             Name of the split the metrics were computed on.
         training_settings (`dict`, *optional*):
             Settings shown in the training table. Its `intensity_normalization` and `intensity_range` (the pipeline's
-            config of the same names; default `"dtype"`) are also described under *Input intensities*.
+            config of the same names; default `"dtype"`) are also described under *Input intensities*, and its
+            `use_ema` says whether the results are those of the EMA weights.
         dataset_id (`str`, *optional*):
             Hub id of the data set, if it has one (goes to the `datasets` metadata).
         repo_id (`str`, *optional*):
@@ -279,7 +280,7 @@ def build_model_card(
         sample_section=_sample_section(sample_grid_file),
         repo_id=repo_id or "path/to/this/model",
         space_id=f"{repo_id}-demo" if repo_id else f"your-name/{model_name}-demo",
-        metrics_table=_metrics_table(metrics, eval_split_name)
+        metrics_table=_metrics_table(metrics, eval_split_name, settings.get("use_ema"))
         + _generation_table(generation_metrics, eval_split_name),
         eval_split_name=eval_split_name,
         num_train_examples=num_train_examples,
@@ -338,13 +339,17 @@ def _eval_results(task_type: str, values: dict[str, Any], names: dict[str, str],
     ]
 
 
-def _metrics_table(metrics: dict[str, Any], eval_split_name: str) -> str:
-    """The classification results as a Markdown table, or a line saying that no evaluation was run."""
+def _metrics_table(metrics: dict[str, Any], eval_split_name: str, use_ema: bool | None = None) -> str:
+    """
+    The classification results as a Markdown table, or a line saying that no evaluation was run. Which weights were
+    evaluated is said from the run's `use_ema` setting, and not at all when it is unknown.
+    """
     rows = [f"| {METRIC_NAMES[k]} | {_format_value(v)} |" for k, v in metrics.items() if k in METRIC_NAMES]
     if not rows:
         return "No evaluation was run."
+    weights = {True: ", with the EMA weights", False: ", with the trained weights (no EMA)"}.get(use_ema, "")
     return (
-        f"On the {eval_split_name} ({metrics.get('num_examples', '?')} images), with the EMA weights:\n\n"
+        f"On the {eval_split_name} ({metrics.get('num_examples', '?')} images){weights}:\n\n"
         "| metric | value |\n| --- | --- |\n" + "\n".join(rows)
     )
 
