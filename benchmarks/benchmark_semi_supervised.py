@@ -276,8 +276,9 @@ def main():
                 if result_file.exists():
                     results = json.loads(result_file.read_text())
                     runs.append({"method": method, "budget": budget, "seed": seed, "results": results})
+                    reported = [k for k in REPORTED if results.get(k) is not None]  # null: undefined (was NaN)
                     print(f"{method:>15} {budget:>5} seed {seed}: " + ", ".join(
-                        f"{k}={results[k]:.4f}" for k in REPORTED if k in results), flush=True)  # fmt: skip
+                        f"{k}={results[k]:.4f}" for k in reported), flush=True)  # fmt: skip
     imported = json.loads(Path(args.import_results).read_text()) if args.import_results else {}
     runs = merge_runs(runs, imported.get("runs", []))
     summary, table = summarise(runs, args.budgets, args.methods, imported.get("summary"))

@@ -18,7 +18,6 @@ reads their latents, its samples and counterfactuals are decoded before they are
 """
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -43,6 +42,7 @@ from diffusers_joint.evaluation import (
     evaluate_generation,
     results_to_markdown,
     train_reference_classifier,
+    write_results_json,
 )
 from diffusers_joint.pipelines import GUIDANCE_METHODS
 
@@ -229,8 +229,7 @@ def main(args):
     results["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     results["config"] = vars(args)
     json_path = os.path.join(args.output_dir, "eval_results.json")
-    with open(json_path, "w") as f:
-        json.dump(results, f, indent=2)
+    write_results_json(json_path, results)  # NaN (e.g. ROC AUC on a single-class split) as null: valid JSON
     with open(os.path.join(args.output_dir, "eval_results.md"), "w") as f:
         f.write(results_to_markdown(results, title=f"Evaluation of {args.pipeline}") + "\n")
     logger.info(f"Wrote {json_path} and eval_results.md")

@@ -14,7 +14,6 @@ its config) with a model card (README.md) and eval_results.json (PSNR and SSIM o
 """
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -36,7 +35,7 @@ from diffusers_joint.data import (
     mixed_batch_dataloader,
     random_horizontal_flip,
 )
-from diffusers_joint.evaluation import dataset_to_tensors, evaluate_autoencoder
+from diffusers_joint.evaluation import dataset_to_tensors, evaluate_autoencoder, write_results_json
 from diffusers_joint.training import (
     AUTOENCODER_LOSS_TERMS,
     AutoencoderObjective,
@@ -222,8 +221,7 @@ def finish(accelerator, vae, dataset, preprocessor, step, args):
     vae.save_pretrained(args.output_dir, safe_serialization=True)
     results = {"step": step, "eval_split": dataset.eval_split_name if dataset.eval is not None else None, **results}
     results["scaling_factor"] = vae.config.scaling_factor
-    with open(os.path.join(args.output_dir, "eval_results.json"), "w") as f:
-        json.dump(results, f, indent=2)
+    write_results_json(os.path.join(args.output_dir, "eval_results.json"), results)  # NaN as null: valid JSON
     settings = {key: getattr(args, key) for key in SETTINGS} | {"steps": step, "resolution": preprocessor.resolution}
     settings["intensity_normalization"] = intensity_normalization_from_args(args).mode
     card = build_autoencoder_model_card(

@@ -16,7 +16,6 @@ Modelled on diffusers' examples/unconditional_image_generation/train_uncondition
 """
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -54,6 +53,7 @@ from diffusers_joint.evaluation import (
     metrics_from_logits,
     predict_logits,
     validation_scores,
+    write_results_json,
 )
 from diffusers_joint.pipelines import class_sample_grid
 from diffusers_joint.training import (
@@ -518,8 +518,9 @@ def finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, st
         logger.warning("--evaluate_generation needs an evaluation split and a diffusion loss: skipped.")
     if grid is not None:
         grid.save(os.path.join(args.output_dir, "samples.png"))
-    with open(os.path.join(args.output_dir, "eval_results.json"), "w") as f:
-        json.dump({"step": step, "eval_split": dataset.eval is not None, **results}, f, indent=2)
+    # NaN (e.g. ROC AUC on a single-class split) as null: valid JSON
+    results_file = os.path.join(args.output_dir, "eval_results.json")
+    write_results_json(results_file, {"step": step, "eval_split": dataset.eval is not None, **results})
     card = build_model_card(
         model_name=Path(args.output_dir).name,
         label_names=dataset.label_names,

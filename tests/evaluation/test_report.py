@@ -1,10 +1,13 @@
 """Markdown tables of evaluation results and generation metrics on model cards."""
 
+import json
 import math
 
+import numpy as np
+import pytest
 from huggingface_hub import ModelCard
 
-from diffusers_joint.evaluation import metrics_table, results_to_markdown
+from diffusers_joint.evaluation import json_safe, metrics_table, results_to_markdown, write_results_json
 from diffusers_joint.training import build_model_card
 
 
@@ -53,3 +56,39 @@ def test_model_card_carries_generation_metrics():
     assert by_type[("unconditional-image-generation", "precision")] == 0.5
     assert ("unconditional-image-generation", "kid_std") not in by_type
     assert "20 class-guided samples" in card.text and "| 12.5000 |" in card.text
+
+
+def _strict_json(text):
+    """Parse as standard JSON: the bare NaN / Infinity that Python's json writes by default are refused."""
+    return json.loads(text, parse_constant=lambda token: pytest.fail(f"non-standard JSON token {token}"))
+
+
+def test_results_json_writes_nan_and_infinity_as_null(tmp_path):
+    results = {
+        "step": 3,
+        "classification": {"roc_auc": math.nan, "accuracy": 0.5, "per_class": [0.25, float("inf")]},
+        "psnr": np.float32("inf"),
+        "counts": np.array([1, 2]),
+        "pair": (np.float64("nan"), -math.inf),
+        "note": None,
+    }
+    path = tmp_path / "eval_results.json"
+    write_results_json(path, results)
+    assert _strict_json(path.read_text()) == {
+        "step": 3,
+        "classification": {"roc_auc": None, "accuracy": 0.5, "per_class": [0.25, None]},
+        "psnr": None,
+        "counts": [1, 2],
+        "pair": [None, None],
+        "note": None,
+    }
+    assert math.isnan(results["classification"]["roc_auc"])  # the caller's results are left as they are
+    assert json_safe({"a": [math.nan, 1.0]}) == {"a": [None, 1.0]}
+
+
+def test_results_json_refuses_what_json_cannot_hold_and_keeps_the_old_file(tmp_path):
+    path = tmp_path / "eval_results.json"
+    path.write_text("{}\n")
+    with pytest.raises(TypeError):
+        write_results_json(path, {"model": object()})
+    assert path.read_text() == "{}\n"

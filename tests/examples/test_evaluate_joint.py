@@ -202,3 +202,27 @@ def test_the_scheduler_flag_is_used_whatever_the_pipeline_saved(cli_run, tmp_pat
          "--reference_model", str(cli_run / "reference_classifier"), "--skip_counterfactuals", *FAST]
     )  # fmt: skip
     assert script.main(args)["generation"]["scheduler"] == "DDPMScheduler"
+
+
+def test_results_json_is_standard_json_when_a_metric_is_undefined(tmp_path):
+    # a single-class test split: ROC AUC is undefined (NaN), written as null
+    script = load_script()
+    unet = tiny_joint_unet(num_classes=2, label_names=["normal", "pneumonia"])
+    JointDiffusionPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=20)).save_pretrained(tmp_path / "p")
+    rng = np.random.default_rng(0)
+    np.savez(
+        tmp_path / "one_class.npz",
+        train_images=rng.integers(0, 256, (20, 8, 8), dtype=np.uint8),
+        train_labels=np.array([[0], [1]] * 10),
+        test_images=rng.integers(0, 256, (6, 8, 8), dtype=np.uint8),
+        test_labels=np.ones((6, 1), dtype=int),
+    )
+    args = script.parse_args(
+        ["--pipeline", str(tmp_path / "p"), "--npz_path", str(tmp_path / "one_class.npz"), "--output_dir",
+         str(tmp_path / "out"), "--skip_generation", "--skip_counterfactuals", "--reference_epochs", "1"]
+    )  # fmt: skip
+    script.main(args)
+    text = (tmp_path / "out" / "eval_results.json").read_text()
+    results = json.loads(text, parse_constant=lambda token: pytest.fail(f"non-standard JSON token {token}"))
+    assert results["classification"]["roc_auc"] is None and results["reference_classifier"]["roc_auc"] is None
+    assert "| ROC AUC (`roc_auc`) | n/a |" in (tmp_path / "out" / "eval_results.md").read_text()

@@ -221,3 +221,21 @@ def test_num_epochs_trains_whole_epochs_of_accumulated_updates(tmp_path):
     # 1,293 training digits in batches of 256 are 6 batches, so 3 updates of 2 accumulated batches
     assert (steps, epochs, per_epoch) == (3, 1, 3)
     assert json.loads((out / "eval_results.json").read_text())["step"] == 3
+
+
+def test_results_json_is_standard_json_when_a_metric_is_undefined(tmp_path):
+    # a single-class evaluation split: ROC AUC is undefined (NaN), written as null, not as a bare NaN
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "one_class.npz"
+    np.savez(
+        npz,
+        train_images=rng.integers(0, 256, (40, 8, 8), dtype=np.uint8),
+        train_labels=np.array([[0], [1]] * 20),
+        test_images=rng.integers(0, 256, (8, 8, 8), dtype=np.uint8),
+        test_labels=np.ones((8, 1), dtype=int),
+    )
+    out = tmp_path / "out"
+    launch("--npz_path", str(npz), "--max_train_steps", "1", "--checkpointing_steps", "0", "--output_dir", str(out))
+    text = (out / "eval_results.json").read_text()
+    results = json.loads(text, parse_constant=lambda token: pytest.fail(f"non-standard JSON token {token}"))
+    assert results["roc_auc"] is None and results["step"] == 1

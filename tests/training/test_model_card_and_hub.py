@@ -220,3 +220,15 @@ def test_a_training_run_leaves_its_logging_folder_out_of_the_upload(monkeypatch,
     assert captured["ignore_patterns"] == ["tb/**"]
     hub_module.push_run_to_hub(None, argparse.Namespace(**{**vars(args), "logging_dir": str(tmp_path.parent / "x")}))
     assert captured["ignore_patterns"] == []  # logs outside the output folder are not in the upload anyway
+
+
+def test_autoencoder_card_leaves_nan_metrics_out_of_the_model_index():
+    from diffusers_joint.training import build_autoencoder_model_card
+
+    config = {"sample_size": 16, "block_out_channels": [8, 16], "latent_channels": 4, "scaling_factor": 0.5}
+    metrics = {"psnr": float("inf"), "ssim": float("nan"), "l1": 0.25, "num_examples": 10}
+    card = build_autoencoder_model_card("ae", config, "digits", 100, 1, metrics=metrics)
+    results = model_index_to_eval_results(card.data.to_dict()["model-index"])[1]
+    assert [(r.metric_type, r.metric_value) for r in results] == [("l1", 0.25)]
+    assert "nan" not in str(card).lower() and "inf" not in card.content.split("---")[1].lower()
+    assert "| PSNR (dB, data range 2) | n/a |" in card.text and "| SSIM | n/a |" in card.text

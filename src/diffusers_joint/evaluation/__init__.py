@@ -25,7 +25,7 @@ from .predict import (
 )
 from .reference_generation import evaluate_generation_with_reference
 from .reference_network import ReferenceClassifier, train_reference_classifier
-from .report import metrics_table, results_to_markdown
+from .report import json_safe, metrics_table, results_to_markdown, write_results_json
 from .split_shift import SPLIT_SHIFT_MAX_IMAGES, SPLIT_SHIFT_WARNING_AUC, check_split_shift, split_shift_auc
 from .transformers_features import TransformersFeatureExtractor
 
@@ -59,6 +59,7 @@ __all__ = [
     "frechet_distance",
     "frechet_distance_from_statistics",
     "JointClassificationMetric",
+    "json_safe",
     "kernel_inception_distance",
     "metrics_from_logits",
     "metrics_table",
@@ -72,4 +73,5 @@ __all__ = [
     "SPLIT_SHIFT_WARNING_AUC",
     "train_reference_classifier",
     "TransformersFeatureExtractor",
+    "write_results_json",
 ]

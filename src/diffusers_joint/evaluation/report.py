@@ -1,10 +1,14 @@
 # Copyright 2026 The diffusers-joint authors. Licensed under the Apache License, Version 2.0.
-"""Markdown tables of evaluation results, for model cards and result pages."""
+"""Markdown tables of evaluation results, for model cards and result pages, and the results' JSON file."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from typing import Any
+
+import numpy as np
 
 METRIC_DESCRIPTIONS = {
     "num_examples": "Images",
@@ -102,3 +106,36 @@ def results_to_markdown(results: dict[str, Any], title: str = "Evaluation result
     for key in sections:
         lines += [f"## {SECTION_TITLES.get(key, key)}", "", metrics_table(results[key]), ""]
     return "\n".join(lines)
+
+
+def json_safe(value: Any) -> Any:
+    """
+    `value` with every non-finite float (NaN, e.g. a ROC AUC on a single-class split, or infinity) replaced by `None`
+    and numpy scalars and arrays turned into Python values, recursively through dicts, lists and tuples: standard
+    JSON has no NaN, and other JSON readers (browsers, `jq`) reject the bare `NaN` that `json.dump` writes.
+    """
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return json_safe(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_results_json(path: str | os.PathLike, results: dict[str, Any]) -> None:
+    """
+    Write `results` (e.g. `eval_results.json`) as standard JSON, indented: NaN and infinite values become `null`
+    (see [`json_safe`]). A value that JSON cannot hold raises a `TypeError` before the file is touched.
+
+    Args:
+        path (`str` or `os.PathLike`):
+            The file to write (replaced if it exists).
+        results (`dict`):
+            The results: numbers, strings, booleans, `None`, and dicts / lists of them.
+    """
+    text = json.dumps(json_safe(results), indent=2, allow_nan=False)  # allow_nan=False: no bare NaN slips through
+    with open(path, "w") as f:
+        f.write(text + "\n")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -88,6 +89,8 @@ def build_autoencoder_model_card(
     metrics = metrics or {}
     settings = training_settings or {}
     scored = {k: v for k, v in metrics.items() if k in AUTOENCODER_METRIC_NAMES and isinstance(v, (int, float))}
+    # NaN / infinity (e.g. no evaluation image) is no result: left out of the model-index, "n/a" in the table
+    finite = {k: v for k, v in scored.items() if math.isfinite(float(v))}
     eval_results = [
         EvalResult(
             task_type="image-to-image",
@@ -98,7 +101,7 @@ def build_autoencoder_model_card(
             metric_name=AUTOENCODER_METRIC_NAMES[key],
             metric_value=float(value),
         )
-        for key, value in scored.items()
+        for key, value in finite.items()
     ]
     card_data = ModelCardData(
         library_name="diffusers",
@@ -107,7 +110,7 @@ def build_autoencoder_model_card(
         model_name=model_name,
         eval_results=eval_results or None,
     )
-    rows = [f"| {AUTOENCODER_METRIC_NAMES[k]} | {v:.4g} |" for k, v in scored.items()]
+    rows = [f"| {AUTOENCODER_METRIC_NAMES[k]} | {f'{v:.4g}' if k in finite else 'n/a'} |" for k, v in scored.items()]
     metrics_table = (
         f"On the {eval_split_name} ({metrics.get('num_examples', '?')} images), each image encoded to its posterior's "
         "mode and decoded:\n\n| metric | value |\n| --- | --- |\n" + "\n".join(rows)
