@@ -94,7 +94,14 @@ def parse_args(argv=None):
     out = parser.add_argument_group("output")
     out.add_argument("--output_dir", type=str, default=None, help="Default: <pipeline>/evaluation.")
     out.add_argument("--batch_size", type=int, default=100)
+    parser.add_argument(
+        "--device",
+        type=str,
+        default=None,
+        help="Device for the pipeline and the reference network, e.g. cpu, cuda, cuda:1. Default: cuda if available.",
+    )
     args = parser.parse_args(argv)
+    args.device = check_device(parser, args.device)
     if args.output_dir is None:
         args.output_dir = os.path.join(args.pipeline, "evaluation") if os.path.isdir(args.pipeline) else "evaluation"
     for name in ("num_generated", "num_counterfactuals", "num_inference_steps", "batch_size", "reference_epochs"):
@@ -103,11 +110,27 @@ def parse_args(argv=None):
     return args
 
 
+def check_device(parser: argparse.ArgumentParser, device: str | None) -> str:
+    """`--device`, or cuda when available and else cpu; an unknown or unavailable device is a usage error."""
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        parser.error(f"--device must be a torch device such as cpu, cuda or cuda:1, got {device!r}.")
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    if parsed.type in available and not available[parsed.type]():
+        parser.error(f"--device {device}: no {parsed.type} device is available on this machine; use --device cpu.")
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        parser.error(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), from cuda:0.")
+    return device
+
+
 def load_reference(args, pipe, train_images, train_labels, label_names):
     """Load --reference_model, or train a reference network on the real labeled training images and save it."""
     unet = pipe.unet
     if args.reference_model:
-        reference = ReferenceClassifier.from_pretrained(args.reference_model).eval()
+        reference = ReferenceClassifier.from_pretrained(args.reference_model).to(args.device).eval()
         # the images' channels and size: a latent pipeline's are the VAE's, not the latents'
         expected = (pipe.pixel_channels, pipe.pixel_size, unet.config.num_classes)
         found = (reference.config.in_channels, reference.config.sample_size, reference.config.num_classes)
@@ -126,6 +149,7 @@ def load_reference(args, pipe, train_images, train_labels, label_names):
         label_names=label_names,
         num_epochs=args.reference_epochs,
         seed=args.seed,
+        device=args.device,
     )
     path = os.path.join(args.output_dir, REFERENCE_SUBFOLDER)
     reference.save_pretrained(path)
@@ -141,7 +165,7 @@ def main(args):
     torch.manual_seed(args.seed)
     timings = {}
 
-    pipe = JointDiffusionPipeline.from_pretrained(args.pipeline)
+    pipe = JointDiffusionPipeline.from_pretrained(args.pipeline).to(args.device)
     scheduler_class = DDIMScheduler if args.scheduler == "ddim" else DDPMScheduler  # whatever the pipeline saved
     pipe.scheduler = scheduler_class.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
@@ -195,6 +219,9 @@ def main(args):
     guidance = GuidanceConfig(method=args.guidance_method, scale=args.guidance_scale)
     if not args.skip_generation:
         start = time.perf_counter()
+        backbone = None
+        if args.backbone:
+            backbone = TransformersFeatureExtractor.from_pretrained(args.backbone, device=args.device)
         results["generation"] = evaluate_generation(
             pipe,
             eval_images,
@@ -206,7 +233,7 @@ def main(args):
             batch_size=args.batch_size,
             kid_subset_size=args.kid_subset_size,
             seed=args.seed,
-            backbone=TransformersFeatureExtractor.from_pretrained(args.backbone) if args.backbone else None,
+            backbone=backbone,
         )
         timings["generation"] = time.perf_counter() - start
 

@@ -204,6 +204,38 @@ def test_the_scheduler_flag_is_used_whatever_the_pipeline_saved(cli_run, tmp_pat
     assert script.main(args)["generation"]["scheduler"] == "DDPMScheduler"
 
 
+def test_device_flag_defaults_to_cuda_when_available_and_refuses_unknown_devices(monkeypatch, capsys, tiny_pipeline):
+    script = load_script()
+    flags = ["--pipeline", str(tiny_pipeline)]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert script.parse_args(flags).device == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert script.parse_args(flags).device == "cpu"
+    assert script.parse_args([*flags, "--device", "cpu"]).device == "cpu"
+    for device, message in (("gpu0", "--device must be a torch device such as cpu, cuda or cuda:1, got 'gpu0'"),
+                            ("cuda", "--device cuda: no cuda device is available on this machine")):  # fmt: skip
+        with pytest.raises(SystemExit):
+            script.parse_args([*flags, "--device", device])
+        assert message in capsys.readouterr().err
+
+
+def test_the_pipeline_and_the_reference_network_run_on_the_device(monkeypatch, tiny_pipeline, tmp_path):
+    script = load_script()
+    moved, trained_on = [], []
+    to = JointDiffusionPipeline.to
+    monkeypatch.setattr(JointDiffusionPipeline, "to", lambda self, *a, **kw: moved.append(a) or to(self, *a, **kw))
+    train = script.train_reference_classifier
+    monkeypatch.setattr(
+        script, "train_reference_classifier", lambda *a, **kw: trained_on.append(kw["device"]) or train(*a, **kw)
+    )
+    args = script.parse_args(
+        ["--pipeline", str(tiny_pipeline), "--output_dir", str(tmp_path), "--skip_generation",
+         "--skip_counterfactuals", "--reference_epochs", "1", "--device", "cpu"]
+    )  # fmt: skip
+    script.main(args)
+    assert moved == [("cpu",)] and trained_on == ["cpu"]
+
+
 def test_results_json_is_standard_json_when_a_metric_is_undefined(tmp_path):
     # a single-class test split: ROC AUC is undefined (NaN), written as null
     script = load_script()
