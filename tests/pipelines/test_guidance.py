@@ -20,7 +20,23 @@ def test_alpha_prod_matches_scheduler_schedule():
         for t in scheduler.timesteps:
             value = guidance.alpha_prod_at(scheduler, t, sample)
             assert value.dtype == torch.float64
+            assert guidance.alpha_prod_at(scheduler, t, sample.half()).dtype == torch.float32  # never below float32
             assert value.item() == pytest.approx(scheduler.alphas_cumprod[int(t)].item())
+
+
+def test_x0_guidance_stays_finite_and_as_in_float32_for_a_float16_model():
+    # abar at timestep 0 of 1000 is 0.9999: 1 in float16, so 1 - abar and the clamp's 1e-12 were 0 and the shift inf
+    scheduler = DDPMScheduler(num_train_timesteps=1000)
+    noise_pred, grad = torch.randn(2, 1, 8, 8), torch.randn(2, 1, 8, 8) * 0.1
+    for timestep in (0, 999):
+        expected = guidance.bounded_x0_guidance(
+            noise_pred, grad, guidance.alpha_prod_at(scheduler, timestep, noise_pred), 0.5
+        )
+        half = guidance.bounded_x0_guidance(
+            noise_pred.half(), grad.half(), guidance.alpha_prod_at(scheduler, timestep, noise_pred.half()), 0.5
+        )
+        assert half.dtype == torch.float16 and torch.isfinite(half).all()
+        torch.testing.assert_close(half.float(), expected, rtol=2e-3, atol=2e-3)
 
 
 def test_alpha_prod_needs_alphas_cumprod():

@@ -87,7 +87,7 @@ def random_affine_views(images: torch.Tensor, strength: str, generator: torch.Ge
 def alpha_prod_at(scheduler, timestep: torch.Tensor | int | float, sample: torch.Tensor) -> torch.Tensor:
     """
     The cumulative product `abar_t` of the scheduler's noise schedule at `timestep`, as a scalar tensor on the device
-    and dtype of `sample`.
+    of `sample`, in float32 at least: in float16 `abar_t` of the cleanest timesteps rounds to 1, and `1 - abar_t` to 0.
 
     Works for every scheduler that exposes `alphas_cumprod` indexed by training timestep (DDPM, DDIM, PNDM, DPM-Solver,
     Euler, ...). Non-integer timesteps are rounded to the nearest training timestep.
@@ -100,7 +100,8 @@ def alpha_prod_at(scheduler, timestep: torch.Tensor | int | float, sample: torch
         )
     index = int(torch.as_tensor(timestep).float().round().item())
     index = min(max(index, 0), len(alphas_cumprod) - 1)
-    return torch.as_tensor(alphas_cumprod[index]).to(device=sample.device, dtype=sample.dtype)
+    dtype = torch.promote_types(sample.dtype, torch.float32)
+    return torch.as_tensor(alphas_cumprod[index]).to(device=sample.device, dtype=dtype)
 
 
 def predicted_original_sample(
@@ -193,7 +194,9 @@ def bounded_x0_guidance(
     dims = tuple(range(1, grad_x0.ndim))
     rms = grad_x0.to(torch.promote_types(grad_x0.dtype, torch.float32)).pow(2).mean(dim=dims, keepdim=True).sqrt()
     step = guidance_scale * grad_x0 / rms.clamp(min=1.0).to(grad_x0.dtype)
-    return noise_pred - (alpha_prod / (1 - alpha_prod).clamp(min=1e-12)).sqrt() * step
+    # the coefficient in float32 (alpha_prod's dtype): float16 has no 1e-12, and 1 - abar_t of ~1e-4 loses its digits
+    coefficient = (alpha_prod / (1 - alpha_prod).clamp(min=1e-12)).sqrt()
+    return noise_pred - (coefficient * step.to(coefficient.dtype)).to(noise_pred.dtype)
 
 
 def apply_classifier_guidance(
@@ -203,7 +206,8 @@ def apply_classifier_guidance(
     The classifier-guided noise prediction `eps - scale * sqrt(1 - abar_t) * grad_x_t log p(y | x_t)`
     (Dhariwal & Nichol, 2021, eq. 14): the score moves towards higher class probability.
     """
-    return noise_pred - guidance_scale * (1 - alpha_prod).sqrt() * grad
+    shift = guidance_scale * (1 - alpha_prod).sqrt() * grad.to(alpha_prod.dtype)
+    return noise_pred - shift.to(noise_pred.dtype)
 
 
 def noisy_guidance_gradient(
@@ -258,7 +262,9 @@ def feature_guidance_shifts(
     return shifts
 
 
-def scheduler_step_kwargs(scheduler, guided: bool, eta: float | None = None) -> dict:
+def scheduler_step_kwargs(
+    scheduler, guided: bool, eta: float | None = None, generator: torch.Generator | list | None = None
+) -> dict:
     """
     Extra keyword arguments for `scheduler.step`.
 
@@ -266,7 +272,7 @@ def scheduler_step_kwargs(scheduler, guided: bool, eta: float | None = None) -> 
     (DDIM with `clip_sample=True`) would clip away the guidance's move of `x0` and keep only its opposite move in the
     noise term, pushing samples *away* from the target. When guiding, such schedulers are asked to recompute the noise
     from the clipped sample (`use_clipped_model_output=True`), as in Dhariwal & Nichol's DDIM sampler. `eta` (DDIM's
-    stochasticity, 0 deterministic, 1 as DDPM) is passed to schedulers that take it.
+    stochasticity, 0 deterministic, 1 as DDPM) and `generator` are passed to schedulers that take them.
     """
     parameters = inspect.signature(scheduler.step).parameters
     kwargs = {}
@@ -274,6 +280,8 @@ def scheduler_step_kwargs(scheduler, guided: bool, eta: float | None = None) -> 
         kwargs["use_clipped_model_output"] = True
     if eta is not None and "eta" in parameters:
         kwargs["eta"] = eta
+    if generator is not None and "generator" in parameters:  # PNDM, UniPC, Heun, LMS and DEIS draw no noise
+        kwargs["generator"] = generator
     return kwargs
 
 
@@ -446,9 +454,9 @@ class ClassifierGuidance:
         """Whether the trajectory is guided at all (targets given and a non-zero scale)."""
         return self.targets is not None and self.config.scale != 0
 
-    def step_kwargs(self, eta: float | None = None) -> dict:
+    def step_kwargs(self, eta: float | None = None, generator: torch.Generator | list | None = None) -> dict:
         """The extra keyword arguments for `scheduler.step` ([`scheduler_step_kwargs`])."""
-        return scheduler_step_kwargs(self.scheduler, guided=self.is_active, eta=eta)
+        return scheduler_step_kwargs(self.scheduler, guided=self.is_active, eta=eta, generator=generator)
 
     def noise_prediction(self, sample: torch.Tensor, timestep: torch.Tensor | int) -> torch.Tensor:
         """

@@ -279,10 +279,10 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         noise = randn_tensor(image.shape, generator=generator, device=device, dtype=image.dtype)
         sample = self.scheduler.add_noise(image, noise, timesteps[:1].repeat(len(image)))
         classifier_guidance = ClassifierGuidance.start(self.unet, self.scheduler, targets, guidance, generator)
-        step_kwargs = classifier_guidance.step_kwargs()
+        step_kwargs = classifier_guidance.step_kwargs(generator=generator)
         for i, t in enumerate(self.progress_bar(timesteps)):
             noise_pred = classifier_guidance.noise_prediction(self.scheduler.scale_model_input(sample, t), t)
-            sample = self.scheduler.step(noise_pred, t, sample, generator=generator, **step_kwargs).prev_sample
+            sample = self.scheduler.step(noise_pred, t, sample, **step_kwargs).prev_sample
             if mask is not None:
                 known = image
                 if i + 1 < len(timesteps):

@@ -247,13 +247,13 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         # Started after the initial noise, so guided and unguided sampling start from the same noise.
         classifier_guidance = ClassifierGuidance.start(self.unet, self.scheduler, targets, guidance, generator)
-        step_kwargs = classifier_guidance.step_kwargs(eta)
+        step_kwargs = classifier_guidance.step_kwargs(eta, generator)
         for t in self.progress_bar(self.scheduler.timesteps):
             # 1. predict noise, guided towards the targets
             model_input = self.scheduler.scale_model_input(image, t)
             noise_pred = classifier_guidance.noise_prediction(model_input, t)
             # 2. compute previous image: x_t -> x_t-1
-            image = self.scheduler.step(noise_pred, t, image, generator=generator, **step_kwargs).prev_sample
+            image = self.scheduler.step(noise_pred, t, image, **step_kwargs).prev_sample
 
         if self.vae is not None:  # latent pipelines: decode to images (pixel pipelines keep the sample as it is)
             image = self.latents_to_images(image)
