@@ -301,3 +301,22 @@ def test_classifier_feature_stages_select_what_the_head_reads_and_round_trip(tmp
 def test_bad_classifier_feature_stages_name_the_value_and_the_range(stages):
     with pytest.raises(ValueError, match=r"classifier_feature_stages.*" + re.escape(str(stages))):
         make_model(classifier_feature_stages=stages)
+
+
+def test_classify_and_extract_features_fire_the_offload_hook():
+    # enable_model_cpu_offload moves the UNet to the accelerator in its hook's pre_forward, which Accelerate calls on
+    # forward only: classify() and extract_features() would read the inputs on the accelerator with the UNet on the CPU
+    class RecordingHook:
+        calls = 0
+
+        def pre_forward(self, module, *args, **kwargs):
+            RecordingHook.calls += 1
+            return args, kwargs
+
+    unet = make_model().eval()
+    unet._hf_hook = RecordingHook()
+    with torch.no_grad():
+        unet.classify(images())
+        assert RecordingHook.calls == 1
+        unet.extract_features(images(), 10)
+        assert RecordingHook.calls == 2

@@ -16,6 +16,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401
 from diffusers.models.unets.unet_2d import UNet2DModel, UNet2DOutput
 from diffusers.utils import BaseOutput, logging
+from diffusers.utils.accelerate_utils import apply_forward_hook
 from safetensors import safe_open
 
 logger = logging.get_logger(__name__)
@@ -420,6 +421,8 @@ class JointUNet2DModel(UNet2DModel):
         t_emb = self.time_proj(timesteps).to(dtype=self.dtype)
         return self.time_embedding(t_emb)
 
+    # Accelerate's offload hook fires on `forward` only: `classify` and `extract_features` run through here instead
+    @apply_forward_hook
     def encode(
         self, sample: torch.Tensor, timestep: torch.Tensor | float | int = 0, return_dict: bool = True
     ) -> JointUNet2DEncoderOutput | tuple:
