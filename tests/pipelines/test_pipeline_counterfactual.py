@@ -276,6 +276,15 @@ def test_mask_keeps_the_input_outside_the_edited_region(trained_digits_unet, dig
     assert outside.any() and auto.difference[outside].abs().max() < 1e-5
 
 
+def test_a_boolean_mask_is_read_as_its_zeros_and_ones(unet, images):
+    pipe = make_pipe(unet)
+    region = torch.zeros(8, 8, dtype=torch.bool)
+    region[2:6, 1:7] = True
+    expected = pipe.prepare_mask(region.float(), 4)
+    for mask in (region, region.numpy(), [region] * 4):  # bool tensors and arrays crashed diffusers' resizing
+        torch.testing.assert_close(pipe.prepare_mask(mask, 4), expected, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize(
     ("mask_image", "message"),
     [("center", '`mask_image` must be "auto"'), (torch.ones(3, 1, 8, 8), "Got 3 masks for 4 images")],

@@ -85,6 +85,17 @@ EXAMPLE_DOC_STRING = """
 """
 
 
+def _bool_as_float(mask):
+    """A boolean mask (`diff > t`) as 0 / 1 floats, which diffusers' image processor can resize (bool it cannot)."""
+    if isinstance(mask, (list, tuple)):
+        return [_bool_as_float(m) for m in mask]
+    if torch.is_tensor(mask) and mask.dtype == torch.bool:
+        return mask.float()
+    if isinstance(mask, np.ndarray) and mask.dtype == np.bool_:
+        return mask.astype(np.float32)
+    return mask
+
+
 @dataclass
 class CounterfactualPipelineOutput(ImagePipelineOutput):
     """
@@ -335,7 +346,7 @@ class CounterfactualPipeline(JointClassifierMixin, DiffusionPipeline):
         )
         size = self.pixel_size
         height, width = (size, size) if isinstance(size, int) else size
-        mask = processor.preprocess(mask_image, height=height, width=width)
+        mask = processor.preprocess(_bool_as_float(mask_image), height=height, width=width)
         if len(mask) == 1:
             mask = mask.expand(batch_size, -1, -1, -1)
         if len(mask) != batch_size:
