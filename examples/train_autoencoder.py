@@ -56,10 +56,12 @@ from diffusers_joint.training import (
     has_scaling_factor,
     push_run_to_hub,
     record_scaling_factor,
+    register_run_settings_checkpointing,
     remove_earlier_checkpoints,
     remove_incomplete_checkpoints,
     resumable_epochs,
     resume_training_state,
+    run_settings,
     save_model_card,
     save_training_checkpoint,
     scaling_subset,
@@ -153,6 +155,7 @@ def main(args):
     if accelerator.is_main_process:
         tracked = {k: str(v) for k, v in vars(args).items() if k != "hub_token"}
         accelerator.init_trackers("train_autoencoder", config=tracked)
+    register_run_settings_checkpointing(accelerator, run_settings(args))  # a resume must train the same run
     step = resume_training_state(
         accelerator, accelerator.unwrap_model(objective), args.output_dir, args.resume_from_checkpoint
     )

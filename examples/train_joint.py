@@ -86,11 +86,13 @@ from diffusers_joint.training import (
     prepare_latent_space,
     push_run_to_hub,
     register_alignment_checkpointing,
+    register_run_settings_checkpointing,
     register_vae_checkpointing,
     remove_earlier_checkpoints,
     remove_incomplete_checkpoints,
     resumable_epochs,
     resume_training_state,
+    run_settings,
     save_model_card,
     save_training_checkpoint,
     scaling_subset,
@@ -347,6 +349,7 @@ def main(args):
         accelerator.init_trackers("train_joint", config={k: str(v) for k, v in vars(args).items() if k != "hub_token"})
 
     # ---------------------------------------------------------------- resume
+    register_run_settings_checkpointing(accelerator, run_settings(args))  # a resume must train the same run
     global_step = resume_training_state(
         accelerator, accelerator.unwrap_model(objective), args.output_dir, args.resume_from_checkpoint
     )

@@ -239,3 +239,12 @@ def test_results_json_is_standard_json_when_a_metric_is_undefined(tmp_path):
     text = (out / "eval_results.json").read_text()
     results = json.loads(text, parse_constant=lambda token: pytest.fail(f"non-standard JSON token {token}"))
     assert results["roc_auc"] is None and results["step"] == 1
+
+
+def test_a_resume_that_changes_what_the_run_trains_is_refused(trained):
+    out, _ = trained
+    assert (out / "checkpoint-4" / "run_settings.json").is_file()
+    result = launch("--output_dir", str(out), "--max_train_steps", "6", "--checkpointing_steps", "2",
+                    "--num_labeled", "40", "--resume_from_checkpoint", "latest", check=False)  # fmt: skip
+    assert result.returncode != 0
+    assert "Cannot resume" in result.stderr and "--num_labeled 30 -> 40" in result.stderr

@@ -36,6 +36,11 @@ def test_a_trained_pipeline_is_replaced_only_when_asked(tmp_path):
     with pytest.raises(FileExistsError, match="already holds a trained pipeline.*--overwrite_output_dir"):
         check_output_dir(tmp_path)
     check_output_dir(tmp_path, overwrite=True)
+    # resuming a finished run that wrote no checkpoint would train a new model over it
+    with pytest.raises(FileExistsError, match="trained pipeline but no checkpoint to resume from.*--overwrite_output"):
+        check_output_dir(tmp_path, resume=True)
+    (tmp_path / "checkpoint-4").mkdir()
+    (tmp_path / "checkpoint-4" / "model.safetensors").write_bytes(b"x")
     check_output_dir(tmp_path, resume=True)
     assert (tmp_path / "model_index.json").read_text() == "{}"  # checking never touches what is there
 
@@ -47,7 +52,8 @@ def test_another_model_file_marks_a_trained_model(tmp_path):
         FileExistsError, match=r"already holds a trained model \(diffusion_pytorch_model.safetensors\)"
     ):
         check_output_dir(tmp_path, model_file="diffusion_pytorch_model.safetensors")
-    check_output_dir(tmp_path, resume=True, model_file="diffusion_pytorch_model.safetensors")
+    with pytest.raises(FileExistsError, match="no checkpoint to resume from"):
+        check_output_dir(tmp_path, resume=True, model_file="diffusion_pytorch_model.safetensors")
 
 
 def test_checkpoints_of_an_earlier_run_are_resumed_or_removed_never_mixed_with_a_new_run(tmp_path):

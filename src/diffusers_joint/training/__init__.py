@@ -97,9 +97,15 @@ from .training_loop import (
 )
 from .training_state import (
     ALIGNMENT_FILE,
+    RESUMABLE_FLAGS,
+    RUN_SETTINGS_FILE,
+    WARNED_FLAGS,
     batch_seed,
+    check_resumed_settings,
     register_alignment_checkpointing,
+    register_run_settings_checkpointing,
     resume_training_state,
+    run_settings,
     save_training_checkpoint,
 )
 from .unet_config import (
@@ -214,6 +220,12 @@ __all__ = [
     "resolve_checkpoint",
     "resolve_pseudo_label_settings",
     "resume_training_state",
+    "RESUMABLE_FLAGS",
+    "RUN_SETTINGS_FILE",
+    "WARNED_FLAGS",
+    "check_resumed_settings",
+    "register_run_settings_checkpointing",
+    "run_settings",
     "save_model_card",
     "save_training_checkpoint",
     "temporary_checkpoint_dir",

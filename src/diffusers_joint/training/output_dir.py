@@ -25,7 +25,8 @@ def check_output_dir(
     Raises:
         PermissionError: the folder cannot be created or written.
         OSError: too little free space.
-        FileExistsError: a trained pipeline (or `model_file`), or checkpoints of an earlier run, are there already.
+        FileExistsError: a trained pipeline (or `model_file`), or checkpoints of an earlier run, are there already;
+            or `resume` is asked in a folder holding a trained model and no checkpoint.
     """
     out = Path(output_dir)
     try:
@@ -45,13 +46,19 @@ def check_output_dir(
             f"Only {free / 2**20:.1f} MiB free in {out}, expected at least {MIN_FREE_BYTES // 2**20} MiB for "
             "checkpoints and the model: free some space or choose another --output_dir."
         )
+    kind = "pipeline" if model_file == "model_index.json" else f"model ({model_file})"
     if (out / model_file).exists() and not overwrite and not resume:
-        kind = "pipeline" if model_file == "model_index.json" else f"model ({model_file})"
         raise FileExistsError(
             f"{out} already holds a trained {kind}. Pass --overwrite_output_dir to replace it, "
             "--resume_from_checkpoint latest to continue, or another --output_dir."
         )
     checkpoints = list_checkpoints(out)
+    if (out / model_file).exists() and resume and not overwrite and not checkpoints:
+        # a resume finds nothing to resume and would start a new run over the finished one
+        raise FileExistsError(
+            f"{out} holds a trained {kind} but no checkpoint to resume from (the run wrote none, or they were "
+            "removed). Pass --overwrite_output_dir to train a new model over it, or another --output_dir."
+        )
     if checkpoints and not overwrite and not resume:
         # a new run would prune them by step number and `latest` would resume them: neither is this run
         raise FileExistsError(

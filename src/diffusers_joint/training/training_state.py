@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import shutil
 from pathlib import Path
@@ -25,6 +27,23 @@ from .distribution_alignment import DistributionAlignment
 logger = logging.get_logger(__name__)
 
 ALIGNMENT_FILE = "fixmatch_distribution_alignment.safetensors"
+RUN_SETTINGS_FILE = "run_settings.json"
+
+# Flags a resumed run may change freely: where and how often it writes, logs and evaluates, and the Hub upload (the
+# token is never written). Every other flag decides what the run trains.
+RESUMABLE_FLAGS = (
+    "output_dir", "overwrite_output_dir", "resume_from_checkpoint", "logging_dir", "report_to", "tracker_project_name",
+    "push_to_hub", "hub_model_id", "hub_private_repo", "hub_token", "checkpointing_steps", "checkpoints_total_limit",
+    "validation_steps", "num_validation_samples_per_class", "validation_inference_steps", "guidance_scale",
+    "dataloader_num_workers", "eval_batch_size", "evaluate_generation", "num_evaluation_samples", "calibrate",
+    "select_best_checkpoint", "on_nonfinite_loss", "cache_dir", "max_eval_images", "scaling_images",
+)  # fmt: skip
+# Flags whose change is allowed with a warning: the run's length (its learning-rate schedule then differs from an
+# uninterrupted run's), the precision, and where the same data and models are read from.
+WARNED_FLAGS = (
+    "max_train_steps", "num_epochs", "mixed_precision", "npz_path", "csv_path", "train_data_dir", "manifest",
+    "dataset_name", "pretrained_vae_model_name_or_path", "pretrained_unet",
+)  # fmt: skip
 
 
 def register_alignment_checkpointing(accelerator: Accelerator, alignment: DistributionAlignment) -> None:
@@ -39,6 +58,60 @@ def register_alignment_checkpointing(accelerator: Accelerator, alignment: Distri
 
     accelerator.register_save_state_pre_hook(save_hook)
     accelerator.register_load_state_pre_hook(load_hook)
+
+
+def run_settings(args: argparse.Namespace) -> dict:
+    """The flags of `args` that decide what a run trains (all but [`RESUMABLE_FLAGS`]), JSON-serialisable."""
+    return {key: value for key, value in sorted(vars(args).items()) if key not in RESUMABLE_FLAGS}
+
+
+def register_run_settings_checkpointing(accelerator: Accelerator, settings: dict) -> None:
+    """
+    Write `settings` ([`run_settings`]) as `run_settings.json` in every checkpoint, and on resume check that the
+    checkpoint was written with the same ones ([`check_resumed_settings`]).
+    """
+
+    def save_hook(models, weights, output_dir):
+        if accelerator.is_main_process:
+            Path(output_dir, RUN_SETTINGS_FILE).write_text(json.dumps(settings, indent=2, default=str))
+
+    def load_hook(models, input_dir):
+        check_resumed_settings(input_dir, settings)
+
+    accelerator.register_save_state_pre_hook(save_hook)
+    accelerator.register_load_state_pre_hook(load_hook)
+
+
+def check_resumed_settings(checkpoint: str | os.PathLike, settings: dict) -> None:
+    """
+    Raise when `settings` differ from those `checkpoint` was written with in a flag that decides what the run trains
+    (data, label budget, seed, loss, model, optimiser, batch); warn for [`WARNED_FLAGS`]. A checkpoint written before
+    settings were recorded is resumed with a warning.
+
+    Raises:
+        ValueError: names each changed flag with its checkpointed and its new value.
+    """
+    path = Path(checkpoint, RUN_SETTINGS_FILE)
+    if not path.is_file():
+        logger.warning(f"{checkpoint} records no run settings (an older checkpoint): the flags cannot be checked.")
+        return
+    saved = json.loads(path.read_text())
+    current = json.loads(json.dumps(settings, default=str))  # as saved: tuples as lists
+    changed = {key: (saved.get(key), current.get(key)) for key in saved.keys() | current.keys()}
+    changed = {key: values for key, values in sorted(changed.items()) if values[0] != values[1]}
+    described = {key: f"--{key} {old!r} -> {new!r}" for key, (old, new) in changed.items()}
+    warned = [described[key] for key in changed if key in WARNED_FLAGS]
+    if warned:
+        logger.warning(
+            f"Resuming {checkpoint} with changed flags: {'; '.join(warned)}. A changed length restarts the "
+            "learning-rate schedule's shape, so the run no longer equals an uninterrupted one."
+        )
+    refused = [described[key] for key in changed if key not in WARNED_FLAGS]
+    if refused:
+        raise ValueError(
+            f"Cannot resume {checkpoint} with flags that change what it trains: {'; '.join(refused)}. Pass the "
+            f"flags it was started with (recorded in {path}), or start a new run in another --output_dir."
+        )
 
 
 def save_training_checkpoint(
