@@ -253,6 +253,17 @@ def test_invalid_inputs_raise(unet, kwargs, message):
         sample(make_pipe(unet), **kwargs)
 
 
+def test_a_list_of_generators_needs_one_per_image_or_a_single_one(unet):
+    pipe = make_pipe(unet)
+    generators = [torch.Generator().manual_seed(i) for i in range(2)]
+    with pytest.raises(ValueError, match="Got a list of 2 generators, but 3 images"):
+        pipe(class_labels=[0, 1, 2], generator=generators, num_inference_steps=2, output_type="pt")
+    pipe(class_labels=[0, 1], generator=generators, num_inference_steps=2, output_type="pt")
+    pipe(class_labels=[0, 1, 2], generator=generators[:1], num_inference_steps=2, output_type="pt")
+    with pytest.raises(ValueError, match="`batch_size` must be a positive integer, got True"):
+        pipe.classify(torch.zeros(2, 1, 8, 8), batch_size=True)
+
+
 def test_multi_label_targets_and_classification():
     unet = make_unet(num_classes=3, problem_type="multi_label_classification", label_names=["a", "b", "c"])
     pipe = make_pipe(unet)
@@ -262,6 +273,9 @@ def test_multi_label_targets_and_classification():
     assert sample(pipe, class_labels=multi_hot).class_labels.tolist() == [[1, -1, 0]]
     with pytest.raises(ValueError, match=r"shape \(batch, 3\)"):
         sample(pipe, class_labels=torch.ones(2, 4))
+    # a 1-D tensor or array is one class per image, as the same list (it was read as one multi-hot row)
+    for labels in (torch.tensor([0, 1, 1]), np.array([0, 1, 1])):
+        assert sample(pipe, class_labels=labels).class_labels.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 0]]
 
     result = pipe.classify(output.images)
     assert result.labels.shape == (3, 3)

@@ -156,9 +156,14 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
 
     model_cpu_offload_seq = "unet->vae"
 
-    def check_inputs(self, batch_size: int, num_inference_steps: int, output_type: str) -> None:
+    def check_inputs(self, batch_size: int, num_inference_steps: int, output_type: str, generator: Any = None) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        if isinstance(generator, list) and len(generator) not in (1, batch_size):
+            raise ValueError(
+                f"Got a list of {len(generator)} generators, but {batch_size} images: pass one generator per image "
+                "(or a single one)."
+            )
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}.")
         check_output_type(output_type)
@@ -226,7 +231,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
         if class_labels is not None:
             targets = prepare_class_targets(self.unet, class_labels, name="class_labels")
             batch_size = len(targets)
-        self.check_inputs(batch_size, num_inference_steps, output_type)
+        self.check_inputs(batch_size, num_inference_steps, output_type, generator)
 
         sample_size = unet_sample_size(self.unet)
         if isinstance(sample_size, int):

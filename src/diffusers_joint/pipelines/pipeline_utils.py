@@ -95,7 +95,8 @@ def prepare_class_targets(
             Single-label models: one class (index or name, see [`JointUNet2DModel.label2id`]) or a sequence with one
             class per image. Multi-label models: per image, a class (index or name, meaning the set holding only that
             label) or a list / tuple / set of classes (the target set); or a `(batch, num_classes)` tensor / array of
-            multi-hot targets (1 wanted, 0 unwanted, -1 either).
+            multi-hot targets (1 wanted, 0 unwanted, -1 either). A 1-D tensor or array is read as a list (one class per
+            image), never as one multi-hot row.
         name (`str`, *optional*, defaults to `"class_labels"`):
             Argument name used in error messages.
         num_images (`int`, *optional*):
@@ -107,9 +108,10 @@ def prepare_class_targets(
         `(batch, num_classes)` (`float`) for multi-label models.
     """
     num_classes = unet.config.num_classes
-    if unet.is_multi_label and isinstance(class_labels, (torch.Tensor, np.ndarray)) and class_labels.ndim >= 1:
+    # A 1-D tensor or array is a list of labels, one per image, as for single-label models: only 2-D is multi-hot
+    if unet.is_multi_label and isinstance(class_labels, (torch.Tensor, np.ndarray)) and class_labels.ndim >= 2:
         targets = torch.as_tensor(np.asarray(class_labels) if isinstance(class_labels, np.ndarray) else class_labels)
-        targets = targets.float().reshape(-1, targets.shape[-1]) if targets.ndim == 1 else targets.float()
+        targets = targets.float()
         if targets.ndim != 2 or targets.shape[1] != num_classes:
             raise ValueError(
                 f"Multi-hot `{name}` must have shape (batch, {num_classes}), got {tuple(class_labels.shape)}."
@@ -434,7 +436,7 @@ class JointClassifierMixin:
         [-1, 1] at `pixel_size` with `pixel_channels` (e.g. from [`preprocess`]), encoded first by a latent pipeline.
         Clean images, timestep 0, as the classifier was trained.
         """
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
         logits = [
             self.unet.classify(self.images_to_latents(chunk), 0).float().cpu() for chunk in images.split(batch_size)
@@ -460,7 +462,7 @@ class JointClassifierMixin:
         Returns:
             [`JointClassificationOutput`]: predicted `labels`, `probs` and `label_names` (on the CPU).
         """
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
         pixels = self.preprocess(images, name="images")
         probs = probs_from_logits(self.unet, self.classifier_logits(pixels, batch_size))
