@@ -253,6 +253,23 @@ def test_invalid_inputs_raise(unet, kwargs, message):
         sample(make_pipe(unet), **kwargs)
 
 
+@pytest.mark.parametrize("method", ["x0", "noisy", "features"])
+def test_guidance_works_inside_inference_mode(unet, method):
+    # torch.enable_grad() cannot undo a caller's inference_mode: guidance raised "does not require grad"
+    pipe = make_pipe(unet)
+    explainer = CounterfactualPipeline.from_joint_pipeline(pipe)
+    images = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    outputs = []
+    for context in (torch.no_grad, torch.inference_mode):
+        with context():
+            generated = sample(pipe, class_labels=[0, 1], guidance=GuidanceConfig(method=method)).images
+            generator = torch.Generator().manual_seed(0)
+            explained = explainer(images, target_class=2, num_inference_steps=5, output_type="pt",
+                                  guidance=GuidanceConfig(method=method), generator=generator)  # fmt: skip
+        outputs.append((generated, explained.images))
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=0, atol=0)
+
+
 def test_a_list_of_generators_needs_one_per_image_or_a_single_one(unet):
     pipe = make_pipe(unet)
     generators = [torch.Generator().manual_seed(i) for i in range(2)]

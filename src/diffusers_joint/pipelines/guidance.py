@@ -35,7 +35,9 @@ Every method can compute its direction (gradient or shifts) once and reuse it fo
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -48,6 +50,21 @@ from ..models import JointUNet2DModel
 from .guidance_config import GuidanceConfig, check_guidance_augmentation, check_guidance_method
 
 logger = logging.get_logger(__name__)
+
+
+@contextlib.contextmanager
+def gradients_enabled() -> Iterator[None]:
+    """
+    Gradients on, also inside a caller's `torch.inference_mode()` (where `torch.enable_grad()` alone cannot give
+    them): guidance differentiates the classifier whatever context the pipeline is called in.
+    """
+    with torch.inference_mode(False), torch.enable_grad():
+        yield
+
+
+def _normal_tensors(*tensors):
+    """Detached copies that autograd may save: tensors made under inference mode cannot be saved for backward."""
+    return tuple(t.detach().clone() if torch.is_tensor(t) else t for t in tensors)
 
 
 def augmentation_generator(generator: torch.Generator | list[torch.Generator] | None) -> torch.Generator:
@@ -171,8 +188,9 @@ def x0_guidance_gradient(
     to `x_t`. With `guidance_augmentation` it reads a random view of `x0_hat` instead ([`random_affine_views`], drawn
     from `generator`), and the gradient flows back through the transformation.
     """
-    with torch.enable_grad():
-        x0 = predicted_original_sample(sample.detach(), noise_pred.detach(), alpha_prod)
+    with gradients_enabled():
+        sample, noise_pred, alpha_prod, targets = _normal_tensors(sample, noise_pred, alpha_prod, targets)
+        x0 = predicted_original_sample(sample, noise_pred, alpha_prod)
         x0 = x0.detach().requires_grad_(True)
         view = x0 if guidance_augmentation is None else random_affine_views(x0, guidance_augmentation, generator)
         log_prob = class_log_prob(unet.classify(view, 0), targets, unet.is_multi_label, temperature)
@@ -223,8 +241,9 @@ def noisy_guidance_gradient(
     log-probability with respect to `x_t` (a backward pass through the encoder only), at `temperature`
     ([`class_log_prob`]).
     """
-    with torch.enable_grad():
-        x_t = sample.detach().requires_grad_(True)
+    with gradients_enabled():
+        sample, timestep, targets = _normal_tensors(sample, timestep, targets)
+        x_t = sample.requires_grad_(True)
         noise_pred, features = unet.forward_with_features(x_t, timestep)
         log_prob = class_log_prob(unet.classifier(features), targets, unet.is_multi_label, temperature)
         (grad,) = torch.autograd.grad(log_prob.sum(), x_t)
@@ -251,8 +270,9 @@ def feature_guidance_shifts(
     """
     with torch.no_grad():
         features = unet.extract_features(sample, timestep)
-    with torch.enable_grad():
-        features = features.detach().float().requires_grad_(True)
+    with gradients_enabled():
+        features, targets = _normal_tensors(features, targets)
+        features = features.float().requires_grad_(True)
         log_prob = class_log_prob(unet.classifier(features.to(unet.dtype)), targets, unet.is_multi_label, temperature)
         (grad,) = torch.autograd.grad(log_prob.sum(), features)
     channels, stages = unet.feature_channels, unet.classifier_stages
