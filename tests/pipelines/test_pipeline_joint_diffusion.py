@@ -270,6 +270,23 @@ def test_guidance_works_inside_inference_mode(unet, method):
     torch.testing.assert_close(outputs[1], outputs[0], rtol=0, atol=0)
 
 
+def test_with_a_list_of_generators_each_image_depends_on_its_own_generator_only(unet):
+    # the guidance views were drawn for the whole batch from the first generator, so an image changed with its batch
+    pipe = make_pipe(unet)
+    explainer = CounterfactualPipeline.from_joint_pipeline(pipe)
+    images = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+    def generators(*seeds):
+        return [torch.Generator().manual_seed(seed) for seed in seeds]
+
+    pair = pipe(class_labels=[0, 1], generator=generators(3, 4), num_inference_steps=10, output_type="pt").images
+    alone = pipe(class_labels=[1], generator=generators(4), num_inference_steps=10, output_type="pt").images
+    torch.testing.assert_close(pair[1:], alone, rtol=0, atol=1e-5)
+    pair = explainer(images, target_class=2, generator=generators(3, 4), num_inference_steps=10, output_type="pt")
+    alone = explainer(images[1:], target_class=2, generator=generators(4), num_inference_steps=10, output_type="pt")
+    torch.testing.assert_close(pair.images[1:], alone.images, rtol=0, atol=1e-5)
+
+
 def test_a_list_of_generators_needs_one_per_image_or_a_single_one(unet):
     pipe = make_pipe(unet)
     generators = [torch.Generator().manual_seed(i) for i in range(2)]

@@ -67,30 +67,42 @@ def _normal_tensors(*tensors):
     return tuple(t.detach().clone() if torch.is_tensor(t) else t for t in tensors)
 
 
-def augmentation_generator(generator: torch.Generator | list[torch.Generator] | None) -> torch.Generator:
+def augmentation_generator(
+    generator: torch.Generator | list[torch.Generator] | None,
+) -> torch.Generator | list[torch.Generator]:
     """
-    A CPU generator for the random views of [`random_affine_views`], seeded by one draw from `generator` (its first
-    entry for a list), so that the same generator gives the same images; from torch's global generator when
-    `generator` is `None`.
+    The CPU generator(s) of the random views of [`random_affine_views`], each seeded by one draw from `generator`, so
+    that the same generator gives the same images: one per entry of a list of generators (so each image's views, like
+    its noise, depend on its own generator only, as diffusers' generator lists promise), one for a single generator
+    (or a list of one), from torch's global generator when `generator` is `None`.
     """
+    if isinstance(generator, list) and len(generator) > 1:
+        return [augmentation_generator(source) for source in generator]
     source = generator[0] if isinstance(generator, list) else generator
     device = source.device if source is not None else "cpu"
     seed = torch.randint(0, 2**62, (1,), generator=source, device=device)
     return torch.Generator().manual_seed(int(seed))
 
 
-def random_affine_views(images: torch.Tensor, strength: str, generator: torch.Generator) -> torch.Tensor:
+def random_affine_views(
+    images: torch.Tensor, strength: str, generator: torch.Generator | list[torch.Generator]
+) -> torch.Tensor:
     """
     A random shift, rotation and scaling of each image, with the geometry of the classifier augmentation `strength`
     ([`CLASSIFIER_AUGMENTATIONS`]: e.g. `"medium"` shifts by up to 10 % of the size, rotates by up to 10 degrees and
     scales by 0.9 to 1.1), border pixels repeated. Differentiable in `images`; the parameters are drawn from
-    `generator` (on the CPU), not from torch's global generator. Unlike the training augmentation, values are not
-    clipped to [-1, 1]: early in sampling most of the denoised estimate lies outside it, and clipping would stop the
-    gradient there.
+    `generator` (on the CPU; a list gives each image's from its own), not from torch's global generator. Unlike the
+    training augmentation, values are not clipped to [-1, 1]: early in sampling most of the denoised estimate lies
+    outside it, and clipping would stop the gradient there.
     """
     settings = CLASSIFIER_AUGMENTATIONS[strength]
     batch, _, height, width = images.shape
-    uniform = torch.rand(batch, 4, generator=generator) * 2 - 1
+    if isinstance(generator, list):
+        if len(generator) != batch:
+            raise ValueError(f"Got {len(generator)} view generators for {batch} images: pass one per image.")
+        uniform = torch.cat([torch.rand(1, 4, generator=g) for g in generator]) * 2 - 1
+    else:
+        uniform = torch.rand(batch, 4, generator=generator) * 2 - 1
     translations = uniform[:, :2] * settings["translate"] * torch.tensor([width, height])
     angle = uniform[:, 2] * settings["degrees"]
     low, high = settings["scale"]
@@ -444,7 +456,7 @@ class ClassifierGuidance:
     scheduler: object
     targets: torch.Tensor | None
     config: GuidanceConfig
-    views_generator: torch.Generator | None = None
+    views_generator: torch.Generator | list[torch.Generator] | None = None
     _direction: torch.Tensor | list[torch.Tensor] | None = field(default=None, init=False, repr=False)
     _steps: int = field(default=0, init=False, repr=False)
 
