@@ -78,7 +78,12 @@ def parse_args(argv=None):
         default=None,
         help="Default: the pipelines' (x0 with random views, for samples and counterfactuals).",
     )
-    gen.add_argument("--kid_subset_size", type=int, default=1000)
+    gen.add_argument(
+        "--kid_subset_size",
+        type=int,
+        default=1000,
+        help="Images per KID subset (at least 2; capped at the number of images compared).",
+    )
     gen.add_argument(
         "--backbone",
         type=str,
@@ -89,7 +94,12 @@ def parse_args(argv=None):
     cf = parser.add_argument_group("counterfactuals")
     cf.add_argument("--skip_counterfactuals", action="store_true")
     cf.add_argument("--num_counterfactuals", type=int, default=100, help="Evaluation images to explain.")
-    cf.add_argument("--strength", type=float, default=0.5)
+    cf.add_argument(
+        "--strength",
+        type=float,
+        default=0.5,
+        help="Share of the noise schedule a counterfactual re-generates, in (0, 1]: small keeps more of the image.",
+    )
 
     out = parser.add_argument_group("output")
     out.add_argument("--output_dir", type=str, default=None, help="Default: <pipeline>/evaluation.")
@@ -107,6 +117,10 @@ def parse_args(argv=None):
     for name in ("num_generated", "num_counterfactuals", "num_inference_steps", "batch_size", "reference_epochs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}.")
+    if not 0.0 < args.strength <= 1.0:
+        parser.error(f"--strength must be in (0, 1], got {args.strength}.")
+    if args.kid_subset_size < 2:
+        parser.error(f"--kid_subset_size must be at least 2 (KID compares pairs), got {args.kid_subset_size}.")
     return args
 
 

@@ -79,6 +79,7 @@ from diffusers_joint.training import (
     create_lr_scheduler,
     ema_weights,
     has_scaling_factor,
+    int_at_least,
     joint_diffusion_loss,
     joint_loss_from_args,
     labeled_mask,
@@ -170,7 +171,13 @@ def parse_args(argv=None):
 
     ckpt = parser.add_argument_group("checkpoints, validation, logging, Hub")
     add_checkpoint_arguments(ckpt)
-    ckpt.add_argument("--validation_steps", type=int, default=1000)
+    ckpt.add_argument(
+        "--validation_steps",
+        type=int_at_least(0, ", or 0 for none"),
+        default=1000,
+        help="Score the classifier on the evaluation split and draw a sample grid every this many optimizer steps "
+        "(both also come at the end); 0: only at the end.",
+    )
     ckpt.add_argument(
         "--select_best_checkpoint",
         choices=BEST_CHECKPOINT_METRICS,
@@ -179,9 +186,14 @@ def parse_args(argv=None):
         "step's weights in <output_dir>/best-checkpoint, and save that step as the pipeline (its generator is then "
         "that step's too). balanced_accuracy: ties go to the lower NLL. Default: the last step.",
     )
-    ckpt.add_argument("--num_validation_samples_per_class", type=int, default=8)
     ckpt.add_argument(
-        "--validation_inference_steps", type=int, default=100, help="DDPM steps for sample grids (strided)."
+        "--num_validation_samples_per_class", type=int_at_least(1), default=8, help="Sample grid images per class."
+    )
+    ckpt.add_argument(
+        "--validation_inference_steps",
+        type=int_at_least(1),
+        default=100,
+        help="DDPM steps for sample grids (strided).",
     )
     ckpt.add_argument(
         "--guidance_scale", type=float, default=None, help="Guidance for sample grids (default: pipeline's)."
@@ -193,7 +205,9 @@ def parse_args(argv=None):
         "on an independent reference network trained on the real training images; results go to "
         "eval_results.json and the model card.",
     )
-    ckpt.add_argument("--num_evaluation_samples", type=int, default=500, help="Samples for --evaluate_generation.")
+    ckpt.add_argument(
+        "--num_evaluation_samples", type=int_at_least(1), default=500, help="Samples for --evaluate_generation."
+    )
     add_logging_and_hub_arguments(ckpt)
     args = parser.parse_args(argv)
 

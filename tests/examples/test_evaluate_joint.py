@@ -258,3 +258,19 @@ def test_results_json_is_standard_json_when_a_metric_is_undefined(tmp_path):
     results = json.loads(text, parse_constant=lambda token: pytest.fail(f"non-standard JSON token {token}"))
     assert results["classification"]["roc_auc"] is None and results["reference_classifier"]["roc_auc"] is None
     assert "| ROC AUC (`roc_auc`) | n/a |" in (tmp_path / "out" / "eval_results.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--strength", "0"], "--strength must be in (0, 1], got 0.0"),
+        (["--strength", "-0.5"], "--strength must be in (0, 1], got -0.5"),
+        (["--strength", "1.5"], "--strength must be in (0, 1], got 1.5"),
+        (["--kid_subset_size", "1"], "--kid_subset_size must be at least 2 (KID compares pairs), got 1"),
+    ],
+)
+def test_strength_and_kid_subset_size_out_of_range_are_refused_at_parse_time(capsys, flags, message):
+    with pytest.raises(SystemExit):
+        load_script().parse_args(["--pipeline", "unused", *flags])
+    assert message in capsys.readouterr().err
+    load_script().parse_args(["--pipeline", "unused", "--strength", "1", "--kid_subset_size", "2"])

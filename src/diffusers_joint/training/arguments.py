@@ -31,6 +31,22 @@ LOSS_FLAGS = ("diffusion_loss_weight", "classifier_loss_weight", "noisy_classifi
               "feature_consistency_weight", "fixmatch_threshold", "fixmatch_weight")  # fmt: skip
 
 
+def int_at_least(minimum: int, meaning: str = ""):
+    """
+    An argparse `type` for integer flags of at least `minimum`; a smaller value is a usage error naming the flag, the
+    value and `meaning` (e.g. `", or 0 for never"`), raised while the command line is parsed, before any work.
+    """
+
+    def parse(value: str) -> int:
+        number = int(value)  # not an integer: argparse's "invalid int value"
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}{meaning}, got {number}")
+        return number
+
+    parse.__name__ = "int"
+    return parse
+
+
 def add_model_arguments(group: argparse._ActionsContainer) -> None:
     """Add the flags of the UNet, its classifier head and the noise schedule to `group`."""
     group.add_argument("--pretrained_unet", type=str, default=None, help="Start from a UNet2DModel (folder or id).")
@@ -54,7 +70,7 @@ def add_model_arguments(group: argparse._ActionsContainer) -> None:
         help="Encoder stages the classifier head reads: indices of the down blocks, then the mid block (-1 is the "
         "last stage). Default: every stage.",
     )
-    group.add_argument("--ddpm_num_steps", type=int, default=1000)
+    group.add_argument("--ddpm_num_steps", type=int_at_least(1), default=1000, help="Timesteps of the DDPM schedule.")
     group.add_argument("--ddpm_beta_schedule", type=str, default="squaredcos_cap_v2")
 
 
@@ -266,13 +282,20 @@ def add_run_arguments(
     group.add_argument("--output_dir", type=str, default=output_dir)
     group.add_argument("--overwrite_output_dir", action="store_true")
     group.add_argument("--seed", type=int, default=0)
-    group.add_argument("--train_batch_size", type=int, default=train_batch_size)
+    group.add_argument(
+        "--train_batch_size", type=int_at_least(1), default=train_batch_size, help="Images per process."
+    )
     group.add_argument("--eval_batch_size", type=int, default=eval_batch_size)
 
 
 def add_checkpoint_arguments(group: argparse._ActionsContainer) -> None:
     """Add how often checkpoints are written, how many are kept, and which one to resume from."""
-    group.add_argument("--checkpointing_steps", type=int, default=500)
+    group.add_argument(
+        "--checkpointing_steps",
+        type=int_at_least(0, ", or 0 for none"),
+        default=500,
+        help="Write a resumable checkpoint every this many optimizer steps; 0: none.",
+    )
     group.add_argument("--checkpoints_total_limit", type=int, default=2)
     group.add_argument("--resume_from_checkpoint", type=str, default=None, help="A checkpoint folder or 'latest'.")
 
@@ -295,7 +318,9 @@ def add_logging_and_hub_arguments(group: argparse._ActionsContainer) -> None:
 
 def add_learning_rate_arguments(group: argparse._ActionsContainer, learning_rate: float, lr_scheduler: str) -> None:
     """Add gradient accumulation, the learning rate and diffusers' `get_scheduler` schedule with its warm-up."""
-    group.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    group.add_argument(
+        "--gradient_accumulation_steps", type=int_at_least(1), default=1, help="Batches per optimizer step."
+    )
     group.add_argument("--learning_rate", type=float, default=learning_rate)
     group.add_argument("--lr_scheduler", type=str, default=lr_scheduler)
     group.add_argument("--lr_warmup_steps", type=int, default=100)

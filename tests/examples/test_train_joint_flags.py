@@ -1,0 +1,42 @@
+"""examples/train_joint.py's flags checked while the command line is parsed, before any data is read or step taken."""
+
+import importlib.util
+
+import pytest
+from train_script_utils import SCRIPT
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("train_joint_flags", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def refused(script, capsys, *flags):
+    with pytest.raises(SystemExit):
+        script.parse_args(list(flags))
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--num_validation_samples_per_class", "0"], "--num_validation_samples_per_class: must be at least 1, got 0"),
+        (["--validation_inference_steps", "0"], "--validation_inference_steps: must be at least 1, got 0"),
+        (["--evaluate_generation", "--num_evaluation_samples", "0"], "--num_evaluation_samples: must be at least 1"),
+        (["--train_batch_size", "0"], "--train_batch_size: must be at least 1, got 0"),
+        (["--gradient_accumulation_steps", "0"], "--gradient_accumulation_steps: must be at least 1, got 0"),
+        (["--ddpm_num_steps", "0"], "--ddpm_num_steps: must be at least 1, got 0"),
+        (["--validation_steps", "-1"], "--validation_steps: must be at least 0, or 0 for none, got -1"),
+        (["--checkpointing_steps", "-1"], "--checkpointing_steps: must be at least 0, or 0 for none, got -1"),
+    ],
+)
+def test_flags_that_would_fail_after_training_are_refused_at_parse_time(script, capsys, flags, message):
+    assert message in refused(script, capsys, *flags)
+
+
+def test_zero_validation_and_checkpointing_steps_still_mean_none(script):
+    args = script.parse_args(["--validation_steps", "0", "--checkpointing_steps", "0"])
+    assert args.validation_steps == 0 and args.checkpointing_steps == 0
