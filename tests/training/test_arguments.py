@@ -35,6 +35,13 @@ def test_classifier_weight_ramps_from_zero_over_the_warm_up_then_stays_at_the_fl
     [
         (["--classifier_weight_warmup_steps", "-1"], "--classifier_weight_warmup_steps must be >= 0, got -1"),
         (["--feature_consistency_weight", "-0.5"], "--feature_consistency_weight must be >= 0, got -0.5"),
+        (["--classifier_loss_weight", "-1"], "--classifier_loss_weight must be >= 0, got -1.0"),
+        (["--fixmatch_weight", "-1"], "--fixmatch_weight must be >= 0, got -1.0"),
+        (["--snr_gamma", "-1"], "--snr_gamma must be >= 0, got -1.0"),
+        (["--fixmatch_threshold", "1.5"], "--fixmatch_threshold is a confidence and must be in [0, 1], got 1.5"),
+        (["--fixmatch_threshold", "-0.2"], "--fixmatch_threshold is a confidence and must be in [0, 1], got -0.2"),
+        (["--fixmatch_alignment_momentum", "1"], "--fixmatch_alignment_momentum must be in [0, 1), got 1.0"),
+        (["--fixmatch_alignment_momentum", "-0.1"], "--fixmatch_alignment_momentum must be in [0, 1), got -0.1"),
     ],
 )
 def test_negative_schedule_and_consistency_flags_are_refused(flags, message, capsys):

@@ -95,7 +95,7 @@ def test_fixmatch_pseudo_labels_follow_the_threshold():
     objective = JointDiffusionObjective(unet)
     common = dict(weak_images=images, strong_images=images.flip(-1))
     everything = joint_diffusion_loss(objective, SCHEDULER, images, labels, loss_config(0.0), **common)
-    nothing = joint_diffusion_loss(objective, SCHEDULER, images, labels, loss_config(1.01), **common)
+    nothing = joint_diffusion_loss(objective, SCHEDULER, images, labels, loss_config(1.0), **common)
     assert everything.num_pseudo_labeled == 4 and everything.loss_fixmatch > 0
     assert nothing.num_pseudo_labeled == 0 and nothing.loss_fixmatch == 0
 
@@ -269,7 +269,7 @@ def test_noisy_pseudo_labels_train_the_noisy_view_of_confident_unlabeled_images(
     objective = JointDiffusionObjective(unet)
     common = dict(classifier_loss_weight=1.0, noisy_pseudo_label_weight=1.0)
     everything = joint_diffusion_loss(objective, SCHEDULER, images, labels, loss_config(0.0, **common))
-    nothing = joint_diffusion_loss(objective, SCHEDULER, images, labels, loss_config(1.01, **common))
+    nothing = joint_diffusion_loss(objective, SCHEDULER, images, labels, loss_config(1.0, **common))
     assert everything.num_pseudo_labeled == 4 and everything.loss_noisy_pseudo > 0
     assert everything.loss_fixmatch == 0  # no strong views: FixMatch is off
     assert nothing.num_pseudo_labeled == 0 and nothing.loss_noisy_pseudo == 0
@@ -368,3 +368,19 @@ def test_feature_consistency_pulls_noisy_features_of_unlabeled_images_towards_th
     torch.testing.assert_close(term_grad, unet.conv_in.weight.grad)
     with pytest.raises(ValueError, match="feature_consistency_weight must be >= 0"):
         JointLossConfig(feature_consistency_weight=-1.0)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("classifier_loss_weight", -0.1, "classifier_loss_weight must be >= 0, got -0.1"),
+        ("fixmatch_weight", -1.0, "fixmatch_weight must be >= 0, got -1.0"),
+        ("fixmatch_threshold", 1.5, r"fixmatch_threshold is a confidence and must be in \[0, 1\], got 1.5"),
+        ("fixmatch_threshold", -0.2, r"fixmatch_threshold is a confidence and must be in \[0, 1\], got -0.2"),
+        ("snr_gamma", -1.0, r"snr_gamma must be > 0 \(None: no Min-SNR weighting\), got -1.0"),
+    ],
+)
+def test_out_of_range_loss_config_values_are_refused(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        JointLossConfig(**{field: value})
+    JointLossConfig(classifier_loss_weight=0.0, fixmatch_weight=0.0, fixmatch_threshold=1.0, snr_gamma=None)

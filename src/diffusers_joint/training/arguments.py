@@ -157,8 +157,15 @@ def add_joint_loss_arguments(group: argparse._ActionsContainer) -> None:
         help="FixMatch pseudo-labels on unlabeled images (kornia weak and strong views). Default: "
         f"{'on' if PSEUDO_LABEL_DEFAULTS['fixmatch'] else 'off'} for single-label data with unlabeled images.",
     )
-    group.add_argument("--fixmatch_threshold", type=float, default=0.95)
-    group.add_argument("--fixmatch_weight", type=float, default=1.0)
+    group.add_argument(
+        "--fixmatch_threshold", type=float, default=0.95, help="Confidence a pseudo-label needs, in [0, 1]."
+    )
+    group.add_argument(
+        "--fixmatch_weight",
+        type=float,
+        default=1.0,
+        help="Weight (>= 0) of the FixMatch term, relative to the labeled one.",
+    )
     group.add_argument(
         "--fixmatch_distribution_alignment",
         action=argparse.BooleanOptionalAction,
@@ -168,7 +175,10 @@ def add_joint_loss_arguments(group: argparse._ActionsContainer) -> None:
         "default with FixMatch (docs/experiments/recipe.md).",
     )
     group.add_argument(
-        "--fixmatch_alignment_momentum", type=float, default=0.99, help="Moving-average momentum of the alignment."
+        "--fixmatch_alignment_momentum",
+        type=float,
+        default=0.99,
+        help="Moving-average momentum of the alignment, in [0, 1).",
     )
 
 
@@ -242,11 +252,15 @@ def check_joint_loss_arguments(parser: argparse.ArgumentParser, args: argparse.N
     if args.fixmatch_distribution_alignment and args.fixmatch is False:
         parser.error("--fixmatch_distribution_alignment aligns FixMatch pseudo-labels: drop --no-fixmatch.")
     for name in (
-        "noisy_classifier_weight", "noisy_pseudo_label_weight", "feature_consistency_weight",
-        "classifier_weight_warmup_steps",
+        "classifier_loss_weight", "noisy_classifier_weight", "noisy_pseudo_label_weight", "feature_consistency_weight",
+        "classifier_weight_warmup_steps", "fixmatch_weight", "snr_gamma",
     ):  # fmt: skip
         if (getattr(args, name) or 0) < 0:
             parser.error(f"--{name} must be >= 0, got {getattr(args, name)}.")
+    if not 0.0 <= args.fixmatch_threshold <= 1.0:
+        parser.error(f"--fixmatch_threshold is a confidence and must be in [0, 1], got {args.fixmatch_threshold}.")
+    if not 0.0 <= args.fixmatch_alignment_momentum < 1.0:
+        parser.error(f"--fixmatch_alignment_momentum must be in [0, 1), got {args.fixmatch_alignment_momentum}.")
 
 
 def joint_loss_config_from_args(args: argparse.Namespace, pseudo_labels: PseudoLabelSettings) -> JointLossConfig:

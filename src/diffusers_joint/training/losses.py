@@ -113,13 +113,14 @@ class JointLossConfig:
             gradient-free pass the pseudo-labels read, held fixed) by cosine distance, weighted by `alpha_bar_t`.
             Every unlabeled image counts, confident or not; no extra forward pass.
         fixmatch_threshold (`float`, defaults to 0.95):
-            Confidence a pseudo-label needs.
+            Confidence a pseudo-label needs, in [0, 1].
         fixmatch_weight (`float`, defaults to 1.0):
-            Weight of the FixMatch pseudo-label term relative to the labeled term.
+            Weight (>= 0) of the FixMatch pseudo-label term relative to the labeled term.
         snr_gamma (`float`, *optional*):
             Min-SNR weighting of the denoising term (Hang et al., 2023): each image's error is weighted by
             `min(SNR_t, gamma) / SNR_t` (epsilon prediction) or `min(SNR_t, gamma) / (SNR_t + 1)` (v prediction), so
-            that nearly clean timesteps, which are easy, do not dominate. `None` gives the plain mean squared error.
+            that nearly clean timesteps, which are easy, do not dominate; must be > 0. `None` gives the plain mean
+            squared error.
 
     Example:
 
@@ -144,12 +145,20 @@ class JointLossConfig:
     def __post_init__(self):
         for name in (
             "diffusion_loss_weight",
+            "classifier_loss_weight",
             "noisy_classifier_weight",
             "noisy_pseudo_label_weight",
             "feature_consistency_weight",
+            "fixmatch_weight",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
+        if not 0.0 <= self.fixmatch_threshold <= 1.0:
+            raise ValueError(
+                f"fixmatch_threshold is a confidence and must be in [0, 1], got {self.fixmatch_threshold}."
+            )
+        if self.snr_gamma is not None and self.snr_gamma <= 0:
+            raise ValueError(f"snr_gamma must be > 0 (None: no Min-SNR weighting), got {self.snr_gamma}.")
 
 
 def labeled_mask(labels: torch.Tensor) -> torch.Tensor:
