@@ -31,6 +31,7 @@ def refused(script, capsys, *flags):
         (["--ddpm_num_steps", "0"], "--ddpm_num_steps: must be at least 1, got 0"),
         (["--validation_steps", "-1"], "--validation_steps: must be at least 0, or 0 for none, got -1"),
         (["--checkpointing_steps", "-1"], "--checkpointing_steps: must be at least 0, or 0 for none, got -1"),
+        (["--checkpoints_total_limit", "0"], "--checkpoints_total_limit: must be at least 1, got 0"),
     ],
 )
 def test_flags_that_would_fail_after_training_are_refused_at_parse_time(script, capsys, flags, message):

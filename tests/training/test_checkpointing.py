@@ -16,11 +16,23 @@ from diffusers_joint.training import (
 from tiny_models import tiny_joint_unet
 
 
-def write_checkpoint(root, step):
+def write_checkpoint(root, step, total_limit=2):
     tmp = temporary_checkpoint_dir(root, step)
     tmp.mkdir()
     (tmp / "model.safetensors").write_text(f"weights of step {step}")
-    return finalize_checkpoint(tmp, total_limit=2)
+    return finalize_checkpoint(tmp, total_limit=total_limit)
+
+
+def test_pruning_never_removes_the_checkpoint_just_written(tmp_path):
+    for step in (2, 4, 6):
+        write_checkpoint(tmp_path, step, total_limit=None)
+    # re-saving step 4 (a resume from checkpoint-2) with a limit of 1: the new copy of step 4 is the one kept
+    final = write_checkpoint(tmp_path, 4, total_limit=1)
+    assert list_checkpoints(tmp_path) == [final] and (final / "model.safetensors").read_text() == "weights of step 4"
+    for limit in (0, -1):
+        with pytest.raises(ValueError, match=f"total_limit must be at least 1 .*got {limit}"):
+            write_checkpoint(tmp_path, 8, total_limit=limit)
+        assert list_checkpoints(tmp_path) == [final]
 
 
 def test_checkpoints_are_published_atomically_and_rotated(tmp_path):

@@ -310,7 +310,12 @@ def add_checkpoint_arguments(group: argparse._ActionsContainer) -> None:
         default=500,
         help="Write a resumable checkpoint every this many optimizer steps; 0: none.",
     )
-    group.add_argument("--checkpoints_total_limit", type=int, default=2)
+    group.add_argument(
+        "--checkpoints_total_limit",
+        type=int_at_least(1),
+        default=2,
+        help="Keep only this many of the newest checkpoints (the one just written always among them).",
+    )
     group.add_argument("--resume_from_checkpoint", type=str, default=None, help="A checkpoint folder or 'latest'.")
 
 

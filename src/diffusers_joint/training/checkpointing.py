@@ -89,17 +89,27 @@ def restore_replaced_directory(target: str | os.PathLike) -> None:
 
 def finalize_checkpoint(tmp_dir: str | os.PathLike, total_limit: int | None = None) -> Path:
     """
-    Atomically publish `checkpoint-<step>.tmp` as `checkpoint-<step>`, then keep at most `total_limit` checkpoints.
+    Atomically publish `checkpoint-<step>.tmp` as `checkpoint-<step>`, then keep at most `total_limit` checkpoints
+    (`None`: all), the one just published always among them.
 
     The rename is atomic on POSIX file systems, so a kill at any moment leaves either the previous set of complete
     checkpoints or the new one, never a half-written `checkpoint-<step>`.
+
+    Raises:
+        ValueError: `total_limit` is below 1 (it would remove the checkpoint just written); nothing is published.
     """
+    if total_limit is not None and total_limit < 1:
+        raise ValueError(
+            f"total_limit must be at least 1 (or None to keep every checkpoint), got {total_limit}: fewer would "
+            "remove the checkpoint just written."
+        )
     tmp_dir = Path(tmp_dir)
     final = tmp_dir.with_suffix("")
     replace_directory(tmp_dir, final)  # re-saving the same step (e.g. after a resume) replaces the old copy
     if total_limit is not None:
         checkpoints = list_checkpoints(final.parent)
-        for stale in checkpoints[: max(0, len(checkpoints) - total_limit)]:
+        others = [path for path in checkpoints if path.name != final.name]  # oldest first; the new one is kept
+        for stale in others[: max(0, len(checkpoints) - total_limit)]:
             logger.info(f"Removing old checkpoint {stale}")
             shutil.rmtree(stale, ignore_errors=True)
     return final
