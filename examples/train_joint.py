@@ -222,16 +222,26 @@ def parse_args(argv=None):
         parser.error("--cache_latents caches a VAE's latents: pass --pretrained_vae_model_name_or_path too.")
     if not 0.0 <= args.labeled_batch_fraction <= 1.0:
         parser.error(f"--labeled_batch_fraction must be in [0, 1], got {args.labeled_batch_fraction}.")
-    if args.select_best_checkpoint and (
-        args.validation_steps < 1 or (args.max_train_steps and args.validation_steps >= args.max_train_steps)
-    ):
-        parser.error(
-            "--select_best_checkpoint compares the steps scored every --validation_steps: set it to at least 1 and "
-            f"below --max_train_steps {args.max_train_steps} (got {args.validation_steps})."
-        )
+    if best_checkpoint_steps_error(args):  # with --num_epochs checked again once the steps are known
+        parser.error(best_checkpoint_steps_error(args))
     if args.push_to_hub and not args.hub_model_id:
         args.hub_model_id = Path(args.output_dir).name
     return args
+
+
+def best_checkpoint_steps_error(args) -> str | None:
+    """Why --validation_steps cannot serve --select_best_checkpoint with this --max_train_steps, or None."""
+    if args.select_best_checkpoint and (
+        args.validation_steps < 1 or (args.max_train_steps and args.validation_steps >= args.max_train_steps)
+    ):
+        steps = f"--max_train_steps {args.max_train_steps}"
+        if args.num_epochs is not None and args.max_train_steps is not None:
+            steps = f"the {args.max_train_steps} steps of --num_epochs {args.num_epochs}"
+        return (
+            "--select_best_checkpoint compares the steps scored every --validation_steps: set it to at least 1 and "
+            f"below {steps if args.max_train_steps else '--max_train_steps'} (got {args.validation_steps})."
+        )
+    return None
 
 
 def main(args):
@@ -338,6 +348,8 @@ def main(args):
     sampler, batches_per_epoch = train_dataloader.batch_sampler, len(train_dataloader)  # of every process
     if args.max_train_steps is None:
         args.max_train_steps = args.num_epochs * updates_per_epoch(accelerator, batches_per_epoch)
+        if best_checkpoint_steps_error(args):  # before any training time is spent
+            raise ValueError(best_checkpoint_steps_error(args))
     data_weights = sampler.data_weights() if args.diffusion_data_weighting else None
     if data_weights is not None:
         logger.info(f"Denoising weights: {data_weights[0]:.4g} per labeled image, {data_weights[1]:.4g} per other.")
@@ -536,8 +548,13 @@ def finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, st
     if grid is not None:
         grid.save(os.path.join(args.output_dir, "samples.png"))
     # NaN (e.g. ROC AUC on a single-class split) as null: valid JSON
+    # the saved model's step: with --select_best_checkpoint the best one, and the last trained step besides
+    saved_step = step if best is None else int(best.best["step"])
+    trained = {} if best is None else {"trained_steps": step}
     results_file = os.path.join(args.output_dir, "eval_results.json")
-    write_results_json(results_file, {"step": step, "eval_split": dataset.eval is not None, **results})
+    write_results_json(
+        results_file, {"step": saved_step, **trained, "eval_split": dataset.eval is not None, **results}
+    )
     card = build_model_card(
         model_name=Path(args.output_dir).name,
         label_names=dataset.label_names,
@@ -547,7 +564,7 @@ def finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, st
         resolution=preprocessor.resolution,  # of the images, also for a latent model
         channels=dataset.num_channels,
         metrics=results,
-        training_settings=training_settings_from_args(args, preprocessor.resolution, step),
+        training_settings=training_settings_from_args(args, preprocessor.resolution, saved_step, **trained),
         dataset_id=args.dataset_name if args.dataset_name and not os.path.isdir(args.dataset_name) else None,
         repo_id=args.hub_model_id,
         sample_grid_file="samples.png" if grid is not None else None,

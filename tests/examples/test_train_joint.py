@@ -167,7 +167,13 @@ def test_select_best_checkpoint_saves_the_best_validation_step(tmp_path):
                     "--select_best_checkpoint", "nll")  # fmt: skip
     record = json.loads((out / "best-checkpoint" / "best.json").read_text())
     assert record["step"] in (2, 4) and f"Saving step {record['step']}, the best" in result.stderr
-    assert json.loads((out / "eval_results.json").read_text())["best_checkpoint"] == record
+    results = json.loads((out / "eval_results.json").read_text())
+    assert results["best_checkpoint"] == record
+    # the saved model's step, the best one, not the last step trained
+    assert results["step"] == record["step"] and results["trained_steps"] == 6
+    card = (out / "README.md").read_text()
+    assert f"| steps | `{record['step']}` |" in card and "| trained_steps | `6` |" in card
+    assert f"are those of step {record['step']}, the best step on the validation split by nll" in card
     saved = load_file(out / "unet" / "diffusion_pytorch_model.safetensors")
     best = load_file(out / "best-checkpoint" / "diffusion_pytorch_model.safetensors")
     assert saved.keys() == best.keys() and all(torch.equal(saved[k], best[k]) for k in saved)
@@ -179,6 +185,15 @@ def test_select_best_checkpoint_saves_the_best_validation_step(tmp_path):
         refused = launch("--output_dir", str(tmp_path / "refused"), "--select_best_checkpoint", "nll", *bad,
                          check=False)  # fmt: skip
         assert refused.returncode != 0 and "--select_best_checkpoint compares the steps" in refused.stderr
+
+
+def test_select_best_checkpoint_with_num_epochs_checks_validation_steps_before_training(tmp_path):
+    # one epoch of the digits at batch 16 is about 100 steps: a validation every 1000 steps would never come
+    refused = launch("--output_dir", str(tmp_path / "refused"), "--select_best_checkpoint", "nll", "--num_epochs", "1",
+                     "--validation_steps", "1000", "--checkpointing_steps", "0", check=False)  # fmt: skip
+    assert refused.returncode != 0
+    assert re.search(r"below the \d+ steps of --num_epochs 1 \(got 1000\)", refused.stderr), refused.stderr[-2000:]
+    assert "Steps:" not in refused.stderr and not (tmp_path / "refused" / "model_index.json").exists()
 
 
 def test_a_shifted_evaluation_split_is_recorded_and_warned_about(tmp_path, trained):

@@ -193,6 +193,14 @@ def test_model_card_says_which_weights_were_evaluated(settings, weights):
     assert ("EMA weights" in text) == bool(settings.get("use_ema"))
 
 
+def test_model_card_says_when_a_selected_step_was_saved_rather_than_the_last():
+    settings = {"steps": 40, "trained_steps": 100, "select_best_checkpoint": "balanced_accuracy"}
+    text = make_card(training_settings=settings).text
+    assert "are those of step 40, the best step on the validation split by balanced_accuracy" in text
+    assert "of the 100 steps trained" in text and "| steps | `40` |" in text and "| trained_steps | `100` |" in text
+    assert "the best step" not in make_card(training_settings={"steps": 100}).text
+
+
 def test_model_card_states_the_intensity_normalisation_and_the_calibration():
     settings = {"steps": 100, "intensity_normalization": "window", "intensity_range": [-1000.0, 400.0]}
     metrics = {"accuracy": 0.9, "ece": 0.021, "ece_uncalibrated": 0.087, "classifier_temperature": 1.8342}

@@ -272,8 +272,14 @@ def joint_loss_config_from_args(args: argparse.Namespace, pseudo_labels: PseudoL
     )
 
 
-def training_settings_from_args(args: argparse.Namespace, resolution: int, steps: int) -> dict:
-    """The settings of a training run that its model card records (`training_settings` of [`build_model_card`])."""
+def training_settings_from_args(
+    args: argparse.Namespace, resolution: int, steps: int, trained_steps: int | None = None
+) -> dict:
+    """
+    The settings of a training run that its model card records (`training_settings` of [`build_model_card`]):
+    `steps` is the saved model's step; `trained_steps`, the last step trained, is recorded when it is given (a run
+    that saved the best step of `--select_best_checkpoint`).
+    """
     keys = [
         "num_labeled", "labeled_per_class", "labeled_fraction", "labeled_batch_fraction", "diffusion_data_weighting",
         "diffusion_loss_weight", "classifier_loss_weight", "classifier_weight_warmup_steps", "classifier_augmentation",
@@ -283,7 +289,10 @@ def training_settings_from_args(args: argparse.Namespace, resolution: int, steps
         "ddpm_num_steps", "ddpm_beta_schedule", "mixed_precision", "seed", "select_best_checkpoint",
     ]  # fmt: skip
     normalization = intensity_normalization_from_args(args).to_config()  # as saved with the pipeline
-    settings = {"resolution": resolution, "steps": steps, **{k: getattr(args, k) for k in keys}, **normalization}
+    settings = {"resolution": resolution, "steps": steps}
+    if trained_steps is not None:
+        settings["trained_steps"] = trained_steps
+    settings.update({k: getattr(args, k) for k in keys}, **normalization)
     if getattr(args, "pretrained_vae_model_name_or_path", None):  # latent runs only: pixel cards stay as they were
         settings["pretrained_vae_model_name_or_path"] = args.pretrained_vae_model_name_or_path
     return settings

@@ -98,7 +98,7 @@ hf upload {{ space_id }} space . --repo-type space
 
 ## Training
 
-| setting | value |
+{{ selection_note }}| setting | value |
 | --- | --- |
 {{ settings_table }}
 
@@ -237,7 +237,8 @@ def build_model_card(
         training_settings (`dict`, *optional*):
             Settings shown in the training table. Its `intensity_normalization` and `intensity_range` (the pipeline's
             config of the same names; default `"dtype"`) are also described under *Input intensities*, and its
-            `use_ema` says whether the results are those of the EMA weights.
+            `use_ema` says whether the results are those of the EMA weights. With a `trained_steps` (the last step of
+            a run that saved an earlier, selected step as `steps`), the card says which step was selected and how.
         dataset_id (`str`, *optional*):
             Hub id of the data set, if it has one (goes to the `datasets` metadata).
         repo_id (`str`, *optional*):
@@ -286,6 +287,7 @@ def build_model_card(
         num_train_examples=num_train_examples,
         num_labeled=num_labeled,
         medical_section=MEDICAL_SECTION if medical else "",
+        selection_note=_selection_note(settings),
         settings_table=_settings_table(settings),
         citation=CITATION,
     )
@@ -368,6 +370,18 @@ def _generation_table(generation_metrics: dict[str, Any], eval_split_name: str) 
         f"{generation_metrics.get('num_real', '?')} real images of the {eval_split_name}, on the features of a "
         "small reference classifier trained separately on the real training images:\n\n"
         "| metric | value |\n| --- | --- |\n" + "\n".join(rows)
+    )
+
+
+def _selection_note(settings: dict[str, Any]) -> str:
+    """A paragraph saying that the saved weights are a selected step's rather than the last one's; empty otherwise."""
+    if "trained_steps" not in settings:
+        return ""
+    metric = settings.get("select_best_checkpoint")
+    by = f" by {metric}" if metric else ""
+    return (
+        f"The saved weights (and the results above) are those of step {settings.get('steps', '?')}, the best step on "
+        f"the validation split{by} (`--select_best_checkpoint`) of the {settings['trained_steps']} steps trained.\n\n"
     )
 
 
