@@ -462,7 +462,7 @@ def main(args):
                 if global_step < args.max_train_steps:
                     with ema_weights(unet, ema_model):
                         if best is not None:
-                            best.update(global_step, unet, validation_scores(unet, *validation))
+                            best.update(global_step, unet, validation_scores(unet, *validation, args.eval_batch_size))
                         _, grid = validate(
                             accelerator, global_step, unet, noise_scheduler, dataset, preprocessor, args, latent
                         )
@@ -478,7 +478,7 @@ def main(args):
         if ema_model is not None:
             ema_model.copy_to(unet.parameters())  # the saved, calibrated and evaluated model is the EMA one
         if best is not None:  # score the last step too, then save the best one
-            best.update(global_step, unet, validation_scores(unet, *validation))
+            best.update(global_step, unet, validation_scores(unet, *validation, args.eval_batch_size))
             step = best.load_into(unet)
             logger.info(f"Saving step {step}, the best on the validation split ({args.select_best_checkpoint}).")
         splits = (train_dataset, validation_dataset, validation)
@@ -492,9 +492,12 @@ def validate(accelerator, step, unet, noise_scheduler, dataset, preprocessor, ar
     `LatentSpace`: scored on the evaluation latents it holds, its grid decoded.
     """
     if latent is not None and latent.evaluation is not None:
-        results = metrics_from_logits(unet, predict_logits(unet, latent.evaluation[0]), latent.evaluation[1])
+        logits = predict_logits(unet, latent.evaluation[0], args.eval_batch_size)
+        results = metrics_from_logits(unet, logits, latent.evaluation[1])
     else:
-        results = evaluate_classifier(unet, dataset.eval, preprocessor) if dataset.eval is not None else {}
+        results = {}
+        if dataset.eval is not None:
+            results = evaluate_classifier(unet, dataset.eval, preprocessor, args.eval_batch_size)
     grid = None
     if args.diffusion_loss_weight > 0:
         grid_settings = dict(num_inference_steps=args.validation_inference_steps, guidance_scale=args.guidance_scale)
@@ -518,7 +521,9 @@ def finish(accelerator, unet, noise_scheduler, dataset, splits, preprocessor, st
         components = latent.pipeline_components()
     calibration = {}
     if validation is not None:
-        calibration = calibrate_classifier(unet, *validation, fit=args.calibrate, seed=args.seed)
+        calibration = calibrate_classifier(
+            unet, *validation, fit=args.calibrate, seed=args.seed, batch_size=args.eval_batch_size
+        )
     results, grid = validate(accelerator, step, unet, noise_scheduler, dataset, preprocessor, args, latent)
     results.update(calibration)
     results.update(check_split_shift(validation_dataset, dataset.eval, preprocessor, unet.is_multi_label))

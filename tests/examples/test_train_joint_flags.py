@@ -3,7 +3,10 @@
 import importlib.util
 
 import pytest
-from train_script_utils import SCRIPT
+from train_script_utils import SCRIPT, TINY
+
+import diffusers_joint.evaluation.calibrate as calibrate_module
+import diffusers_joint.evaluation.predict as predict_module
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +44,21 @@ def test_flags_that_would_fail_after_training_are_refused_at_parse_time(script, 
 def test_zero_validation_and_checkpointing_steps_still_mean_none(script):
     args = script.parse_args(["--validation_steps", "0", "--checkpointing_steps", "0"])
     assert args.validation_steps == 0 and args.checkpointing_steps == 0
+
+
+def test_eval_batch_size_is_used_for_every_classification_pass(script, monkeypatch, tmp_path, capsys):
+    batch_sizes = []
+    predict = predict_module.predict_logits
+
+    def recording(unet, images, batch_size=256):
+        batch_sizes.append(batch_size)
+        return predict(unet, images, batch_size)
+
+    for module in (predict_module, calibrate_module, script):
+        monkeypatch.setattr(module, "predict_logits", recording)
+    flags = ["--output_dir", str(tmp_path / "out"), "--max_train_steps", "2", "--validation_steps", "1",
+             "--checkpointing_steps", "0", "--select_best_checkpoint", "nll", "--eval_batch_size", "7"]  # fmt: skip
+    script.main(script.parse_args([*TINY, *flags]))
+    # the evaluation split at steps 1 and 2, the validation scores at steps 1 and 2, the calibration
+    assert len(batch_sizes) >= 5 and set(batch_sizes) == {7}
+    assert "--eval_batch_size: must be at least 1, got 0" in refused(script, capsys, "--eval_batch_size", "0")

@@ -14,16 +14,21 @@ logger = logging.get_logger(__name__)
 
 
 def calibrate_classifier(
-    unet: JointUNet2DModel, images: torch.Tensor, labels: torch.Tensor, fit: bool = True, seed: int = 0
+    unet: JointUNet2DModel,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    fit: bool = True,
+    seed: int = 0,
+    batch_size: int = 256,
 ) -> dict:
     """
     Fit the classifier's temperature on validation `images` and `labels` (when `fit`) and apply it only where it
     beats noise ([`calibrate_temperature`], seeded by `seed`); the decision is saved in `unet`'s config
     (`classifier_temperature`, `classifier_calibration`) so that `classify()` and the pipelines use it. Returns what
     to record: the temperature, the decision (`"calibration"`) and the metrics on the validation split
-    (`"validation"`).
+    (`"validation"`). The images are classified `batch_size` at a time.
     """
-    logits = predict_logits(unet, images)
+    logits = predict_logits(unet, images, batch_size)
     results = {}
     if fit:
         calibration = calibrate_temperature(logits, labels, unet.is_multi_label, seed=seed)

@@ -77,12 +77,14 @@ def evaluate_classifier(
     return metrics_from_logits(unet, predict_logits(unet, images, batch_size), labels)
 
 
-def validation_scores(unet: JointUNet2DModel, images: torch.Tensor, labels: torch.Tensor) -> dict:
+def validation_scores(
+    unet: JointUNet2DModel, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256
+) -> dict:
     """
     The classifier's metrics on validation `images` with their negative log-likelihood (`"nll"`), as
-    [`BestCheckpoint.update`] compares steps.
+    [`BestCheckpoint.update`] compares steps; the images are classified `batch_size` at a time.
     """
-    logits = predict_logits(unet, images)
+    logits = predict_logits(unet, images, batch_size)
     scores = metrics_from_logits(unet, logits, labels)
     scores["nll"] = negative_log_likelihood(logits, labels, unet.is_multi_label)
     return scores

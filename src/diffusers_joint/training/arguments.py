@@ -308,7 +308,12 @@ def add_run_arguments(
     group.add_argument(
         "--train_batch_size", type=int_at_least(1), default=train_batch_size, help="Images per process."
     )
-    group.add_argument("--eval_batch_size", type=int, default=eval_batch_size)
+    group.add_argument(
+        "--eval_batch_size",
+        type=int_at_least(1),
+        default=eval_batch_size,
+        help="Images per forward pass when classifying, scoring, calibrating or encoding without gradients.",
+    )
 
 
 def add_checkpoint_arguments(group: argparse._ActionsContainer) -> None:
