@@ -141,7 +141,7 @@ def main():
         pipe, args.npz_path, args.csv_path, args.reference_model, args.seed
     )
 
-    # The same images and targets as evaluate_counterfactuals draws for this seed.
+    # One draw of the images and targets, for the pipeline and the pixel attack alike.
     pick, targets = counterfactual_requests(
         test_labels, unet.config.num_classes, False, args.num_counterfactuals, seed=args.seed
     )
@@ -166,6 +166,7 @@ def main():
         search_strengths=search_strengths(args.search_strengths),
         max_strength=args.max_strength,
         mask_image=args.mask_image,
+        targets=targets,
     )
     results["pipeline"]["seconds"] = time.perf_counter() - start
 

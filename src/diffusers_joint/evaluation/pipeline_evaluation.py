@@ -228,6 +228,7 @@ def evaluate_counterfactuals(
     search_strengths: bool | Sequence[float] = False,
     max_strength: float = 1.0,
     mask_image: str | None = "auto",
+    targets: torch.Tensor | None = None,
     **kwargs,
 ) -> dict:
     """
@@ -276,6 +277,11 @@ def evaluate_counterfactuals(
         mask_image (`str`, *optional*, defaults to `"auto"`):
             `"auto"` edits only the region an unrestricted first pass changed, `None` every pixel (see
             [`CounterfactualPipeline`]).
+        targets (`torch.Tensor`, *optional*):
+            The target of each of `images` (class indices `(N,)`, or rows of `(N, L)` with `-1` for free labels), for
+            example drawn with [`counterfactual_requests`] to measure another method on the same requests: every
+            image is then explained towards its target, in order, and `num_counterfactuals` is not used. Default:
+            `num_counterfactuals` images and their targets drawn with [`counterfactual_requests`].
 
     Returns:
         `dict`: the metrics of [`compute_counterfactual_metrics`] plus the settings, among them `guidance` (the
@@ -286,9 +292,14 @@ def evaluate_counterfactuals(
     explain = CounterfactualPipeline.from_joint_pipeline(pipeline)
     explain.set_progress_bar_config(disable=True)
     unet = pipeline.unet
-    pick, targets = counterfactual_requests(
-        labels, unet.config.num_classes, unet.is_multi_label, num_counterfactuals, seed=seed
-    )
+    if targets is None:
+        pick, targets = counterfactual_requests(
+            labels, unet.config.num_classes, unet.is_multi_label, num_counterfactuals, seed=seed
+        )
+    else:
+        if len(targets) != len(images):
+            raise ValueError(f"`targets` must give one target per image: {len(targets)} for {len(images)} images.")
+        pick = torch.arange(len(images))
     x = images[pick].float()
     generator = torch.Generator().manual_seed(seed)
     counterfactuals, probs_after, probs_before, strengths = [], [], [], []
