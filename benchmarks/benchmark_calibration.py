@@ -47,11 +47,11 @@ BOUNDED_NOISE_MULTIPLIERS = (1.0, 2.0)
 MIN_TEMPERATURES = (0.5, 0.75, 0.9, 1.0)
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--npz_model", default=None)
+    parser.add_argument("--npz_model", default=None, help="A pool model trained on --npz_path.")
     parser.add_argument("--npz_path", default=None)
-    parser.add_argument("--csv_model", default=None)
+    parser.add_argument("--csv_model", default=None, help="A pool model trained on --csv_path.")
     parser.add_argument("--csv_path", default=None)
     parser.add_argument("--digits_model", default=None, help="The main job's output (embedded digits).")
     parser.add_argument(
@@ -66,7 +66,18 @@ def parse_args():
     parser.add_argument("--worse_by", type=float, default=0.005, help="An ECE rise beyond this counts as worse.")
     parser.add_argument("--max_share_worse", type=float, default=0.10)
     parser.add_argument("--output", default="benchmarks/results/calibration.json")
-    return parser.parse_args()
+    args = parser.parse_args(argv)
+    # each model is scored on the data it was trained on: checked here, before any logits are computed
+    for model, path in (("npz_model", "npz_path"), ("overconfident_npz_model", "npz_path"), ("csv_model", "csv_path")):
+        if getattr(args, model) and not getattr(args, path):
+            parser.error(f"--{model} {getattr(args, model)} needs --{path}, the data it was trained on.")
+    for path, models in (("npz_path", ("npz_model", "overconfident_npz_model")), ("csv_path", ("csv_model",))):
+        if getattr(args, path) and not any(getattr(args, model) for model in models):
+            parser.error(f"--{path} is the data of --{' / --'.join(models)}: pass the model too, or drop it.")
+    if not (args.npz_model or args.csv_model):
+        given = " (--digits_model is not one: it is reported only)" if args.digits_model else ""
+        parser.error(f"the rule is chosen on the pools of --npz_model and --csv_model: pass at least one{given}.")
+    return args
 
 
 def model_logits(model_path: str, seed: int, npz_path=None, csv_path=None) -> dict:
