@@ -11,7 +11,8 @@ evaluation split every that many steps; the curve is read back from the run's lo
 point from its `eval_results.json`. Pass `--eval_split val` (or another split that is not the test split) while
 choosing settings. One run with a cosine schedule over `--max_train_steps` is not the same as a shorter run at each of
 its steps: the learning rate is still high mid-way, so compare curves of equal length, or separate runs, for budgets.
-A run whose `eval_results.json` exists is not repeated.
+A run whose `eval_results.json` exists is not repeated; its folder records its flags (`benchmark_run_flags.json`), and
+a run folder made with other flags is refused rather than reported under the new ones.
 """
 
 import argparse
@@ -23,7 +24,7 @@ import sys
 from pathlib import Path
 
 from benchmark_semi_supervised import METHOD_FLAGS
-from benchmark_utils import library_versions, save_figure
+from benchmark_utils import check_reused_run, library_versions, save_figure, without_output_dir, write_run_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = ROOT / "examples" / "train_joint.py"
@@ -75,9 +76,9 @@ def read_curve(log_path: Path, results_path: Path | None = None) -> dict[str, li
     return {"step": steps, **{name: [points[s][name] for s in steps] for name in names}}
 
 
-def train_run(args, method: str, seed: int, run_dir: Path) -> None:
-    command = [
-        sys.executable, str(TRAIN_SCRIPT),
+def train_flags(args, method: str, seed: int, run_dir: Path) -> list[str]:
+    """The `train_joint.py` flags of one run, the extra flags after `--` last."""
+    return [
         *(["--npz_path", args.npz_path] if args.npz_path else ["--csv_path", args.csv_path]),
         *(["--eval_split", args.eval_split] if args.eval_split else []),
         "--num_labeled", str(args.num_labeled), *METHOD_FLAGS[method], "--seed", str(seed),
@@ -85,6 +86,10 @@ def train_run(args, method: str, seed: int, run_dir: Path) -> None:
         "--validation_steps", str(args.validation_steps), "--checkpointing_steps", "0", "--report_to", "none",
         "--overwrite_output_dir", "--output_dir", str(run_dir), *args.train_args,
     ]  # fmt: skip
+
+
+def train_run(args, method: str, seed: int, run_dir: Path) -> None:
+    command = [sys.executable, str(TRAIN_SCRIPT), *train_flags(args, method, seed, run_dir)]
     print("+", " ".join(command), flush=True)
     with open(run_dir.with_suffix(".log"), "w") as log:
         subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
@@ -110,8 +115,12 @@ def main(argv=None):
     for seed in args.seeds:
         for method in args.methods:
             run_dir = runs_dir / f"{method}-{args.num_labeled}-seed{seed}"
-            if not (run_dir / "eval_results.json").exists() and not args.only_summary:
+            record = {"train_joint_flags": without_output_dir(train_flags(args, method, seed, run_dir))}
+            if (run_dir / "eval_results.json").exists():  # reused: only when made with the same flags
+                check_reused_run(run_dir, record)
+            elif not args.only_summary:
                 train_run(args, method, seed, run_dir)
+                write_run_flags(run_dir, record)
             if run_dir.with_suffix(".log").exists():
                 curves[f"{method}/{args.num_labeled}/seed{seed}"] = read_curve(
                     run_dir.with_suffix(".log"), run_dir / "eval_results.json"

@@ -18,9 +18,11 @@ on the same labeled subset (`mask_labels` with that seed) and scored on the eval
   reads them: the flags after `--` (for example `--intensity_normalization` or `--eval_split`) reach it too.
 
 Each training run is a subprocess writing to `<runs_dir>/<method>-<budget>-seed<seed>/`; a run whose
-`eval_results.json` exists is not repeated, so the benchmark can be stopped and continued. The summary (mean and
-standard deviation over seeds of ROC AUC, balanced accuracy and accuracy) is printed as a Markdown table and written,
-with every run's numbers, to `<runs_dir>/summary.json`; `--plot` also draws balanced accuracy against labels.
+`eval_results.json` exists is not repeated, so the benchmark can be stopped and continued; each folder records the
+flags its run was made with (`benchmark_run_flags.json`), and one made with other flags (another `--max_train_steps`,
+flags after `--`, ...) is refused with the differing flags rather than reported under the new ones. The summary
+(mean and standard deviation over seeds of ROC AUC, balanced accuracy and accuracy) is printed as a Markdown table and
+written, with every run's numbers, to `<runs_dir>/summary.json`; `--plot` also draws balanced accuracy against labels.
 
 `--import_results` adds the runs and summary of an earlier `summary.json`, such as the committed
 `benchmarks/results/semi_supervised_*.json`: its runs join those found in `--runs_dir` (a run found there wins), and
@@ -40,7 +42,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from benchmark_utils import library_versions, save_figure
+from benchmark_utils import check_reused_run, library_versions, save_figure, without_output_dir, write_run_flags
 from diffusers_joint.data import (
     ImagePreprocessor,
     intensity_normalization_from_args,
@@ -140,6 +142,18 @@ def train_flags(args, method: str, budget: str, seed: int, run_dir: Path) -> lis
         "--train_batch_size", str(args.train_batch_size), "--validation_steps", "0", "--checkpointing_steps", "0",
         "--report_to", "none", "--overwrite_output_dir", "--output_dir", str(run_dir), *args.train_args,
     ]  # fmt: skip
+
+
+def run_record(args, method: str, budget: str, seed: int) -> dict:
+    """
+    The flags a run's results depend on, as its folder records them: the `train_joint.py` command line (for the
+    pixel baseline the data, budget and seed flags and those after `--`), and `--imbalance_ratio`.
+    """
+    if method == "sklearn":
+        flags = [*data_flags(args), *budget_flags(budget), "--seed", str(seed), *args.train_args]
+    else:
+        flags = without_output_dir(train_flags(args, method, budget, seed, Path("unused")))
+    return {"train_joint_flags": flags, "imbalance_ratio": args.imbalance_ratio}
 
 
 def train_run(args, method: str, budget: str, seed: int, run_dir: Path) -> dict:
@@ -268,11 +282,16 @@ def main():
             for method in args.methods:
                 run_dir = runs_dir / f"{method}-{budget}-seed{seed}"
                 result_file = run_dir / "eval_results.json"
-                if method == "sklearn" and not result_file.exists() and not args.only_summary:
+                record = run_record(args, method, budget, seed)
+                if result_file.exists():  # reused: only when made with the same flags
+                    check_reused_run(run_dir, record)
+                elif method == "sklearn" and not args.only_summary:
                     run_dir.mkdir(exist_ok=True)
                     result_file.write_text(json.dumps(sklearn_run(args, budget, seed), indent=2))
-                elif not result_file.exists() and not args.only_summary:
+                    write_run_flags(run_dir, record)
+                elif not args.only_summary:
                     train_run(args, method, budget, seed, run_dir)
+                    write_run_flags(run_dir, record)
                 if result_file.exists():
                     results = json.loads(result_file.read_text())
                     runs.append({"method": method, "budget": budget, "seed": seed, "results": results})

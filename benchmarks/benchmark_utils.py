@@ -5,6 +5,7 @@ import json
 import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import accelerate
 import diffusers
@@ -127,3 +128,77 @@ def save_figure(fig, ax, xlabel: str, ylabel: str, title: str, path: str) -> Non
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
+
+
+RUN_FLAGS_FILE = "benchmark_run_flags.json"  # what a benchmark's run folder was trained with
+
+
+def without_output_dir(flags: list[str]) -> list[str]:
+    """A `train_joint.py` command line without `--output_dir` and its value (runs are compared wherever they are)."""
+    kept, skip = [], False
+    for flag in flags:
+        if skip:
+            skip = False
+        elif flag == "--output_dir":
+            skip = True
+        else:
+            kept.append(flag)
+    return kept
+
+
+def flag_values(flags: list[str]) -> dict[str, list[str]]:
+    """`{"--flag": [values]}` of a command line, the last occurrence of a repeated flag winning as in argparse."""
+    values, current = {}, None
+    for token in flags:
+        if token.startswith("--"):
+            current = token
+            values[current] = []
+        elif current is not None:
+            values[current].append(token)
+    return values
+
+
+def _comparable(record: dict) -> dict:
+    return {key: flag_values(value) if isinstance(value, list) else value for key, value in record.items()}
+
+
+def write_run_flags(run_dir: str | Path, record: dict) -> None:
+    """Record in `run_dir` the flags (`record`: JSON values, command lines as lists) its results were made with."""
+    (Path(run_dir) / RUN_FLAGS_FILE).write_text(json.dumps(record, indent=2))
+
+
+def check_reused_run(run_dir: str | Path, record: dict) -> None:
+    """
+    Before reusing the results in `run_dir`: exit with an error naming the folder and every flag that differs when
+    they were made with other flags than `record` (see [`write_run_flags`]), since they would be reported under the
+    new flags. A folder without a record (an older benchmark's) is reused with a warning.
+    """
+    path = Path(run_dir) / RUN_FLAGS_FILE
+    if not path.exists():
+        print(f"Warning: reusing {run_dir} without checking its flags: it has no {RUN_FLAGS_FILE}.", flush=True)
+        return
+    saved, now = _comparable(json.loads(path.read_text())), _comparable(record)
+    if saved == now:
+        return
+
+    def show(value):
+        if value is None:
+            return "absent"
+        return " ".join(value) or "set" if isinstance(value, list) else json.dumps(value)
+
+    differences = []
+    for key in [*saved, *(key for key in now if key not in saved)]:
+        before, after = saved.get(key), now.get(key)
+        if isinstance(before, dict) and isinstance(after, dict):
+            flags = [*before, *(flag for flag in after if flag not in before)]
+            differences += [
+                f"{flag} {show(before.get(flag))} -> {show(after.get(flag))}"
+                for flag in flags
+                if before.get(flag) != after.get(flag)
+            ]
+        elif before != after:
+            differences.append(f"{key} {show(before)} -> {show(after)}")
+    raise SystemExit(
+        f"{run_dir} holds results made with other flags than this run's ({'; '.join(differences)}): they would be "
+        f"reported under the new flags. Pass another --runs_dir, or delete {run_dir} to train it again."
+    )

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import kornia
 import pytest
@@ -46,3 +47,43 @@ def test_a_short_run_gives_a_curve_per_method(tmp_path, digits_npz, load_benchma
         assert curve["step"] == [2, 4]
         assert all(0 <= value <= 1 for value in curve["balanced_accuracy"])
     assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_a_run_folder_made_with_other_flags_is_refused_not_reused(tmp_path, load_benchmark, monkeypatch, capsys):
+    bench = load_benchmark("benchmark_learning_curve")
+    trained = []
+
+    def fake_training(command, **kwargs):  # what train_joint.py leaves: results and a validation line in the log
+        run_dir = command[command.index("--output_dir") + 1]
+        trained.append(run_dir)
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        (Path(run_dir) / "eval_results.json").write_text(json.dumps({"step": 4, "balanced_accuracy": 0.5}))
+        kwargs["stdout"].write("step 2: eval/balanced_accuracy=0.4000\n")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_training)
+    flags = ["--npz_path", "d.npz", "--methods", "joint", "--runs_dir", str(tmp_path / "runs"), "--validation_steps",
+             "2", "--max_train_steps", "4"]  # fmt: skip
+    bench.main(flags)
+    run_dir = tmp_path / "runs" / "joint-50-seed0"
+    assert trained == [str(run_dir)]
+    recorded = json.loads((run_dir / "benchmark_run_flags.json").read_text())["train_joint_flags"]
+    assert recorded[recorded.index("--max_train_steps") + 1] == "4" and "--output_dir" not in recorded
+
+    bench.main(flags)  # the same flags: reused
+    assert len(trained) == 1
+    with pytest.raises(
+        SystemExit,
+        match=r"joint-50-seed0 holds results made with other flags than this run's \(--max_train_steps 4 -> 8\)",
+    ):
+        bench.main([*flags, "--max_train_steps", "8"])
+    assert len(trained) == 1
+
+
+def test_a_run_folder_without_a_record_is_reused_with_a_warning(tmp_path, load_benchmark, capsys):
+    utils = load_benchmark("benchmark_utils")
+    utils.check_reused_run(tmp_path, {"train_joint_flags": ["--seed", "0"]})
+    assert "without checking its flags: it has no benchmark_run_flags.json" in capsys.readouterr().out
+    utils.write_run_flags(tmp_path, {"train_joint_flags": ["--seed", "0", "--fixmatch"]})
+    utils.check_reused_run(tmp_path, {"train_joint_flags": ["--fixmatch", "--seed", "0"]})  # order does not matter
+    with pytest.raises(SystemExit, match="--fixmatch set -> absent"):
+        utils.check_reused_run(tmp_path, {"train_joint_flags": ["--seed", "0"]})

@@ -60,3 +60,34 @@ def test_exactly_one_data_file_is_required(load_benchmark, monkeypatch):
     monkeypatch.setattr("sys.argv", ["benchmark_semi_supervised.py", "--methods", "sklearn"])
     with pytest.raises(SystemExit, match="exactly one of --npz_path or --csv_path"):
         bench.main()
+
+
+def test_a_run_folder_made_with_other_flags_is_refused_not_reused(load_benchmark, digits_npz, tmp_path, monkeypatch):
+    bench = load_benchmark("benchmark_semi_supervised")
+    runs = tmp_path / "runs"
+    argv = ["benchmark_semi_supervised.py", "--npz_path", str(digits_npz), "--runs_dir", str(runs), "--budgets", "50",
+            "--seeds", "0", "--methods", "sklearn"]  # fmt: skip
+    monkeypatch.setattr("sys.argv", argv)
+    bench.main()
+    record = json.loads((runs / "sklearn-50-seed0" / "benchmark_run_flags.json").read_text())
+    assert record["train_joint_flags"][-4:] == ["--num_labeled", "50", "--seed", "0"]
+
+    monkeypatch.setattr("sys.argv", [*argv, "--", "--intensity_normalization", "minmax"])
+    with pytest.raises(SystemExit) as refused:
+        bench.main()
+    message = str(refused.value)
+    assert f"{runs / 'sklearn-50-seed0'} holds results made with other flags" in message
+    assert "--intensity_normalization absent -> minmax" in message and "Pass another --runs_dir, or delete" in message
+
+    monkeypatch.setattr("sys.argv", argv)  # the same flags: reused
+    monkeypatch.setattr(bench, "sklearn_run", lambda *a, **kw: pytest.fail("a run with the same flags was repeated"))
+    bench.main()
+
+
+def test_a_training_run_records_its_command_line_and_max_train_steps(load_benchmark, tmp_path):
+    bench = load_benchmark("benchmark_semi_supervised")
+    args = bench.parse_args(["--npz_path", "d.npz", "--max_train_steps", "7", "--", "--snr_gamma", "0"])
+    record = bench.run_record(args, "label_only", "all", 1)
+    flags = record["train_joint_flags"]
+    assert "--output_dir" not in flags and flags[flags.index("--max_train_steps") + 1] == "7"
+    assert flags[-2:] == ["--snr_gamma", "0"] and record["imbalance_ratio"] is None
