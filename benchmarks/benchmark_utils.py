@@ -37,8 +37,8 @@ def add_split_argument(parser: argparse.ArgumentParser, images: str) -> None:
         "--split",
         choices=["test", "validation"],
         default="test",
-        help=f"{images}: the test split (report once), or the split train_joint.py calibrates on (the .npz val "
-        "split, else its seeded 10 %% hold-out), for choosing settings.",
+        help=f"{images}: the test split (report once), or a validation split for choosing settings: an .npz file's "
+        "val split, else the seeded 10 %% hold-out of the training split that train_joint.py calibrates on.",
     )
 
 
@@ -56,9 +56,11 @@ def evaluation_data_and_reference(
     `pipe.pixel_channels`: the decoded images' for a latent pipeline), and the independent reference network: loaded
     from `reference_model`, or trained on the real training images; and the reference network's test accuracy.
 
-    `split="validation"` returns the split `train_joint.py` calibrates on instead of the test split, for choosing
-    settings without looking at the test images: the `.npz` file's `val` split, else the seeded hold-out of
-    `validation_fraction` of the training split (the same draw as `train_joint.py --seed`).
+    `split="validation"` returns a validation split instead of the test split, for choosing settings without looking
+    at the test images: for an `.npz` file its `val` split (images `train_joint.py` never trains or calibrates on:
+    it calibrates on its seeded hold-out of the training split unless given `--validation_split val`), else the
+    seeded hold-out of `validation_fraction` of the training split, the same draw as `train_joint.py --seed` and so
+    the images it calibrates on (the reference network then trains on the rest).
     """
     if split not in ("test", "validation"):
         raise ValueError(f"Expected split 'test' or 'validation', got {split!r}.")
