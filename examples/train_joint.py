@@ -78,6 +78,7 @@ from diffusers_joint.training import (
     create_latent_joint_unet,
     create_lr_scheduler,
     ema_weights,
+    float_in,
     has_scaling_factor,
     int_at_least,
     joint_diffusion_loss,
@@ -148,16 +149,18 @@ def parse_args(argv=None):
 
     train = parser.add_argument_group("training")
     add_run_arguments(train, output_dir="joint-diffusion-model", train_batch_size=64, eval_batch_size=256)
-    train.add_argument("--num_epochs", type=int, default=None)
-    train.add_argument("--max_train_steps", type=int, default=None, help="Overrides --num_epochs (default 600).")
+    train.add_argument("--num_epochs", type=int_at_least(1), default=None)
+    train.add_argument(
+        "--max_train_steps", type=int_at_least(1), default=None, help="Overrides --num_epochs (default 600)."
+    )
     add_learning_rate_arguments(train, learning_rate=1e-3, lr_scheduler="cosine")
     train.add_argument("--adam_beta1", type=float, default=0.9)
     train.add_argument("--adam_beta2", type=float, default=0.999)
     train.add_argument("--adam_weight_decay", type=float, default=1e-4)
     train.add_argument("--adam_epsilon", type=float, default=1e-8)
-    train.add_argument("--max_grad_norm", type=float, default=1.0)
+    train.add_argument("--max_grad_norm", type=float_in(0, low_open=True), default=1.0)
     train.add_argument("--use_ema", action=argparse.BooleanOptionalAction, default=True)
-    train.add_argument("--ema_max_decay", type=float, default=0.999)
+    train.add_argument("--ema_max_decay", type=float_in(0, 1), default=0.999)
     train.add_argument("--ema_inv_gamma", type=float, default=1.0)
     train.add_argument("--ema_power", type=float, default=3 / 4)
     train.add_argument("--mixed_precision", type=str, default=None, choices=["no", "fp16", "bf16"])

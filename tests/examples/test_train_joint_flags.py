@@ -35,6 +35,17 @@ def refused(script, capsys, *flags):
         (["--validation_steps", "-1"], "--validation_steps: must be at least 0, or 0 for none, got -1"),
         (["--checkpointing_steps", "-1"], "--checkpointing_steps: must be at least 0, or 0 for none, got -1"),
         (["--checkpoints_total_limit", "0"], "--checkpoints_total_limit: must be at least 1, got 0"),
+        (["--max_train_steps", "0"], "--max_train_steps: must be at least 1, got 0"),
+        (["--num_epochs", "0"], "--num_epochs: must be at least 1, got 0"),
+        (["--learning_rate", "-1"], "--learning_rate: must be in (0, inf], got -1"),
+        (["--ema_max_decay", "1.5"], "--ema_max_decay: must be in [0, 1], got 1.5"),
+        (["--classifier_dropout", "1"], "--classifier_dropout: must be in [0, 1), got 1"),
+        (["--max_grad_norm", "-1"], "--max_grad_norm: must be in (0, inf], got -1"),
+        (["--lr_warmup_steps", "-1"], "--lr_warmup_steps: must be at least 0, got -1"),
+        (["--resolution", "0"], "--resolution: must be at least 1, got 0"),
+        (["--dataloader_num_workers", "-1"], "--dataloader_num_workers: must be at least 0, got -1"),
+        (["--lr_scheduler", "bogus"], "--lr_scheduler: invalid choice: 'bogus'"),
+        (["--ddpm_beta_schedule", "bogus"], "--ddpm_beta_schedule: invalid choice: 'bogus'"),
     ],
 )
 def test_flags_that_would_fail_after_training_are_refused_at_parse_time(script, capsys, flags, message):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 import datasets
 from diffusers.utils import logging
@@ -15,6 +16,42 @@ from .label_masking import mask_labels
 from .sources import load_joint_dataset
 
 logger = logging.get_logger(__name__)
+
+
+def int_at_least(minimum: int, meaning: str = ""):
+    """
+    An argparse `type` for integer flags of at least `minimum`; a smaller value is a usage error naming the flag, the
+    value and `meaning` (e.g. `", or 0 for never"`), raised while the command line is parsed, before any work.
+    """
+
+    def parse(value: str) -> int:
+        number = int(value)  # not an integer: argparse's "invalid int value"
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}{meaning}, got {number}")
+        return number
+
+    parse.__name__ = "int"
+    return parse
+
+
+def float_in(low: float, high: float = math.inf, low_open: bool = False, high_open: bool = False):
+    """
+    An argparse `type` for float flags in `[low, high]` (`(low, ...` with `low_open`, `..., high)` with `high_open`);
+    a value outside is a usage error naming the flag, the value and the range, raised while the command line is parsed.
+    """
+
+    def parse(value: str) -> float:
+        number = float(value)  # not a number: argparse's "invalid float value"
+        below = number <= low if low_open else number < low
+        above = number >= high if high_open else number > high
+        if below or above or math.isnan(number):
+            interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+            raise argparse.ArgumentTypeError(f"must be in {interval}, got {value}")
+        return number
+
+    parse.__name__ = "float"
+    return parse
+
 
 # flag -> load_joint_dataset keyword; `--seed` is the script's own flag
 _SOURCE_KEYWORDS = (
@@ -171,6 +208,8 @@ def mask_labels_from_args(dataset: datasets.Dataset, args: argparse.Namespace) -
 
 def add_training_image_arguments(group: argparse._ActionsContainer) -> None:
     """Add the training scripts' image flags: `--resolution`, `--random_flip` and `--dataloader_num_workers`."""
-    group.add_argument("--resolution", type=int, default=None, help="Default: the images' size, rounded to fit.")
+    group.add_argument(
+        "--resolution", type=int_at_least(1), default=None, help="Default: the images' size, rounded to fit."
+    )
     group.add_argument("--random_flip", action="store_true", help="Flip horizontally (not for lateralised images).")
-    group.add_argument("--dataloader_num_workers", type=int, default=0)
+    group.add_argument("--dataloader_num_workers", type=int_at_least(0), default=0)

@@ -7,9 +7,10 @@ import argparse
 from dataclasses import dataclass, replace
 
 import torch
+from diffusers.optimization import SchedulerType
 from diffusers.utils import logging
 
-from ..data.arguments import intensity_normalization_from_args
+from ..data.arguments import float_in, int_at_least, intensity_normalization_from_args
 from ..data.augmentations import CLASSIFIER_AUGMENTATIONS
 from ..data.joint_dataset import SINGLE_LABEL, JointDataset
 from ..models import JointUNet2DModel
@@ -31,20 +32,8 @@ LOSS_FLAGS = ("diffusion_loss_weight", "classifier_loss_weight", "noisy_classifi
               "feature_consistency_weight", "fixmatch_threshold", "fixmatch_weight")  # fmt: skip
 
 
-def int_at_least(minimum: int, meaning: str = ""):
-    """
-    An argparse `type` for integer flags of at least `minimum`; a smaller value is a usage error naming the flag, the
-    value and `meaning` (e.g. `", or 0 for never"`), raised while the command line is parsed, before any work.
-    """
-
-    def parse(value: str) -> int:
-        number = int(value)  # not an integer: argparse's "invalid int value"
-        if number < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}{meaning}, got {number}")
-        return number
-
-    parse.__name__ = "int"
-    return parse
+# The beta schedules of diffusers' DDPM and DDIM schedulers.
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid")
 
 
 def add_model_arguments(group: argparse._ActionsContainer) -> None:
@@ -61,7 +50,7 @@ def add_model_arguments(group: argparse._ActionsContainer) -> None:
         "normalises away each image's brightness (grey backgrounds).",
     )
     group.add_argument("--classifier_hidden_dims", type=int, nargs="*", default=[256])
-    group.add_argument("--classifier_dropout", type=float, default=0.1)
+    group.add_argument("--classifier_dropout", type=float_in(0, 1, high_open=True), default=0.1)
     group.add_argument(
         "--classifier_feature_stages",
         type=int,
@@ -71,7 +60,7 @@ def add_model_arguments(group: argparse._ActionsContainer) -> None:
         "last stage). Default: every stage.",
     )
     group.add_argument("--ddpm_num_steps", type=int_at_least(1), default=1000, help="Timesteps of the DDPM schedule.")
-    group.add_argument("--ddpm_beta_schedule", type=str, default="squaredcos_cap_v2")
+    group.add_argument("--ddpm_beta_schedule", choices=BETA_SCHEDULES, default="squaredcos_cap_v2")
 
 
 def create_joint_unet_from_args(dataset: JointDataset, args: argparse.Namespace) -> JointUNet2DModel:
@@ -354,6 +343,6 @@ def add_learning_rate_arguments(group: argparse._ActionsContainer, learning_rate
     group.add_argument(
         "--gradient_accumulation_steps", type=int_at_least(1), default=1, help="Batches per optimizer step."
     )
-    group.add_argument("--learning_rate", type=float, default=learning_rate)
-    group.add_argument("--lr_scheduler", type=str, default=lr_scheduler)
-    group.add_argument("--lr_warmup_steps", type=int, default=100)
+    group.add_argument("--learning_rate", type=float_in(0, low_open=True), default=learning_rate)
+    group.add_argument("--lr_scheduler", choices=[kind.value for kind in SchedulerType], default=lr_scheduler)
+    group.add_argument("--lr_warmup_steps", type=int_at_least(0), default=100)
