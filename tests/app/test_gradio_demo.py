@@ -82,3 +82,16 @@ def test_a_bad_upload_is_named_by_its_file_name_not_the_servers_cache_path():
     assert upload_error_message(error) == (
         "Cannot use the image scan_0042.dcm: Invalid DICOM file scan_0042.dcm: the pixel data is truncated"
     )
+
+
+def test_a_dicom_upload_without_pydicom_says_how_to_install_it_without_the_servers_path(tmp_path, monkeypatch):
+    gr = pytest.importorskip("gradio", reason='the app needs Gradio: pip install -e ".[app]"')
+    monkeypatch.setitem(sys.modules, "pydicom", None)  # as on an install without the dicom extra
+    upload = tmp_path / "gradio-cache-3f2a9c0d" / "scan_0042.dcm"
+    upload.parent.mkdir()
+    upload.write_bytes(b"\0" * 128 + b"DICM")
+    app = ExplanationApp(tiny_joint_pipeline(num_classes=2, label_names=["normal", "pneumonia"]))
+    classify = next(fn.fn for fn in build_demo(app).fns.values() if fn.api_name == "classify")
+    with pytest.raises(gr.Error) as raised:
+        classify(None, str(upload))
+    assert "pip install" in raised.value.message and str(tmp_path) not in raised.value.message

@@ -85,3 +85,13 @@ def test_a_missing_pydicom_names_the_install_command(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_pydicom)
     with pytest.raises(ImportError, match=r'pip install "diffusers-joint\[dicom\]"'):
         read_image(_testfile("CT_small.dcm"))
+
+
+def test_a_dicom_file_without_extension_is_read_by_its_preamble(tmp_path):
+    # PACS exports are often named by their UID alone: PIL said "cannot identify image file"
+    source = _testfile("CT_small.dcm")
+    renamed = tmp_path / "1.2.840.113619.2.1"
+    renamed.write_bytes(open(source, "rb").read())
+    (expected, expected_range), (pixels, value_range) = read_image(source), read_image(renamed)
+    np.testing.assert_array_equal(pixels, expected)
+    assert value_range == expected_range

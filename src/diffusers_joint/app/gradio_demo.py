@@ -82,7 +82,9 @@ def build_demo(app: ExplanationApp, title: str | None = None) -> Any:
             return function(*args)
         except ImageReadError as error:
             raise gr.Error(upload_error_message(error)) from error
-        except (ValueError, ImportError) as error:  # ImportError: pydicom missing, the message says how to install it
+        except ImportError as error:  # pydicom missing: say how to install it, not the upload's server cache path
+            raise gr.Error(f"Cannot read this file: {error.__cause__ or error}") from error
+        except ValueError as error:
             raise gr.Error(str(error)) from error
 
     def chosen(image, file):

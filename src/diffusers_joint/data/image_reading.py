@@ -152,6 +152,12 @@ def _read_numpy(path: str) -> tuple[np.ndarray, ValueRange]:
     return check_image_array(array), dtype_range(array.dtype)
 
 
+def _has_dicom_preamble(path: str) -> bool:
+    """Whether the file is DICOM by its content ("DICM" after the 128-byte preamble), as unnamed PACS exports are."""
+    with open(path, "rb") as f:
+        return f.read(132)[128:] == b"DICM"
+
+
 def read_image(
     path: str | os.PathLike, apply_voi: bool = True, grayscale: bool = False
 ) -> tuple[np.ndarray, ValueRange]:
@@ -162,7 +168,7 @@ def read_image(
         path (`str` or `os.PathLike`):
             A PNG, TIFF, JPEG or BMP file (8 or 16 bits, 8 bits only for colour, or 32-bit float TIFF), a `.npy`
             file or an `.npz` holding one array (any integer or float dtype, read without pickle), or a DICOM file
-            (`.dcm`, needs pydicom).
+            (`.dcm`, or any name with DICOM's "DICM" preamble, as PACS exports often have; needs pydicom).
         apply_voi (`bool`, *optional*, defaults to `True`):
             For DICOM, whether to apply the file's own VOI LUT or window (see [`~data.dicom.read_dicom`]).
         grayscale (`bool`, *optional*, defaults to `False`):
@@ -184,7 +190,7 @@ def read_image(
             raise ValueError("the file does not exist")
         if lower.endswith(NUMPY_EXTENSIONS):
             return _read_numpy(path)
-        if lower.endswith(DICOM_EXTENSIONS):
+        if lower.endswith(DICOM_EXTENSIONS) or _has_dicom_preamble(path):
             from .dicom import read_dicom  # pydicom is optional
 
             return read_dicom(path, apply_voi=apply_voi)
