@@ -225,8 +225,9 @@ def parse_args(argv=None):
         parser.error("--cache_latents caches a VAE's latents: pass --pretrained_vae_model_name_or_path too.")
     if not 0.0 <= args.labeled_batch_fraction <= 1.0:
         parser.error(f"--labeled_batch_fraction must be in [0, 1], got {args.labeled_batch_fraction}.")
-    if best_checkpoint_steps_error(args):  # with --num_epochs checked again once the steps are known
-        parser.error(best_checkpoint_steps_error(args))
+    error = best_checkpoint_steps_error(args)  # with --num_epochs checked again once the steps are known
+    if error:
+        parser.error(error)
     if args.push_to_hub and not args.hub_model_id:
         args.hub_model_id = Path(args.output_dir).name
     return args
@@ -351,8 +352,9 @@ def main(args):
     sampler, batches_per_epoch = train_dataloader.batch_sampler, len(train_dataloader)  # of every process
     if args.max_train_steps is None:
         args.max_train_steps = args.num_epochs * updates_per_epoch(accelerator, batches_per_epoch)
-        if best_checkpoint_steps_error(args):  # before any training time is spent
-            raise ValueError(best_checkpoint_steps_error(args))
+        error = best_checkpoint_steps_error(args)  # before any training time is spent
+        if error:
+            raise ValueError(error)
     data_weights = sampler.data_weights() if args.diffusion_data_weighting else None
     if data_weights is not None:
         logger.info(f"Denoising weights: {data_weights[0]:.4g} per labeled image, {data_weights[1]:.4g} per other.")

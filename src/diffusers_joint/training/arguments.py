@@ -234,20 +234,17 @@ def joint_loss_from_args(
 
 def check_joint_loss_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Exit through `parser.error` on loss flags that contradict each other or are out of range."""
-    if args.diffusion_loss_weight < 0:
-        parser.error(f"--diffusion_loss_weight must be >= 0, got {args.diffusion_loss_weight}.")
+    try:  # the weights and threshold that JointLossConfig checks, named as flags
+        JointLossConfig(**{name: getattr(args, name) for name in LOSS_FLAGS})
+    except ValueError as error:
+        parser.error(f"--{error}")
     if args.diffusion_loss_weight == 0 and args.fixmatch:
         parser.error("--fixmatch needs unlabeled images, which --diffusion_loss_weight 0 drops.")
     if args.fixmatch_distribution_alignment and args.fixmatch is False:
         parser.error("--fixmatch_distribution_alignment aligns FixMatch pseudo-labels: drop --no-fixmatch.")
-    for name in (
-        "classifier_loss_weight", "noisy_classifier_weight", "noisy_pseudo_label_weight", "feature_consistency_weight",
-        "classifier_weight_warmup_steps", "fixmatch_weight", "snr_gamma",
-    ):  # fmt: skip
+    for name in ("noisy_pseudo_label_weight", "classifier_weight_warmup_steps", "snr_gamma"):  # None / 0: off
         if (getattr(args, name) or 0) < 0:
             parser.error(f"--{name} must be >= 0, got {getattr(args, name)}.")
-    if not 0.0 <= args.fixmatch_threshold <= 1.0:
-        parser.error(f"--fixmatch_threshold is a confidence and must be in [0, 1], got {args.fixmatch_threshold}.")
     if not 0.0 <= args.fixmatch_alignment_momentum < 1.0:
         parser.error(f"--fixmatch_alignment_momentum must be in [0, 1), got {args.fixmatch_alignment_momentum}.")
 
