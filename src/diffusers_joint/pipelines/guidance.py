@@ -63,8 +63,13 @@ def gradients_enabled() -> Iterator[None]:
 
 
 def _normal_tensors(*tensors):
-    """Detached copies that autograd may save: tensors made under inference mode cannot be saved for backward."""
-    return tuple(t.detach().clone() if torch.is_tensor(t) else t for t in tensors)
+    """
+    The tensors detached, as autograd may save them: those made under inference mode cannot be saved for backward,
+    so they are copied (the others are not).
+    """
+    return tuple(
+        (t.detach().clone() if t.is_inference() else t.detach()) if torch.is_tensor(t) else t for t in tensors
+    )
 
 
 def augmentation_generator(

@@ -18,6 +18,7 @@ from .guidance_config import GuidanceConfig, guidance_config_from_arguments
 from .pipeline_utils import (
     ClassLabels,
     JointClassifierMixin,
+    check_batch_size,
     check_output_type,
     postprocess_images,
     prepare_class_targets,
@@ -157,8 +158,7 @@ class JointDiffusionPipeline(JointClassifierMixin, DiffusionPipeline):
     model_cpu_offload_seq = "unet->vae"
 
     def check_inputs(self, batch_size: int, num_inference_steps: int, output_type: str, generator: Any = None) -> None:
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        check_batch_size(batch_size)
         if isinstance(generator, list) and len(generator) not in (1, batch_size):
             raise ValueError(
                 f"Got a list of {len(generator)} generators, but {batch_size} images: pass one generator per image "

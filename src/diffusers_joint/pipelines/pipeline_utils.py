@@ -82,6 +82,12 @@ def _class_index(unet: JointUNet2DModel, label: Any, name: str) -> int:
     return label
 
 
+def check_batch_size(batch_size: int) -> None:
+    """Raise a `ValueError` unless `batch_size` is a positive integer (not a bool)."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+
+
 def prepare_class_targets(
     unet: JointUNet2DModel, class_labels: ClassLabels, name: str = "class_labels", num_images: int | None = None
 ) -> torch.Tensor:
@@ -436,8 +442,7 @@ class JointClassifierMixin:
         [-1, 1] at `pixel_size` with `pixel_channels` (e.g. from [`preprocess`]), encoded first by a latent pipeline.
         Clean images, timestep 0, as the classifier was trained.
         """
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        check_batch_size(batch_size)
         logits = [
             self.unet.classify(self.images_to_latents(chunk), 0).float().cpu() for chunk in images.split(batch_size)
         ]
@@ -462,8 +467,7 @@ class JointClassifierMixin:
         Returns:
             [`JointClassificationOutput`]: predicted `labels`, `probs` and `label_names` (on the CPU).
         """
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        check_batch_size(batch_size)
         pixels = self.preprocess(images, name="images")
         probs = probs_from_logits(self.unet, self.classifier_logits(pixels, batch_size))
         labels = labels_from_probs(self.unet, probs)
