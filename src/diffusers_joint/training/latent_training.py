@@ -28,6 +28,7 @@ from ..models import JointUNet2DModel
 from ..pipelines.latent_codec import check_vae_channels, check_vae_matches_unet, encode_images, vae_scale_factor
 from .arguments import MODEL_FLAGS
 from .autoencoder import latent_scaling_factor, load_vae
+from .training_state import register_json_record
 from .unet_config import create_joint_unet
 
 logger = logging.get_logger(__name__)
@@ -297,15 +298,7 @@ def register_vae_checkpointing(accelerator: Accelerator, record: dict | None) ->
     resume check that the checkpoint was written with the same VAE, or with none ([`check_checkpoint_vae`]).
     """
 
-    def save_hook(models, weights, output_dir):
-        if record is not None and accelerator.is_main_process:
-            Path(output_dir, VAE_RECORD_FILE).write_text(json.dumps(record, indent=2))
-
-    def load_hook(models, input_dir):
-        check_checkpoint_vae(input_dir, record)
-
-    accelerator.register_save_state_pre_hook(save_hook)
-    accelerator.register_load_state_pre_hook(load_hook)
+    register_json_record(accelerator, VAE_RECORD_FILE, record, check_checkpoint_vae)
 
 
 def describe_latent_space(

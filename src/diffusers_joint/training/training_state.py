@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -65,21 +66,31 @@ def run_settings(args: argparse.Namespace) -> dict:
     return {key: value for key, value in sorted(vars(args).items()) if key not in RESUMABLE_FLAGS}
 
 
+def register_json_record(
+    accelerator: Accelerator, file_name: str, record: dict | None, check: Callable[[str, dict | None], None]
+) -> None:
+    """
+    Write `record` as the JSON file `file_name` in every checkpoint (nothing when it is `None`), and on resume call
+    `check(checkpoint_folder, record)` before the state is loaded.
+    """
+
+    def save_hook(models, weights, output_dir):
+        if record is not None and accelerator.is_main_process:
+            Path(output_dir, file_name).write_text(json.dumps(record, indent=2, default=str))
+
+    def load_hook(models, input_dir):
+        check(input_dir, record)
+
+    accelerator.register_save_state_pre_hook(save_hook)
+    accelerator.register_load_state_pre_hook(load_hook)
+
+
 def register_run_settings_checkpointing(accelerator: Accelerator, settings: dict) -> None:
     """
     Write `settings` ([`run_settings`]) as `run_settings.json` in every checkpoint, and on resume check that the
     checkpoint was written with the same ones ([`check_resumed_settings`]).
     """
-
-    def save_hook(models, weights, output_dir):
-        if accelerator.is_main_process:
-            Path(output_dir, RUN_SETTINGS_FILE).write_text(json.dumps(settings, indent=2, default=str))
-
-    def load_hook(models, input_dir):
-        check_resumed_settings(input_dir, settings)
-
-    accelerator.register_save_state_pre_hook(save_hook)
-    accelerator.register_load_state_pre_hook(load_hook)
+    register_json_record(accelerator, RUN_SETTINGS_FILE, settings, check_resumed_settings)
 
 
 def check_resumed_settings(checkpoint: str | os.PathLike, settings: dict) -> None:
